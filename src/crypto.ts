@@ -1,0 +1,155 @@
+// WebCrypto helpers shared by the Worker, the browser app and the phone
+// simulator. Every primitive is the platform's; this file only composes them.
+
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes; typed for WebCrypto, which takes only ArrayBuffer-backed views. */
+function utf8(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(text) as Uint8Array<ArrayBuffer>;
+}
+
+export function toBase64url(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let binary = "";
+  for (const byte of view) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** Decodes base64url; returns null for anything that is not canonical base64url. */
+export function fromBase64url(text: string): Uint8Array<ArrayBuffer> | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return toBase64url(bytes) === text ? bytes : null;
+}
+
+export function randomBase64url(byteLength: number): string {
+  return toBase64url(crypto.getRandomValues(new Uint8Array(byteLength)));
+}
+
+export async function sha256Base64url(data: Uint8Array<ArrayBuffer> | string): Promise<string> {
+  const bytes = typeof data === "string" ? utf8(data) : data;
+  return toBase64url(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+// ---------------------------------------------------------------------------
+// Phone identity: ECDSA P-256. Every phone request is signed over method,
+// path, time and body hash, so there is no bearer secret to steal from a log.
+
+const IDENTITY_ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGNATURE_ALGORITHM = { name: "ECDSA", hash: "SHA-256" } as const;
+
+export interface IdentityKeyPair {
+  privateKey: CryptoKey;
+  /** Uncompressed P-256 point, base64url (87 characters). */
+  publicKey: string;
+}
+
+export async function generateIdentityKeyPair(extractable: boolean): Promise<IdentityKeyPair> {
+  const pair = (await crypto.subtle.generateKey(IDENTITY_ALGORITHM, extractable, ["sign", "verify"])) as CryptoKeyPair;
+  return { privateKey: pair.privateKey, publicKey: toBase64url(await crypto.subtle.exportKey("raw", pair.publicKey) as ArrayBuffer) };
+}
+
+export async function importIdentityPublicKey(publicKey: string): Promise<CryptoKey | null> {
+  const raw = fromBase64url(publicKey);
+  if (!raw || raw.length !== 65) return null;
+  try {
+    return await crypto.subtle.importKey("raw", raw, IDENTITY_ALGORITHM, false, ["verify"]);
+  } catch {
+    return null;
+  }
+}
+
+export interface SignedRequestParts {
+  method: string;
+  /** Path and query of the request URL, as the server sees it. */
+  path: string;
+  /** Milliseconds since the epoch, as sent in the timestamp header. */
+  timestamp: string;
+  bodyHash: string;
+}
+
+export function canonicalRequest(parts: SignedRequestParts): string {
+  return ["qr-link-request-v1", parts.method.toUpperCase(), parts.path, parts.timestamp, parts.bodyHash].join("\n");
+}
+
+export async function signRequest(privateKey: CryptoKey, parts: SignedRequestParts): Promise<string> {
+  const signature = await crypto.subtle.sign(SIGNATURE_ALGORITHM, privateKey, utf8(canonicalRequest(parts)));
+  return toBase64url(signature);
+}
+
+export async function verifyRequestSignature(publicKey: CryptoKey, parts: SignedRequestParts, signature: string): Promise<boolean> {
+  const signatureBytes = fromBase64url(signature);
+  if (!signatureBytes || signatureBytes.length !== 64) return false;
+  return crypto.subtle.verify(SIGNATURE_ALGORITHM, publicKey, signatureBytes, utf8(canonicalRequest(parts)));
+}
+
+// ---------------------------------------------------------------------------
+// Link key agreement: X25519 between the browser's QR key and the phone's
+// ephemeral key, HKDF-SHA256 salted with the qrSecret the server never sees.
+
+export interface AgreementKeyPair {
+  privateKey: CryptoKey;
+  /** Raw X25519 public key, base64url (43 characters). */
+  publicKey: string;
+}
+
+export async function generateAgreementKeyPair(): Promise<AgreementKeyPair> {
+  const pair = (await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
+  return { privateKey: pair.privateKey, publicKey: toBase64url(await crypto.subtle.exportKey("raw", pair.publicKey) as ArrayBuffer) };
+}
+
+export interface LinkKeys {
+  phoneToBrowser: CryptoKey;
+  browserToPhone: CryptoKey;
+  confirmation: CryptoKey;
+}
+
+export interface LinkTranscript {
+  sessionId: string;
+  browserPublicKey: string;
+  phonePublicKey: string;
+  /** The phone's account number, so a server cannot swap accounts under a valid key exchange. */
+  number: string;
+}
+
+/** Derives both relay keys and the confirmation key; either side calls it with its own private key. */
+export async function deriveLinkKeys(privateKey: CryptoKey, peerPublicKey: string, qrSecret: string, sessionId: string): Promise<LinkKeys | null> {
+  const peerRaw = fromBase64url(peerPublicKey);
+  const salt = fromBase64url(qrSecret);
+  if (!peerRaw || peerRaw.length !== 32 || !salt || salt.length !== 16) return null;
+  let shared: ArrayBuffer;
+  try {
+    const peer = await crypto.subtle.importKey("raw", peerRaw, { name: "X25519" }, false, []);
+    const algorithm = { name: "X25519", public: peer };
+    shared = await crypto.subtle.deriveBits(algorithm, privateKey, 256);
+  } catch {
+    return null;
+  }
+  const hkdfKey = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
+  const material = new Uint8Array(
+    await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: utf8(`qr-link-v1 link keys ${sessionId}`) }, hkdfKey, 3 * 256),
+  );
+  const aes = (bytes: Uint8Array<ArrayBuffer>) => crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]);
+  return {
+    phoneToBrowser: await aes(material.slice(0, 32)),
+    browserToPhone: await aes(material.slice(32, 64)),
+    confirmation: await crypto.subtle.importKey("raw", material.slice(64, 96), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
+  };
+}
+
+function transcriptBytes(transcript: LinkTranscript): Uint8Array<ArrayBuffer> {
+  return utf8(["qr-link-v1 confirmation", transcript.sessionId, transcript.browserPublicKey, transcript.phonePublicKey, transcript.number].join("\n"));
+}
+
+export async function signConfirmation(keys: LinkKeys, transcript: LinkTranscript): Promise<string> {
+  return toBase64url(await crypto.subtle.sign("HMAC", keys.confirmation, transcriptBytes(transcript)));
+}
+
+/** HMAC verification in WebCrypto compares in constant time. */
+export async function verifyConfirmation(keys: LinkKeys, transcript: LinkTranscript, confirmation: string): Promise<boolean> {
+  const mac = fromBase64url(confirmation);
+  if (!mac || mac.length !== 32) return false;
+  return crypto.subtle.verify("HMAC", keys.confirmation, mac, transcriptBytes(transcript));
+}

@@ -1,0 +1,27 @@
+// What the phone is shown about a browser asking to be linked, read from the
+// browser's WebSocket upgrade request.
+import Bowser from "bowser";
+import type { DeviceContext } from "./protocol";
+
+/** Keeps the first part of an address: "203.0.113.x", or the first three groups of IPv6. */
+export function ipPrefix(ip: string | null): string {
+  if (!ip) return "unknown";
+  if (ip.includes(":")) return `${ip.split(":").slice(0, 3).join(":")}::/48`;
+  const parts = ip.split(".");
+  return parts.length === 4 ? `${parts.slice(0, 3).join(".")}.x` : "unknown";
+}
+
+export function describeDevice(request: Request, now: number): DeviceContext {
+  const userAgent = request.headers.get("user-agent");
+  const parsed: Partial<Bowser.Parser.ParsedResult> = userAgent ? Bowser.parse(userAgent) : {};
+  const cf = request.cf as { city?: string; country?: string } | undefined;
+  const place = [cf?.city, cf?.country].filter(Boolean).join(", ");
+  const version = parsed.browser?.version?.split(".")[0];
+  return {
+    browser: [parsed.browser?.name ?? "Unknown browser", version].filter(Boolean).join(" "),
+    os: parsed.os?.name ?? "unknown OS",
+    place: place || "unknown",
+    ipPrefix: ipPrefix(request.headers.get("cf-connecting-ip")),
+    qrCreatedAt: now,
+  };
+}

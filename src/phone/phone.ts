@@ -1,0 +1,109 @@
+// The phone side of QR Link, for any JavaScript runtime with fetch and
+// WebCrypto: the CLI uses it today, the /phone page shares it.
+import {
+  deriveLinkKeys,
+  generateAgreementKeyPair,
+  sha256Base64url,
+  signConfirmation,
+  signRequest,
+  type LinkKeys,
+} from "../crypto";
+import {
+  SIGNATURE_HEADERS,
+  type Account,
+  type ConfirmRequest,
+  type DeviceContext,
+  type ErrorBody,
+  type InspectRequest,
+  type QrPayload,
+  type RegisterRequest,
+  type RejectRequest,
+} from "../protocol";
+
+export interface PhoneIdentity {
+  number: string;
+  name: string;
+  privateKey: CryptoKey;
+  publicKey: string;
+}
+
+/** A refusal from the server, with the protocol's error code. */
+export class ServerError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ServerError";
+  }
+}
+
+export interface Link {
+  account: Account;
+  keys: LinkKeys;
+}
+
+export class Phone {
+  constructor(
+    readonly server: string,
+    readonly identity: PhoneIdentity,
+  ) {}
+
+  /** Registers this phone's number and identity key (again, to change the name). */
+  register(): Promise<Account> {
+    const { number, name, publicKey } = this.identity;
+    return this.post<RegisterRequest, Account>("/api/accounts", { number, name, publicKey });
+  }
+
+  /** Spends the scanned token and returns what is asking to be linked; the browser shows "scanned". */
+  inspect(qr: QrPayload): Promise<DeviceContext> {
+    return this.post<InspectRequest, DeviceContext>("/api/link/inspect", { sessionId: qr.sessionId, token: qr.token });
+  }
+
+  /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. */
+  async confirm(qr: QrPayload): Promise<Link> {
+    const agreement = await generateAgreementKeyPair();
+    const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
+    if (!keys) throw new Error("the QR code holds a key that cannot be used");
+    const confirmation = await signConfirmation(keys, {
+      sessionId: qr.sessionId,
+      browserPublicKey: qr.browserPublicKey,
+      phonePublicKey: agreement.publicKey,
+      number: this.identity.number,
+    });
+    const account = await this.post<ConfirmRequest, Account>("/api/link/confirm", {
+      sessionId: qr.sessionId,
+      phonePublicKey: agreement.publicKey,
+      confirmation,
+    });
+    return { account, keys };
+  }
+
+  async reject(qr: QrPayload): Promise<void> {
+    await this.post<RejectRequest, null>("/api/link/reject", { sessionId: qr.sessionId });
+  }
+
+  /** Sends a JSON body signed over method, path, time and body hash. */
+  private async post<Body, Reply>(path: string, body: Body): Promise<Reply> {
+    const text = JSON.stringify(body);
+    const timestamp = String(Date.now());
+    const signature = await signRequest(this.identity.privateKey, { method: "POST", path, timestamp, bodyHash: await sha256Base64url(text) });
+    const response = await fetch(new URL(path, this.server), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        [SIGNATURE_HEADERS.number]: this.identity.number,
+        [SIGNATURE_HEADERS.timestamp]: timestamp,
+        [SIGNATURE_HEADERS.signature]: signature,
+      },
+      body: text,
+    });
+    const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;
+    if (!response.ok) {
+      const error = (reply as ErrorBody | null)?.error;
+      throw new ServerError(response.status, error?.code ?? "http_error", error?.message ?? `the server answered ${response.status}`);
+    }
+    return reply as Reply;
+  }
+}
