@@ -11,7 +11,8 @@ export function ipPrefix(ip: string | null): string {
   return parts.length === 4 ? `${parts.slice(0, 3).join(".")}.x` : "unknown";
 }
 
-export function describeDevice(request: Request, now: number): DeviceContext {
+/** The browser's side of the context; the session adds when its QR was made. */
+export function describeDevice(request: Request): Omit<DeviceContext, "qrCreatedAt"> {
   const userAgent = request.headers.get("user-agent");
   const parsed: Partial<Bowser.Parser.ParsedResult> = userAgent ? Bowser.parse(userAgent) : {};
   const cf = request.cf as { city?: string; country?: string } | undefined;
@@ -22,6 +23,5 @@ export function describeDevice(request: Request, now: number): DeviceContext {
     os: parsed.os?.name ?? "unknown OS",
     place: place || "unknown",
     ipPrefix: ipPrefix(request.headers.get("cf-connecting-ip")),
-    qrCreatedAt: now,
   };
 }

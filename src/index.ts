@@ -25,7 +25,7 @@ app.get("/api/sessions/connect", async (c) => {
   const sessionId = randomBase64url(16);
   const headers = new Headers(c.req.raw.headers);
   headers.set(SESSION_ID_HEADER, sessionId);
-  headers.set(DEVICE_HEADER, JSON.stringify(describeDevice(c.req.raw, Date.now())));
+  headers.set(DEVICE_HEADER, JSON.stringify(describeDevice(c.req.raw)));
   return c.env.PAIRING_SESSION.getByName(sessionId).fetch(new Request(c.req.raw, { headers }));
 });
 

@@ -24,6 +24,7 @@ export const DEVICE_HEADER = "x-qrl-device";
 interface SessionRow {
   session_id: string;
   state: SessionState;
+  created_at: number;
   device: string;
   scanned_by: string | null;
   scanned_at: number | null;
@@ -141,7 +142,7 @@ export class PairingSession extends DurableObject<Env> {
     });
     await this.ctx.storage.setAlarm(now + this.config.confirmTimeoutMs);
     this.broadcast({ type: "scanned" });
-    return success(JSON.parse(session.device) as DeviceContext);
+    return success({ ...(JSON.parse(session.device) as Omit<DeviceContext, "qrCreatedAt">), qrCreatedAt: session.created_at });
   }
 
   /** The phone that scanned confirms, with its key-agreement half and its MAC over the transcript. */
@@ -196,7 +197,7 @@ export class PairingSession extends DurableObject<Env> {
   // -------------------------------------------------------------------------
 
   private session(): SessionRow | null {
-    return this.sql.exec<SessionRow>("SELECT session_id, state, device, scanned_by, scanned_at FROM session WHERE id = 1").toArray()[0] ?? null;
+    return this.sql.exec<SessionRow>("SELECT session_id, state, created_at, device, scanned_by, scanned_at FROM session WHERE id = 1").toArray()[0] ?? null;
   }
 
   private currentToken(): TokenRow | null {

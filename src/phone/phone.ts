@@ -48,6 +48,8 @@ export class Phone {
   constructor(
     readonly server: string,
     readonly identity: PhoneIdentity,
+    /** How requests reach the server; tests pass the Worker's own fetch. */
+    private readonly fetcher: (request: Request) => Promise<Response> = (request) => fetch(request),
   ) {}
 
   /** Registers this phone's number and identity key (again, to change the name). */
@@ -89,7 +91,7 @@ export class Phone {
     const text = JSON.stringify(body);
     const timestamp = String(Date.now());
     const signature = await signRequest(this.identity.privateKey, { method: "POST", path, timestamp, bodyHash: await sha256Base64url(text) });
-    const response = await fetch(new URL(path, this.server), {
+    const response = await this.fetcher(new Request(new URL(path, this.server), {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -98,7 +100,7 @@ export class Phone {
         [SIGNATURE_HEADERS.signature]: signature,
       },
       body: text,
-    });
+    }));
     const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;
     if (!response.ok) {
       const error = (reply as ErrorBody | null)?.error;

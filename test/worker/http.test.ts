@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { errorCode, ORIGIN, workerFetch } from "./helpers";
+
+describe("the Worker's HTTP edges", () => {
+  it("refuses a WebSocket upgrade from another origin, or with no origin", async () => {
+    for (const headers of [{ upgrade: "websocket", origin: "https://evil.example" }, { upgrade: "websocket" }]) {
+      const response = await workerFetch("/api/sessions/connect", { headers });
+      expect(response.status).toBe(403);
+      expect(await errorCode(response)).toBe("forbidden_origin");
+    }
+  });
+
+  it("asks for an upgrade on the session endpoint", async () => {
+    const response = await workerFetch("/api/sessions/connect", { headers: { origin: ORIGIN } });
+    expect(response.status).toBe(426);
+    expect(await errorCode(response)).toBe("upgrade_required");
+  });
+
+  it("answers unknown API routes with a JSON 404", async () => {
+    const response = await workerFetch("/api/nope", { method: "POST" });
+    expect(response.status).toBe(404);
+    expect(response.headers.get("content-type")).toMatch(/application\/json/);
+    expect(await errorCode(response)).toBe("not_found");
+  });
+});

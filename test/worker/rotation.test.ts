@@ -1,0 +1,101 @@
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { CLOSE_CODES } from "../../src/protocol";
+import { BrowserClient, clock, registeredPhone } from "./helpers";
+
+afterEach(() => clock.stop());
+
+/** Rows left in the object's own tables, and whether an alarm is still armed. */
+function leftovers(browser: BrowserClient) {
+  return runInDurableObject(browser.stub, async (_instance, state) => ({
+    rows: state.storage.sql.exec("SELECT (SELECT count(*) FROM session) + (SELECT count(*) FROM token) AS n").one().n,
+    alarm: await state.storage.getAlarm(),
+  }));
+}
+
+describe("token rotation", () => {
+  it("shows 6 tokens, the first for 60 s and then 20 s each, then expires and deletes the session", async () => {
+    const openedAt = clock.start();
+    const browser = await BrowserClient.open();
+    const first = await browser.waitFor("token");
+    expect(first).toMatchObject({ seq: 0, count: 6, expiresAt: openedAt + 60_000 });
+
+    for (let seq = 1; seq < 6; seq++) {
+      clock.set(browser.all("token").at(-1)!.expiresAt);
+      expect(await runDurableObjectAlarm(browser.stub)).toBe(true);
+      const token = await browser.waitFor("token", seq + 1);
+      expect(token.seq).toBe(seq);
+      expect(token.expiresAt).toBe(openedAt + 60_000 + seq * 20_000);
+    }
+    const tokens = browser.all("token").map((message) => message.token);
+    expect(new Set(tokens).size).toBe(6);
+    expect(tokens.every((token) => /^[A-Za-z0-9_-]{22}$/.test(token))).toBe(true);
+
+    clock.set(openedAt + 160_000);
+    await runDurableObjectAlarm(browser.stub);
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
+    expect(await browser.waitForClose()).toEqual({ code: CLOSE_CODES.expired, reason: "expired" });
+    expect(await leftovers(browser)).toEqual({ rows: 0, alarm: null });
+  });
+
+  it("does not skip or repeat a token when an alarm runs early or twice", async () => {
+    const openedAt = clock.start();
+    const browser = await BrowserClient.open();
+
+    clock.set(openedAt + 30_000);
+    await runInDurableObject(browser.stub, (instance) => instance.alarm());
+    expect(browser.all("token")).toHaveLength(1);
+
+    clock.set(openedAt + 60_000);
+    await runInDurableObject(browser.stub, (instance) => instance.alarm());
+    await runInDurableObject(browser.stub, (instance) => instance.alarm());
+    await browser.waitFor("token", 2);
+    expect(browser.all("token").map((token) => token.seq)).toEqual([0, 1]);
+    expect((await leftovers(browser)).alarm).toBe(openedAt + 80_000);
+  });
+
+  it("keeps the schedule anchored when an alarm fires late", async () => {
+    const openedAt = clock.start();
+    const browser = await BrowserClient.open();
+    clock.set(openedAt + 63_000);
+    await runDurableObjectAlarm(browser.stub);
+    expect((await browser.waitFor("token", 2)).expiresAt).toBe(openedAt + 80_000);
+  });
+
+  it("accepts the previous token for 5 s after a rotation, and not after", async () => {
+    const openedAt = clock.start();
+    const [early, late] = [await BrowserClient.open(), await BrowserClient.open()];
+    const phone = await registeredPhone();
+    for (const browser of [early, late]) {
+      clock.set(openedAt + 60_000);
+      await runDurableObjectAlarm(browser.stub);
+      await browser.waitFor("token", 2);
+    }
+    const previousOf = (browser: BrowserClient) => browser.qr(browser.all("token")[0]!.token);
+
+    clock.set(openedAt + 64_999);
+    await expect(phone.inspect(previousOf(early))).resolves.toMatchObject({ browser: "Chrome 156" });
+
+    clock.set(openedAt + 65_000);
+    await expect(phone.inspect(previousOf(late))).rejects.toMatchObject({ status: 403, code: "invalid_token" });
+    await expect(phone.inspect(late.qr())).resolves.toMatchObject({ os: "Linux" });
+  });
+
+  it("keeps its session and schedule when the object is evicted", async () => {
+    const openedAt = clock.start();
+    const browser = await BrowserClient.open();
+    await abortAllDurableObjects();
+
+    clock.set(openedAt + 60_000);
+    expect(await runDurableObjectAlarm(browser.stub)).toBe(true);
+    const state = await runInDurableObject(browser.stub, (_instance, storage) =>
+      storage.storage.sql.exec<{ seq: number; expires_at: number }>("SELECT seq, expires_at FROM token ORDER BY seq").toArray(),
+    );
+    expect(state.map((row) => ({ ...row }))).toEqual([
+      { seq: 0, expires_at: openedAt + 60_000 },
+      { seq: 1, expires_at: openedAt + 80_000 },
+    ]);
+    const phone = await registeredPhone();
+    await expect(phone.inspect(browser.qr(browser.all("token")[0]!.token))).resolves.toMatchObject({ place: "unknown" });
+  });
+});
