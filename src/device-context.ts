@@ -12,16 +12,22 @@ export function ipPrefix(ip: string | null): string {
 }
 
 /** The browser's side of the context; the session adds when its QR was made. */
+/** Local runs report a made-up place for loopback connections; an address that is not public has no place. */
+function isLocalAddress(ip: string | null): boolean {
+  return !ip || /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd]|fe80:)/i.test(ip);
+}
+
 export function describeDevice(request: Request): Omit<DeviceContext, "qrCreatedAt"> {
   const userAgent = request.headers.get("user-agent");
   const parsed: Partial<Bowser.Parser.ParsedResult> = userAgent ? Bowser.parse(userAgent) : {};
+  const ip = request.headers.get("cf-connecting-ip");
   const cf = request.cf as { city?: string; country?: string } | undefined;
-  const place = [cf?.city, cf?.country].filter(Boolean).join(", ");
+  const place = isLocalAddress(ip) ? "" : [cf?.city, cf?.country].filter(Boolean).join(", ");
   const version = parsed.browser?.version?.split(".")[0];
   return {
     browser: [parsed.browser?.name ?? "Unknown browser", version].filter(Boolean).join(" "),
     os: parsed.os?.name ?? "unknown OS",
     place: place || "unknown",
-    ipPrefix: ipPrefix(request.headers.get("cf-connecting-ip")),
+    ipPrefix: ipPrefix(ip),
   };
 }

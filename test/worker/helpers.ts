@@ -32,6 +32,15 @@ export const clock = {
   },
 };
 
+const CHROME_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+/** How the browser reaches the Worker: its user agent, address and Cloudflare's view of its place. */
+export interface BrowserConnection {
+  userAgent?: string;
+  ip?: string;
+  cf?: { city?: string; country?: string };
+}
+
 type MessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
 export class BrowserClient {
@@ -54,8 +63,11 @@ export class BrowserClient {
     socket.accept();
   }
 
-  static async open(userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"): Promise<BrowserClient> {
-    const response = await workerFetch("/api/sessions/connect", { headers: { upgrade: "websocket", origin: ORIGIN, "user-agent": userAgent } });
+  static async open(connection: BrowserConnection = {}): Promise<BrowserClient> {
+    const { userAgent = CHROME_ON_LINUX, ip, cf } = connection;
+    const headers: Record<string, string> = { upgrade: "websocket", origin: ORIGIN, "user-agent": userAgent };
+    if (ip) headers["cf-connecting-ip"] = ip;
+    const response = await workerFetch("/api/sessions/connect", { headers, cf });
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
     const client = new BrowserClient(response.webSocket, await BrowserPairing.create());
     await client.waitFor("token");

@@ -8,17 +8,27 @@ afterEach(() => clock.stop());
 
 describe("scanning a QR code", () => {
   it("tells the browser at once and shows the phone what asks to be linked", async () => {
-    const browser = await BrowserClient.open("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15");
+    const browser = await BrowserClient.open({
+      userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+      ip: "203.0.113.7",
+      cf: { city: "Lisbon", country: "PT" },
+    });
     const phone = await registeredPhone();
     const context = await phone.inspect(browser.qr());
     expect(context).toEqual({
       browser: "Safari 18",
       os: "macOS",
-      place: "unknown",
-      ipPrefix: "unknown",
+      place: "Lisbon, PT",
+      ipPrefix: "203.0.113.x",
       qrCreatedAt: browser.all("session")[0]!.createdAt,
     });
     expect(await browser.waitFor("scanned")).toEqual({ type: "scanned" });
+  });
+
+  it("gives no place for a connection from a local address, whatever the platform guessed", async () => {
+    const browser = await BrowserClient.open({ ip: "127.0.0.1", cf: { city: "Austin", country: "US" } });
+    const context = await (await registeredPhone()).inspect(browser.qr());
+    expect(context).toMatchObject({ place: "unknown", ipPrefix: "127.0.0.x" });
   });
 
   it("spends the token: a second scan of the same code is refused, even by the same phone", async () => {

@@ -1,0 +1,73 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "./dev-server";
+import { runPhone, SocketBrowser } from "./phone-cli";
+
+let server: DevServer;
+let dir: string;
+
+beforeAll(async () => {
+  [server, dir] = await Promise.all([startDevServer(), mkdtemp(join(tmpdir(), "qr-link-cli-"))]);
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const profile = (name: string) => ["--server", server.url, "--profile", join(dir, `${name}.json`)];
+
+describe("the phone simulator CLI", () => {
+  it("registers a phone, keeps its key private, and refuses a second phone on the same number", async () => {
+    const registered = await runPhone(["register", "--number", "+15550001", "--name", "Alice", ...profile("alice")]);
+    expect(registered).toMatchObject({ code: 0 });
+    expect(registered.stdout).toContain("Registered Alice (+15550001)");
+    expect((await stat(join(dir, "alice.json"))).mode & 0o777).toBe(0o600);
+
+    const intruder = await runPhone(["register", "--number", "+15550001", "--name", "Mallory", ...profile("mallory")]);
+    expect(intruder.code).toBe(1);
+    expect(intruder.stderr).toContain("number_taken");
+  });
+
+  it("links a browser from the QR text: shows the device, the browser sees scanned then linked with a valid MAC", async () => {
+    await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...profile("bob")]);
+    const browser = await SocketBrowser.open(server.url);
+    const linked = await runPhone(["link", await browser.qrText(), "--yes", ...profile("bob")]);
+    expect(linked.stderr).toBe("");
+    expect(linked.stdout).toMatch(/Device: +Unknown browser on unknown OS/);
+    expect(linked.stdout).toMatch(/Place: +unknown \(IP 127\.0\.0\.x\)/);
+    expect(linked.stdout).toContain("Linked: the browser now shows Bob (+15550002).");
+
+    await browser.waitFor("scanned");
+    const message = await browser.waitFor("linked");
+    expect(message.account).toEqual({ number: "+15550002", name: "Bob" });
+    expect(await browser.pairing.verifyLinked(browser.sessionId, message)).not.toBeNull();
+    browser.close();
+  });
+
+  it("asks before linking, and a 'no' rejects so the browser gets a fresh code", async () => {
+    await runPhone(["register", "--number", "+15550003", "--name", "Carol", ...profile("carol")]);
+    const browser = await SocketBrowser.open(server.url);
+    const answered = await runPhone(["link", await browser.qrText(), ...profile("carol")], "n\n");
+    expect(answered.stdout).toContain("Link it to Carol (+15550003)? [y/N]");
+    expect(answered.stdout).toContain("Rejected");
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "rejected" });
+  });
+
+  it("explains a bad QR text, a QR for another server and a missing profile", async () => {
+    const garbage = await runPhone(["link", "https://example.com/link#nope", ...profile("bob")]);
+    expect(garbage.code).toBe(1);
+    expect(garbage.stderr).toContain("link needs the QR text");
+
+    const browser = await SocketBrowser.open(server.url);
+    const foreign = (await browser.qrText()).replace(server.url, "https://elsewhere.example");
+    const elsewhere = await runPhone(["link", foreign, "--yes", ...profile("bob")]);
+    expect(elsewhere.stderr).toContain("this QR code is for https://elsewhere.example");
+
+    const missing = await runPhone(["link", await browser.qrText(), "--yes", ...profile("nobody")]);
+    expect(missing.stderr).toContain("no phone profile at");
+    expect(browser.messages.some((message) => message.type === "scanned")).toBe(false);
+    browser.close();
+  });
+});

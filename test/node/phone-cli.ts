@@ -1,0 +1,68 @@
+// Runs the phone simulator CLI as a user would, and a WebSocket "browser"
+// that records what the server tells it.
+import { execFile } from "node:child_process";
+import WebSocket from "ws";
+import { BrowserPairing } from "../../src/browser/pairing";
+import { serverMessageSchema, type ServerMessage } from "../../src/protocol";
+import { OFFLINE_ENV } from "./dev-server";
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runPhone(args: string[], input?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin?.end(input ?? "");
+  });
+}
+
+type MessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
+
+/** A browser session over a plain WebSocket, with the page's own pairing logic. */
+export class SocketBrowser {
+  readonly messages: ServerMessage[] = [];
+  closeCode: number | null = null;
+
+  private constructor(
+    readonly server: string,
+    readonly socket: WebSocket,
+    readonly pairing: BrowserPairing,
+  ) {
+    socket.on("message", (data) => this.messages.push(serverMessageSchema.parse(JSON.parse(String(data)))));
+    socket.on("close", (code) => (this.closeCode = code));
+  }
+
+  static async open(server: string): Promise<SocketBrowser> {
+    const socket = new WebSocket(`${server.replace("http", "ws")}/api/sessions/connect`, { origin: server });
+    const browser = new SocketBrowser(server, socket, await BrowserPairing.create());
+    await browser.waitFor("token");
+    return browser;
+  }
+
+  async waitFor<T extends ServerMessage["type"]>(type: T, timeoutMs = 5_000): Promise<MessageOf<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.filter((message): message is MessageOf<T> => message.type === type).at(-1);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no "${type}" message; got ${JSON.stringify(this.messages)}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  get sessionId(): string {
+    return (this.messages.find((message) => message.type === "session") as MessageOf<"session">).sessionId;
+  }
+
+  async qrText(): Promise<string> {
+    return this.pairing.qrText(this.server, this.sessionId, (await this.waitFor("token")).token);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
