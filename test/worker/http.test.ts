@@ -3,7 +3,8 @@ import { errorCode, ORIGIN, workerFetch } from "./helpers";
 
 describe("the Worker's HTTP edges", () => {
   it("refuses a WebSocket upgrade from another origin, or with no origin", async () => {
-    for (const headers of [{ upgrade: "websocket", origin: "https://evil.example" }, { upgrade: "websocket" }]) {
+    const upgrades: Record<string, string>[] = [{ upgrade: "websocket", origin: "https://evil.example" }, { upgrade: "websocket" }];
+    for (const headers of upgrades) {
       const response = await workerFetch("/api/sessions/connect", { headers });
       expect(response.status).toBe(403);
       expect(await errorCode(response)).toBe("forbidden_origin");
