@@ -1,6 +1,6 @@
 // Runs the phone simulator CLI as a user would, and a WebSocket "browser"
 // that records what the server tells it.
-import { execFile } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import WebSocket from "ws";
 import { BrowserPairing } from "../../src/browser/pairing";
 import { serverMessageSchema, type ServerMessage } from "../../src/protocol";
@@ -12,13 +12,26 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runPhone(args: string[], input?: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = execFile("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV, timeout: 30_000 }, (error, stdout, stderr) => {
+export interface RunningPhone {
+  /** Types an answer at the CLI's prompt. */
+  answer(text: string): void;
+  done: Promise<CliResult>;
+}
+
+export function spawnPhone(args: string[]): RunningPhone {
+  let child: ChildProcess;
+  const done = new Promise<CliResult>((resolve) => {
+    child = execFile("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
-    child.stdin?.end(input ?? "");
   });
+  return { answer: (text) => child.stdin?.end(text), done };
+}
+
+export function runPhone(args: string[], input = ""): Promise<CliResult> {
+  const phone = spawnPhone(args);
+  phone.answer(input);
+  return phone.done;
 }
 
 type MessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;

@@ -1,0 +1,156 @@
+// The product as a person meets it: Chromium shows the page, two independent
+// decoders read the QR code off a screenshot, and the phone simulator links.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadProfile } from "../../src/phone/profile";
+import { Phone } from "../../src/phone/phone";
+import { parseQrText, serverMessageSchema, type ServerMessage } from "../../src/protocol";
+import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
+import { startDevServer, type DevServer } from "./dev-server";
+import { runPhone, spawnPhone } from "./phone-cli";
+
+/** Short periods so rotations and expiry happen within seconds. */
+const SCHEDULE = { TOKEN_FIRST_TTL_MS: 4_000, TOKEN_TTL_MS: 3_000, TOKEN_COUNT: 3, TOKEN_GRACE_MS: 1_500 };
+
+const skipReason = missingTools();
+
+interface OpenedPage {
+  page: Page;
+  /** Every message the server sent this page, in order. */
+  messages: ServerMessage[];
+}
+
+describe.skipIf(skipReason)("QR Link in Chromium", () => {
+  let server: DevServer;
+  let chromium: Browser;
+  let profileDir: string;
+  const profile = () => ["--server", server.url, "--profile", join(profileDir, "alice.json")];
+
+  beforeAll(async () => {
+    const vars = Object.fromEntries(Object.entries(SCHEDULE).map(([name, value]) => [name, String(value)]));
+    [server, chromium, profileDir] = await Promise.all([startDevServer(vars), launchChromium(), mkdtemp(join(tmpdir(), "qr-link-e2e-"))]);
+    const registered = await runPhone(["register", "--number", "+15550001", "--name", "Alice", ...profile()]);
+    expect(registered.code, registered.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await server?.stop();
+    await rm(profileDir, { recursive: true, force: true });
+  });
+
+  async function openPage(colorScheme: "light" | "dark" = "light"): Promise<OpenedPage> {
+    const page = await (await chromium.newContext({ colorScheme, viewport: { width: 1280, height: 720 } })).newPage();
+    const messages: ServerMessage[] = [];
+    page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => messages.push(serverMessageSchema.parse(JSON.parse(String(payload))))));
+    await page.goto(server.url);
+    await page.waitForSelector("body[data-state=pending]", { timeout: 1_000 });
+    return { page, messages };
+  }
+
+  const latest = <T extends ServerMessage["type"]>(messages: ServerMessage[], type: T) =>
+    messages.filter((message): message is Extract<ServerMessage, { type: T }> => message.type === type).at(-1)!;
+
+  /** Screenshots the page and reads the code with jsQR and with zbarimg; both must agree. */
+  async function readQr(page: Page, step: string): Promise<{ text: string; version: number; path: string }> {
+    const png = await page.screenshot();
+    const path = await saveArtifact(step, png);
+    const [byJsqr, byZbar] = [decodeWithJsqr(png), await decodeWithZbar(path)];
+    expect(byJsqr, `jsQR reads ${path}`).not.toBeNull();
+    expect(byZbar, "zbarimg reads the same text").toBe(byJsqr!.text);
+    return { ...byJsqr!, path };
+  }
+
+  async function waitForNewQr(page: Page, previous: string): Promise<void> {
+    await page.waitForFunction((text) => document.querySelector<HTMLElement>("#qr")?.dataset.text !== text, previous, { timeout: 5_000 });
+  }
+
+  it("shows a QR code that decodes to the session's current token, and the next one after a rotation", async () => {
+    const { page, messages } = await openPage();
+    const first = await readQr(page, "1-qr");
+    const firstQr = parseQrText(first.text)!;
+    expect(firstQr).toMatchObject({ origin: server.url, sessionId: latest(messages, "session").sessionId, token: latest(messages, "token").token });
+    expect(await page.getByText("Link a device").isVisible()).toBe(true);
+
+    await waitForNewQr(page, first.text);
+    const second = await readQr(page, "2-rotated");
+    const secondQr = parseQrText(second.text)!;
+    expect(latest(messages, "token")).toMatchObject({ seq: 1, token: secondQr.token });
+    expect(secondQr).toMatchObject({ sessionId: firstQr.sessionId, browserPublicKey: firstQr.browserPublicKey, qrSecret: firstQr.qrSecret });
+    expect(secondQr.token).not.toBe(firstQr.token);
+
+    // Past the grace window the first token is dead; the current one still works.
+    const phone = new Phone(server.url, await loadProfile(profile()[3]!));
+    const graceEnds = messages.find((message) => message.type === "token")!.expiresAt + SCHEDULE.TOKEN_GRACE_MS;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, graceEnds - Date.now() + 200)));
+    await expect(phone.inspect(firstQr)).rejects.toMatchObject({ code: "invalid_token" });
+    await expect(phone.inspect(secondQr)).resolves.toMatchObject({ browser: expect.stringMatching(/^Chrome/), os: "Linux" });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
+  });
+
+  it("still accepts the previous code within the grace window after a rotation", async () => {
+    const { page } = await openPage();
+    const first = await readQr(page, "2-grace-before");
+    await waitForNewQr(page, first.text);
+    const phone = new Phone(server.url, await loadProfile(profile()[3]!));
+    await expect(phone.inspect(parseQrText(first.text)!)).resolves.toMatchObject({ place: "unknown" });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
+  });
+
+  it("links with the phone simulator reading a screenshot: scanned at once, then the account", async () => {
+    const { page } = await openPage();
+    const shot = await readQr(page, "3-to-scan");
+    const phone = spawnPhone(["link", "--image", shot.path, ...profile()]);
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
+    await expect(page.getByText("Confirm on your phone").isVisible()).resolves.toBe(true);
+    await saveArtifact("3-scanned", await page.screenshot());
+
+    const confirmedAt = Date.now();
+    phone.answer("y\n");
+    const result = await phone.done;
+    expect(result.stdout).toMatch(/Device: +Chrome \d+ on Linux/);
+    expect(result.stdout).toContain("Linked: the browser now shows Alice (+15550001).");
+    await page.getByText("Linked to Alice (+15550001)").waitFor({ timeout: 2_000 });
+    expect(Date.now() - confirmedAt).toBeLessThan(2_000 + 1_500);
+    await saveArtifact("3-linked", await page.screenshot());
+  });
+
+  it("returns to a fresh code when the phone rejects", async () => {
+    const { page } = await openPage();
+    const before = await readQr(page, "3-before-reject");
+    const result = await runPhone(["link", before.text, "--reject", ...profile()]);
+    expect(result.stdout).toContain("Rejected");
+    await waitForNewQr(page, before.text);
+    await page.waitForSelector("body[data-state=pending]");
+    const after = await readQr(page, "3-after-reject");
+    expect(parseQrText(after.text)!.sessionId).not.toBe(parseQrText(before.text)!.sessionId);
+  });
+
+  it("says the code expired after the last token, and its reload button brings a fresh one", async () => {
+    const { page, messages } = await openPage();
+    const lifetime = SCHEDULE.TOKEN_FIRST_TTL_MS + (SCHEDULE.TOKEN_COUNT - 1) * SCHEDULE.TOKEN_TTL_MS;
+    await page.waitForSelector("body[data-state=expired]", { timeout: lifetime + 3_000 });
+    expect(messages.filter((message) => message.type === "token").map((message) => message.seq)).toEqual([0, 1, 2]);
+    expect(latest(messages, "ended").reason).toBe("expired");
+    await saveArtifact("expired", await page.screenshot());
+
+    await page.getByRole("button", { name: "Reload QR code" }).click();
+    await page.waitForSelector("body[data-state=pending]", { timeout: 2_000 });
+    expect(parseQrText((await readQr(page, "expired-reloaded")).text)).not.toBeNull();
+  });
+
+  it("keeps the code dark on light in the dark colour scheme", async () => {
+    const { page, messages } = await openPage("dark");
+    const png = await page.screenshot();
+    const { text, version } = await readQr(page, "8-dark");
+    expect(parseQrText(text)!.token).toBe(latest(messages, "token").token);
+    const box = (await page.locator("#qr svg").boundingBox())!;
+    expect(Math.max(...pixelAt(png, 5, 5)), "the page itself is dark").toBeLessThan(60);
+    expect(Math.min(...pixelAt(png, box.x + 3, box.y + 3)), "the quiet zone is light").toBeGreaterThan(230);
+    const modulesWithQuietZone = 17 + 4 * version + 8;
+    expect(box.width / modulesWithQuietZone, "at least 4 px per module").toBeGreaterThanOrEqual(4);
+  });
+});
