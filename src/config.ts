@@ -8,6 +8,8 @@ export interface SessionConfig {
   graceMs: number;
   /** How long a scanned session waits for the phone to confirm. */
   confirmTimeoutMs: number;
+  /** Silence after which the phone counts as offline. */
+  phoneOfflineMs: number;
 }
 
 function positiveInteger(value: string | undefined, fallback: number): number {
@@ -22,6 +24,7 @@ export function sessionConfig(env: Env): SessionConfig {
     tokenCount: positiveInteger(env.TOKEN_COUNT, 6),
     graceMs: positiveInteger(env.TOKEN_GRACE_MS, 5_000),
     confirmTimeoutMs: positiveInteger(env.CONFIRM_TIMEOUT_MS, 60_000),
+    phoneOfflineMs: positiveInteger(env.PHONE_OFFLINE_MS, 15_000),
   };
 }
 

@@ -95,8 +95,9 @@ export interface AgreementKeyPair {
   publicKey: string;
 }
 
-export async function generateAgreementKeyPair(): Promise<AgreementKeyPair> {
-  const pair = (await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
+/** `extractable` only for the CLI phone, which keeps its half in its profile file to re-derive the link keys. */
+export async function generateAgreementKeyPair(extractable = false): Promise<AgreementKeyPair> {
+  const pair = (await crypto.subtle.generateKey({ name: "X25519" }, extractable, ["deriveBits"])) as CryptoKeyPair;
   return { privateKey: pair.privateKey, publicKey: toBase64url(await crypto.subtle.exportKey("raw", pair.publicKey) as ArrayBuffer) };
 }
 
@@ -152,4 +153,51 @@ export async function verifyConfirmation(keys: LinkKeys, transcript: LinkTranscr
   const mac = fromBase64url(confirmation);
   if (!mac || mac.length !== 32) return false;
   return crypto.subtle.verify("HMAC", keys.confirmation, mac, transcriptBytes(transcript));
+}
+
+// ---------------------------------------------------------------------------
+// Relay frames: AES-256-GCM with the per-direction key. The nonce is the
+// sender's counter, so a frame replayed or moved to another position fails to
+// open; the additional data binds it to its session and direction.
+
+function frameNonce(seq: number): Uint8Array<ArrayBuffer> {
+  const nonce = new Uint8Array(12);
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
+  return nonce;
+}
+
+function frameParams(sessionId: string, direction: string, seq: number) {
+  return { name: "AES-GCM", iv: frameNonce(seq), additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
+}
+
+export async function sealFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, plaintext: string): Promise<string> {
+  return toBase64url(await crypto.subtle.encrypt(frameParams(sessionId, direction, seq), key, utf8(plaintext)));
+}
+
+/** The plaintext, or null when the frame was forged, altered, replayed or reordered. */
+export async function openFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, data: string): Promise<string | null> {
+  const sealed = fromBase64url(data);
+  if (!sealed) return null;
+  try {
+    return new TextDecoder().decode(await crypto.subtle.decrypt(frameParams(sessionId, direction, seq), key, sealed));
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Browser resume: the device key made at link time signs a fresh server nonce.
+
+function resumeText(sessionId: string, nonce: string): Uint8Array<ArrayBuffer> {
+  return utf8(`qr-link-v1 resume\n${sessionId}\n${nonce}`);
+}
+
+export async function signResume(privateKey: CryptoKey, sessionId: string, nonce: string): Promise<string> {
+  return toBase64url(await crypto.subtle.sign(SIGNATURE_ALGORITHM, privateKey, resumeText(sessionId, nonce)));
+}
+
+export async function verifyResume(publicKey: CryptoKey, sessionId: string, nonce: string, signature: string): Promise<boolean> {
+  const bytes = fromBase64url(signature);
+  if (!bytes || bytes.length !== 64) return false;
+  return crypto.subtle.verify(SIGNATURE_ALGORITHM, publicKey, bytes, resumeText(sessionId, nonce));
 }

@@ -6,6 +6,7 @@ import { validator } from "hono/validator";
 import type * as z from "zod/mini";
 import type { SignedRequest } from "./account";
 import { sha256Base64url } from "./crypto";
+import { SOCKET_HEADER, type SocketKind } from "./pairing-session";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { LIMITS, SIGNATURE_HEADERS, phoneNumberSchema, type Account, type ErrorBody, type ErrorCode } from "./protocol";
 
@@ -34,6 +35,39 @@ export function jsonBody<T extends z.ZodMiniType>(schema: T) {
     const issue = parsed.error.issues[0];
     return errorResponse(c, "invalid_input", issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "invalid body");
   });
+}
+
+/** Validates a path parameter against a protocol schema. */
+export function jsonParam<T extends z.ZodMiniType>(name: string, schema: T) {
+  return validator("param", (params: Record<string, string>, c) => {
+    if (schema.safeParse(params[name]).success) return params;
+    return errorResponse(c, "invalid_input", `${name}: malformed`);
+  });
+}
+
+const isUpgrade = (c: Context) => c.req.header("upgrade")?.toLowerCase() === "websocket";
+const upgradeRequired = (c: Context) => errorResponse(c, "upgrade_required", "this endpoint takes a WebSocket upgrade");
+
+export const upgradeOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!isUpgrade(c)) return upgradeRequired(c);
+  await next();
+};
+
+/** Browser sockets: an upgrade whose Origin is this site, so no other page can open or resume a session. */
+export const sameOriginUpgrade: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!isUpgrade(c)) return upgradeRequired(c);
+  if (c.req.header("origin") !== new URL(c.req.url).origin) {
+    return errorResponse(c, "forbidden_origin", "WebSocket connections are accepted only from this site's own pages");
+  }
+  await next();
+};
+
+/** Hands a WebSocket upgrade to the session's object, saying what kind of socket it is. */
+export function forwardUpgrade(c: Context<AppEnv>, sessionId: string, kind: SocketKind, extra: Record<string, string>): Promise<Response> {
+  const headers = new Headers(c.req.raw.headers);
+  headers.set(SOCKET_HEADER, kind);
+  for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+  return c.env.PAIRING_SESSION.getByName(sessionId).fetch(new Request(c.req.raw, { headers }));
 }
 
 /** Reads the signature headers and hashes the raw body, as the phone signed them. */

@@ -4,30 +4,45 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { randomBase64url } from "./crypto";
 import { describeDevice } from "./device-context";
-import { errorResponse, jsonBody, limitPhoneBody, outcomeResponse, signedByPhone, signedRequestOf, type AppEnv } from "./http";
-import { DEVICE_HEADER, SESSION_ID_HEADER } from "./pairing-session";
-import { confirmRequestSchema, inspectRequestSchema, registerRequestSchema, rejectRequestSchema, SIGNATURE_HEADERS } from "./protocol";
+import {
+  errorResponse,
+  forwardUpgrade,
+  jsonBody,
+  jsonParam,
+  limitPhoneBody,
+  outcomeResponse,
+  sameOriginUpgrade,
+  signedByPhone,
+  signedRequestOf,
+  upgradeOnly,
+  type AppEnv,
+} from "./http";
+import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./pairing-session";
+import { confirmRequestSchema, inspectRequestSchema, registerRequestSchema, rejectRequestSchema, sessionIdSchema, SIGNATURE_HEADERS } from "./protocol";
 
 export { Account } from "./account";
 export { PairingSession } from "./pairing-session";
 
 const app = new Hono<AppEnv>();
 
-/** The browser opens a new pairing session. Only pages from this origin may. */
-app.get("/api/sessions/connect", async (c) => {
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-    return errorResponse(c, "upgrade_required", "this endpoint takes a WebSocket upgrade");
-  }
-  const origin = c.req.header("origin");
-  if (origin !== new URL(c.req.url).origin) {
-    return errorResponse(c, "forbidden_origin", "WebSocket connections are accepted only from this site's own pages");
-  }
+/** The browser opens a new pairing session. */
+app.get("/api/sessions/connect", sameOriginUpgrade, async (c) => {
   const sessionId = randomBase64url(16);
-  const headers = new Headers(c.req.raw.headers);
-  headers.set(SESSION_ID_HEADER, sessionId);
-  headers.set(DEVICE_HEADER, JSON.stringify(describeDevice(c.req.raw)));
-  return c.env.PAIRING_SESSION.getByName(sessionId).fetch(new Request(c.req.raw, { headers }));
+  return forwardUpgrade(c, sessionId, "open", {
+    [SESSION_ID_HEADER]: sessionId,
+    [DEVICE_HEADER]: JSON.stringify(describeDevice(c.req.raw)),
+  });
 });
+
+/** A linked browser comes back (after a reload): the session challenges its device key. */
+app.get("/api/sessions/:sessionId/browser", sameOriginUpgrade, jsonParam("sessionId", sessionIdSchema), (c) =>
+  forwardUpgrade(c, c.req.param("sessionId"), "resume", {}),
+);
+
+/** The linked phone's relay socket, signed like every phone request. */
+app.get("/api/sessions/:sessionId/phone", upgradeOnly, jsonParam("sessionId", sessionIdSchema), signedByPhone, (c) =>
+  forwardUpgrade(c, c.req.param("sessionId"), "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
+);
 
 /** A phone registers its number with its identity key; the request is signed by that key. */
 app.post("/api/accounts", limitPhoneBody, jsonBody(registerRequestSchema), async (c) => {

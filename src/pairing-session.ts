@@ -1,25 +1,32 @@
 // One PairingSession per QR session, addressed by its session id. It owns the
-// browser's hibernatable WebSocket, the rotating token (one alarm, re-armed by
-// itself) and the session's state in SQLite. Every transition is written
-// before it is announced.
+// browser's and the phone's hibernatable WebSockets, the rotating token (one
+// alarm, re-armed by itself), the relay buffers and the session's state in
+// SQLite. Every transition is written before it is announced.
 import { DurableObject } from "cloudflare:workers";
 import { sessionConfig, type SessionConfig } from "./config";
-import { fromBase64url, randomBase64url } from "./crypto";
+import { fromBase64url, importIdentityPublicKey, randomBase64url, verifyResume } from "./crypto";
 import { failure, success, type Outcome } from "./outcome";
 import {
   CLOSE_CODES,
+  HEARTBEAT,
   LIMITS,
-  browserMessageSchema,
+  clientMessageSchema,
   type Account,
+  type ClientMessage,
   type DeviceContext,
+  type Direction,
   type EndReason,
+  type Presence,
   type ServerMessage,
   type SessionState,
 } from "./protocol";
 
-/** Headers the Worker sets on the upgrade request it forwards here. */
+/** Headers the Worker sets on the upgrade requests it forwards here. */
+export const SOCKET_HEADER = "x-qrl-socket";
 export const SESSION_ID_HEADER = "x-qrl-session-id";
 export const DEVICE_HEADER = "x-qrl-device";
+export const PHONE_NUMBER_HEADER = "x-qrl-phone-number";
+export type SocketKind = "open" | "resume" | "phone";
 
 interface SessionRow {
   session_id: string;
@@ -28,6 +35,13 @@ interface SessionRow {
   device: string;
   scanned_by: string | null;
   scanned_at: number | null;
+  account_number: string | null;
+  account_name: string | null;
+  device_public_key: string | null;
+  to_browser_received: number;
+  to_browser_delivered: number;
+  to_phone_received: number;
+  to_phone_delivered: number;
   [column: string]: SqlStorageValue;
 }
 
@@ -39,19 +53,30 @@ interface TokenRow {
   [column: string]: SqlStorageValue;
 }
 
-interface SocketAttachment {
-  role: "browser";
-}
+/**
+ * Kept on each socket so it survives hibernation. A browser socket is
+ * `verified` when it opened the session or answered the resume challenge.
+ */
+type SocketAttachment = { role: "browser"; verified: boolean; nonce?: string } | { role: "phone"; connectedAt: number };
+type Role = SocketAttachment["role"];
+
+/** Which way a frame from this role travels. */
+const OUTBOUND: Record<Role, Direction> = { browser: "to_phone", phone: "to_browser" };
+const INBOUND: Record<Role, Direction> = { browser: "to_browser", phone: "to_phone" };
+const RECEIVER: Record<Direction, Role> = { to_browser: "browser", to_phone: "phone" };
 
 export class PairingSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly config: SessionConfig;
+  /** When the phone last sent a message; its pings are answered without waking us (see HEARTBEAT). */
+  private phoneMessageAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.config = sessionConfig(env);
     this.createSchema();
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT.request, HEARTBEAT.response));
   }
 
   private createSchema(): void {
@@ -68,6 +93,11 @@ export class PairingSession extends DurableObject<Env> {
         account_name TEXT,
         phone_public_key TEXT,
         confirmation TEXT,
+        device_public_key TEXT,
+        to_browser_received INTEGER NOT NULL DEFAULT 0,
+        to_browser_delivered INTEGER NOT NULL DEFAULT 0,
+        to_phone_received INTEGER NOT NULL DEFAULT 0,
+        to_phone_delivered INTEGER NOT NULL DEFAULT 0,
         end_reason TEXT
       );
       CREATE TABLE IF NOT EXISTS token (
@@ -76,22 +106,31 @@ export class PairingSession extends DurableObject<Env> {
         expires_at INTEGER NOT NULL,
         used INTEGER NOT NULL DEFAULT 0
       );
+      CREATE TABLE IF NOT EXISTS frame (
+        direction TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (direction, seq)
+      ) WITHOUT ROWID;
     `);
   }
 
-  /** The browser's WebSocket upgrade, forwarded by the Worker: opens the session. */
+  /** WebSocket upgrades forwarded by the Worker: a new session, a browser resuming, or the phone's relay. */
   override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade") !== "websocket") return new Response("expected a WebSocket upgrade", { status: 400 });
+    const kind = request.headers.get(SOCKET_HEADER) as SocketKind | null;
+    if (kind === "open") return this.openSession(request);
+    if (kind === "resume") return this.acceptResume();
+    if (kind === "phone") return this.acceptPhone(request.headers.get(PHONE_NUMBER_HEADER) ?? "");
+    return new Response("unknown socket kind", { status: 400 });
+  }
+
+  private async openSession(request: Request): Promise<Response> {
     const sessionId = request.headers.get(SESSION_ID_HEADER);
     const device = request.headers.get(DEVICE_HEADER);
-    if (!sessionId || !device || request.headers.get("upgrade") !== "websocket") {
-      return new Response("expected a WebSocket upgrade from the Worker", { status: 400 });
-    }
-    if (this.session()) return Response.json({ error: { code: "wrong_state", message: "session already open" } }, { status: 409 });
+    if (!sessionId || !device || this.session()) return new Response("cannot open this session", { status: 409 });
 
-    const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ role: "browser" } satisfies SocketAttachment);
-
+    const server = this.accept("browser", { role: "browser", verified: true });
     const now = Date.now();
     const first = { seq: 0, token: randomBase64url(16), expires_at: now + this.config.firstTokenTtlMs };
     this.ctx.storage.transactionSync(() => {
@@ -100,12 +139,37 @@ export class PairingSession extends DurableObject<Env> {
     });
     await this.ctx.storage.setAlarm(first.expires_at);
 
-    this.send(server, { type: "session", sessionId, createdAt: now });
-    this.send(server, this.tokenMessage(first));
-    return new Response(null, { status: 101, webSocket: client });
+    this.send(server.socket, { type: "session", sessionId, createdAt: now });
+    this.send(server.socket, this.tokenMessage(first));
+    return server.response;
   }
 
-  /** Rotates the token on schedule, ends an unconfirmed scan, and cleans up. Safe to run twice or early. */
+  /** A reloaded browser: it gets a challenge, and nothing else until it signs it with its device key. */
+  private acceptResume(): Response {
+    const session = this.session();
+    if (session?.state !== "linked" || !session.device_public_key) return this.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
+    const nonce = randomBase64url(32);
+    const server = this.accept("browser", { role: "browser", verified: false, nonce });
+    this.send(server.socket, { type: "challenge", nonce });
+    return server.response;
+  }
+
+  /** The linked phone's relay socket; a newer one replaces an older one. */
+  private async acceptPhone(phoneNumber: string): Promise<Response> {
+    const session = this.session();
+    if (session?.state !== "linked" || session.account_number !== phoneNumber) return this.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here");
+    const wasOnline = this.presence() === "online";
+    for (const old of this.sockets("phone")) old.close(CLOSE_CODES.replaced, "replaced by a newer connection");
+    const now = Date.now();
+    const server = this.accept("phone", { role: "phone", connectedAt: now });
+    this.phoneMessageAt = now;
+    await this.armHeartbeatCheck(now + this.config.phoneOfflineMs);
+    this.startRelay(server.socket, session, "phone");
+    if (!wasOnline) this.broadcastTo("browser", { type: "presence", phone: "online" });
+    return server.response;
+  }
+
+  /** Rotates the token on schedule, ends an unconfirmed scan, and marks a silent phone offline. Safe to run twice or early. */
   override async alarm(): Promise<void> {
     const session = this.session();
     if (!session) return;
@@ -122,7 +186,9 @@ export class PairingSession extends DurableObject<Env> {
       const deadline = (session.scanned_at ?? now) + this.config.confirmTimeoutMs;
       if (now < deadline) return this.ctx.storage.setAlarm(deadline);
       await this.end("expired");
-    } else if (session.state === "ended") {
+    } else if (session.state === "linked") {
+      await this.checkPhoneHeartbeat(now);
+    } else {
       await this.wipe();
     }
   }
@@ -169,25 +235,118 @@ export class PairingSession extends DurableObject<Env> {
     return success(null);
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const size = typeof message === "string" ? message.length : message.byteLength;
-    if (size > LIMITS.browserMessageBytes) return ws.close(CLOSE_CODES.message_too_large, "message too large");
-    let parsed: unknown;
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const size = typeof raw === "string" ? raw.length : raw.byteLength;
+    if (size > LIMITS.relayMessageBytes) return ws.close(CLOSE_CODES.message_too_large, "message too large");
+    let parsed: unknown = null;
     try {
-      parsed = typeof message === "string" ? JSON.parse(message) : null;
+      if (typeof raw === "string") parsed = JSON.parse(raw);
     } catch {
-      parsed = null;
+      // falls through to the schema check
     }
-    const result = browserMessageSchema.safeParse(parsed);
+    const result = clientMessageSchema.safeParse(parsed);
+    const attachment = ws.deserializeAttachment() as SocketAttachment;
     if (!result.success) return ws.close(CLOSE_CODES.bad_message, "malformed message");
-    if (result.data.type === "key_mismatch" && this.session()?.state === "linked") await this.end("key_mismatch");
+    if (attachment.role === "phone") this.phoneMessageAt = Date.now();
+    await this.handle(ws, attachment, result.data);
   }
 
-  /** A tab that goes away before linking leaves nothing behind. */
-  override async webSocketClose(ws: WebSocket): Promise<void> {
+  /** Where each client message is handled; a message the socket's role may not send closes it. */
+  private async handle(ws: WebSocket, attachment: SocketAttachment, message: ClientMessage): Promise<void> {
     const session = this.session();
-    const othersOpen = this.ctx.getWebSockets().some((socket) => socket !== ws && socket.readyState === WebSocket.OPEN);
-    if (session && session.state !== "linked" && !othersOpen) await this.wipe();
+    if (!session) return ws.close(CLOSE_CODES.unknown_session, "session gone");
+    const browser = attachment.role === "browser" ? attachment : null;
+    const ready = attachment.role === "phone" || (browser?.verified === true && session.device_public_key !== null);
+
+    switch (message.type) {
+      case "key_mismatch":
+        if (browser?.verified && session.state === "linked" && !session.device_public_key) return this.end("key_mismatch");
+        break;
+      case "link_ack":
+        if (browser?.verified && session.state === "linked" && !session.device_public_key) {
+          this.sql.exec("UPDATE session SET device_public_key = ? WHERE id = 1", message.devicePublicKey);
+          return this.startRelay(ws, { ...session, device_public_key: message.devicePublicKey }, "browser");
+        }
+        break;
+      case "resume":
+        if (browser && !browser.verified && browser.nonce) return this.resume(ws, session, browser.nonce, message.signature);
+        break;
+      case "logout":
+        if (ready && browser) return this.end("logged_out");
+        break;
+      case "frame":
+        if (ready) return this.receiveFrame(ws, session, OUTBOUND[attachment.role], message.seq, message.data);
+        return this.send(ws, { type: "error", code: "not_ready", message: "the relay is not open on this socket yet" });
+      case "ack":
+        if (ready) return this.acknowledge(session, INBOUND[attachment.role], message.seq);
+        break;
+    }
+    ws.close(CLOSE_CODES.bad_message, `${message.type} is not expected now`);
+  }
+
+  private async resume(ws: WebSocket, session: SessionRow, nonce: string, signature: string): Promise<void> {
+    const key = session.device_public_key ? await importIdentityPublicKey(session.device_public_key) : null;
+    if (!key || !(await verifyResume(key, session.session_id, nonce, signature))) {
+      return ws.close(CLOSE_CODES.resume_refused, "the resume signature does not verify");
+    }
+    for (const other of this.sockets("browser")) if (other !== ws) other.close(CLOSE_CODES.replaced, "replaced by a newer connection");
+    ws.serializeAttachment({ role: "browser", verified: true } satisfies SocketAttachment);
+    this.startRelay(ws, session, "browser");
+  }
+
+  /** Tells the socket where the relay stands, then sends it every frame it has not acknowledged, in order. */
+  private startRelay(ws: WebSocket, session: SessionRow, role: Role): void {
+    const outbound = OUTBOUND[role];
+    this.send(ws, {
+      type: "ready",
+      sessionId: session.session_id,
+      account: { number: session.account_number ?? "", name: session.account_name ?? "" },
+      received: session[`${outbound}_received`],
+      delivered: session[`${outbound}_delivered`],
+      phone: this.presence(),
+    });
+    const pending = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? ORDER BY seq", INBOUND[role]);
+    for (const frame of pending) this.send(ws, { type: "frame", seq: frame.seq, data: frame.data });
+  }
+
+  /** Stores a frame in order (a repeat is acknowledged again, a gap refused), then forwards it if the other side is here. */
+  private receiveFrame(ws: WebSocket, session: SessionRow, direction: Direction, seq: number, data: string): void {
+    const received = session[`${direction}_received`];
+    if (seq <= received) return this.send(ws, { type: "stored", seq: received });
+    if (seq !== received + 1) return this.send(ws, { type: "error", code: "out_of_order", message: `expected frame ${received + 1}, got ${seq}` });
+    const buffered = this.sql.exec<{ frames: number; bytes: number }>("SELECT count(*) AS frames, coalesce(sum(length(data)), 0) AS bytes FROM frame WHERE direction = ?", direction).one();
+    if (buffered.frames >= LIMITS.bufferFrames || buffered.bytes + data.length > LIMITS.bufferBytes) {
+      return this.send(ws, { type: "error", code: "buffer_full", message: `the other side is away and ${buffered.frames} frames are waiting; try again later` });
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, seq, data);
+      this.sql.exec(`UPDATE session SET ${direction}_received = ? WHERE id = 1`, seq);
+    });
+    this.send(ws, { type: "stored", seq });
+    for (const receiver of this.readySockets(RECEIVER[direction], session)) this.send(receiver, { type: "frame", seq, data });
+  }
+
+  /** The receiver has processed everything up to `seq`: drop it from the buffer and tell the sender. */
+  private acknowledge(session: SessionRow, direction: Direction, seq: number): void {
+    if (seq <= session[`${direction}_delivered`] || seq > session[`${direction}_received`]) return;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, seq);
+      this.sql.exec(`UPDATE session SET ${direction}_delivered = ? WHERE id = 1`, seq);
+    });
+    const sender: Role = direction === "to_browser" ? "phone" : "browser";
+    for (const socket of this.readySockets(sender, session)) this.send(socket, { type: "delivered", seq });
+  }
+
+  /** A tab that goes away before linking leaves nothing behind; a phone that goes away is offline. */
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    const others = (role: Role) => this.sockets(role).filter((socket) => socket !== ws);
+    if (attachment?.role === "phone") {
+      if (others("phone").length === 0) this.broadcastTo("browser", { type: "presence", phone: "offline" });
+      return;
+    }
+    const session = this.session();
+    if (session && session.state !== "linked" && others("browser").length === 0) await this.wipe();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -197,7 +356,7 @@ export class PairingSession extends DurableObject<Env> {
   // -------------------------------------------------------------------------
 
   private session(): SessionRow | null {
-    return this.sql.exec<SessionRow>("SELECT session_id, state, created_at, device, scanned_by, scanned_at FROM session WHERE id = 1").toArray()[0] ?? null;
+    return this.sql.exec<SessionRow>("SELECT * FROM session WHERE id = 1").toArray()[0] ?? null;
   }
 
   private currentToken(): TokenRow | null {
@@ -245,7 +404,29 @@ export class PairingSession extends DurableObject<Env> {
     return { type: "token", token: token.token, seq: token.seq, count: this.config.tokenCount, expiresAt: token.expires_at };
   }
 
-  /** Persists the end, tells the browser why, closes with the reason's code, then deletes everything. */
+  /** The alarm is shared: never push it later than a deadline already set. */
+  private async armHeartbeatCheck(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** A phone silent for `phoneOfflineMs` (no message, no ping) is cut off and shown offline. */
+  private async checkPhoneHeartbeat(now: number): Promise<void> {
+    const phone = this.sockets("phone")[0];
+    if (!phone) return;
+    const attachment = phone.deserializeAttachment() as Extract<SocketAttachment, { role: "phone" }>;
+    const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(phone)?.getTime() ?? 0;
+    const lastSeen = Math.max(lastPing, this.phoneMessageAt, attachment.connectedAt);
+    if (now - lastSeen < this.config.phoneOfflineMs) return this.ctx.storage.setAlarm(lastSeen + this.config.phoneOfflineMs);
+    phone.close(CLOSE_CODES.heartbeat_timeout, "no heartbeat");
+    this.broadcastTo("browser", { type: "presence", phone: "offline" });
+  }
+
+  private presence(): Presence {
+    return this.sockets("phone").length > 0 ? "online" : "offline";
+  }
+
+  /** Persists the end, tells everyone why, closes with the reason's code, then deletes everything. */
   private async end(reason: EndReason): Promise<void> {
     this.sql.exec("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
     this.broadcast({ type: "ended", reason });
@@ -260,6 +441,32 @@ export class PairingSession extends DurableObject<Env> {
     this.createSchema();
   }
 
+  private accept(role: Role, attachment: SocketAttachment): { socket: WebSocket; response: Response } {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [role]);
+    server.serializeAttachment(attachment);
+    return { socket: server, response: new Response(null, { status: 101, webSocket: client }) };
+  }
+
+  /** Completes the upgrade only to close it with a code, which a browser can read (a failed upgrade it cannot). */
+  private refuse(code: number, reason: string): Response {
+    const { 0: client, 1: server } = new WebSocketPair();
+    server.accept();
+    server.close(code, reason);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  private sockets(role: Role): WebSocket[] {
+    return this.ctx.getWebSockets(role).filter((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  /** Sockets the relay may send frames to: the phone, or a browser that is verified and has registered its device key. */
+  private readySockets(role: Role, session: SessionRow): WebSocket[] {
+    if (role === "phone") return this.sockets("phone");
+    if (!session.device_public_key) return [];
+    return this.sockets("browser").filter((ws) => (ws.deserializeAttachment() as SocketAttachment & { role: "browser" }).verified);
+  }
+
   private send(ws: WebSocket, message: ServerMessage): void {
     try {
       ws.send(JSON.stringify(message));
@@ -270,5 +477,12 @@ export class PairingSession extends DurableObject<Env> {
 
   private broadcast(message: ServerMessage): void {
     for (const ws of this.ctx.getWebSockets()) this.send(ws, message);
+  }
+
+  private broadcastTo(role: Role, message: ServerMessage): void {
+    for (const ws of this.sockets(role)) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment;
+      if (attachment.role === "phone" || attachment.verified) this.send(ws, message);
+    }
   }
 }

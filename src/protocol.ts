@@ -6,10 +6,16 @@ import * as z from "zod/mini";
 export const LIMITS = {
   /** Largest phone request body, checked before parsing. */
   phoneRequestBytes: 4 * 1024,
-  /** Largest WebSocket message a browser may send before linking. */
-  browserMessageBytes: 1024,
+  /** Largest WebSocket message on the relay, envelope included. */
+  relayMessageBytes: 64 * 1024,
+  /** Undelivered frames the server holds per direction before it refuses more. */
+  bufferFrames: 1_000,
+  bufferBytes: 8 * 1024 * 1024,
   nameLength: 64,
 } as const;
+
+/** The largest plaintext that still fits one relay frame once sealed and encoded. */
+export const MAX_FRAME_PLAINTEXT_BYTES = Math.floor(((LIMITS.relayMessageBytes - 64) * 3) / 4) - 16;
 
 export const SIGNATURE_HEADERS = {
   number: "x-qrl-number",
@@ -98,19 +104,41 @@ export interface ErrorBody {
 }
 
 // ---------------------------------------------------------------------------
-// WebSocket: browser <-> PairingSession
+// WebSockets: browser <-> PairingSession <-> phone
 
 export type SessionState = "pending" | "scanned" | "linked" | "ended";
-export type EndReason = "expired" | "rejected" | "key_mismatch";
+export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out"] as const;
+export type EndReason = (typeof END_REASONS)[number];
+export type Direction = "to_browser" | "to_phone";
+export type Presence = "online" | "offline";
 
-/** Close codes the server uses on the browser socket (4000-4999 are ours). */
+/** Close codes the server uses (4000-4999 are ours). */
 export const CLOSE_CODES = {
   expired: 4001,
   rejected: 4002,
   key_mismatch: 4003,
+  logged_out: 4004,
+  unknown_session: 4404,
   bad_message: 4400,
+  resume_refused: 4401,
+  heartbeat_timeout: 4408,
+  replaced: 4409,
   message_too_large: 4413,
-} as const satisfies Record<EndReason | "bad_message" | "message_too_large", number>;
+} as const satisfies Record<EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large", number>;
+
+/**
+ * The phone's heartbeat: it sends "ping" every 10 s and the runtime answers
+ * "pong" without waking the session object; 15 s of silence is offline.
+ */
+export const HEARTBEAT = { request: "ping", response: "pong", intervalMs: 10_000 } as const;
+
+/** Refusals sent on a socket that stays open. */
+export type SocketErrorCode = "buffer_full" | "out_of_order" | "not_ready";
+
+const seqSchema = z.int().check(z.positive());
+/** An encrypted relay frame; `seq` is the sender's counter for its direction, from 1. */
+const frameSchema = z.object({ type: z.literal("frame"), seq: seqSchema, data: z.string().check(z.regex(/^[A-Za-z0-9_-]+$/)) });
+const accountSchema = z.object({ number: phoneNumberSchema, name: z.string() });
 
 export const serverMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("session"), sessionId: sessionIdSchema, createdAt: z.number() }),
@@ -123,21 +151,49 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
     expiresAt: z.number(),
   }),
   z.object({ type: z.literal("scanned") }),
+  z.object({ type: z.literal("linked"), account: accountSchema, phonePublicKey: browserPublicKeySchema, confirmation: confirmationSchema }),
+  /** A reloaded browser proves it holds the device key by signing this nonce. */
+  z.object({ type: z.literal("challenge"), nonce: z.string() }),
+  /**
+   * The relay is open for this socket. `received`: the highest seq the server
+   * holds from this side (resend what is above it); `delivered`: the highest
+   * seq the other side acknowledged.
+   */
   z.object({
-    type: z.literal("linked"),
-    account: z.object({ number: phoneNumberSchema, name: z.string() }),
-    phonePublicKey: browserPublicKeySchema,
-    confirmation: confirmationSchema,
+    type: z.literal("ready"),
+    sessionId: sessionIdSchema,
+    account: accountSchema,
+    received: z.int().check(z.nonnegative()),
+    delivered: z.int().check(z.nonnegative()),
+    phone: z.enum(["online", "offline"]),
   }),
-  z.object({ type: z.literal("ended"), reason: z.enum(["expired", "rejected", "key_mismatch"]) }),
+  frameSchema,
+  /** The server holds every frame up to `seq` from you (one tick). */
+  z.object({ type: z.literal("stored"), seq: seqSchema }),
+  /** The other side acknowledged every frame up to `seq` (two ticks). */
+  z.object({ type: z.literal("delivered"), seq: seqSchema }),
+  z.object({ type: z.literal("presence"), phone: z.enum(["online", "offline"]) }),
+  z.object({ type: z.literal("error"), code: z.enum(["buffer_full", "out_of_order", "not_ready"]), message: z.string() }),
+  z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
-export const browserMessageSchema = z.discriminatedUnion("type", [
-  /** The phone's confirmation MAC did not verify: the browser refuses the link. */
+export const clientMessageSchema = z.discriminatedUnion("type", [
+  /** Browser: the phone's confirmation MAC did not verify, so it refuses the link. */
   z.object({ type: z.literal("key_mismatch") }),
+  /** Browser: the MAC verified; here is the device key it will resume with. */
+  z.object({ type: z.literal("link_ack"), devicePublicKey: identityPublicKeySchema }),
+  /** Browser: the answer to `challenge`. */
+  z.object({ type: z.literal("resume"), signature: base64urlBytes(64) }),
+  /** Browser: end the link from this side. */
+  z.object({ type: z.literal("logout") }),
+  /** Browser or phone: an encrypted frame for the other side. */
+  frameSchema,
+  /** Browser or phone: every frame up to `seq` is processed. */
+  z.object({ type: z.literal("ack"), seq: seqSchema }),
 ]);
-export type BrowserMessage = z.infer<typeof browserMessageSchema>;
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
 // ---------------------------------------------------------------------------
 // QR text: <origin>/link#<sessionId>.<token>.<browserPublicKey>.<qrSecret>

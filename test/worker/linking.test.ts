@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBase64url } from "../../src/crypto";
-import { CLOSE_CODES } from "../../src/protocol";
+import { CLOSE_CODES, LIMITS } from "../../src/protocol";
 import { BrowserClient, clock, errorCode, registeredPhone, signedPost } from "./helpers";
 
 afterEach(() => clock.stop());
@@ -155,7 +155,7 @@ describe("the browser socket", () => {
     const [garbled, oversized] = [await BrowserClient.open(), await BrowserClient.open()];
     garbled.send("{not json");
     expect((await garbled.waitForClose()).code).toBe(CLOSE_CODES.bad_message);
-    oversized.send({ type: "key_mismatch", padding: "x".repeat(2_000) });
+    oversized.send({ type: "key_mismatch", padding: "x".repeat(LIMITS.relayMessageBytes) });
     expect((await oversized.waitForClose()).code).toBe(CLOSE_CODES.message_too_large);
   });
 
