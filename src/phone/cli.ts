@@ -5,20 +5,28 @@ import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import { parseQrText, phoneNumberSchema, displayNameSchema, type DeviceContext } from "../protocol";
+import WebSocket from "ws";
+import { emptyChannelState } from "../relay-channel";
 import { Phone, ServerError } from "./phone";
-import { createProfile, DEFAULT_PROFILE, loadProfile, renameProfile } from "./profile";
+import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "./phone-link";
+import { DEFAULT_PROFILE, PhoneProfile } from "./profile";
 
 const USAGE = `QR Link phone simulator
 
   npm run phone -- register --number <E.164> --name <name>
-  npm run phone -- link '<QR text>' [--yes | --reject]
-  npm run phone -- link --image <screenshot.png> [--yes | --reject]
+  npm run phone -- link '<QR text>' [--yes | --reject] [--once]
+  npm run phone -- link --image <screenshot.png> [--yes | --reject] [--once]
+  npm run phone -- online
+
+After linking, and with \`online\`, the phone stays connected and streams its
+chats to its linked browsers until Ctrl-C.
 
 Options:
   --server <url>     the QR Link server (default http://127.0.0.1:8787)
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
   --yes              confirm the link without asking
   --reject           reject the link without asking
+  --once             link and exit instead of staying online
 `;
 
 const options = {
@@ -29,6 +37,7 @@ const options = {
   image: { type: "string" },
   yes: { type: "boolean", default: false },
   reject: { type: "boolean", default: false },
+  once: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -38,14 +47,14 @@ async function register(values: Options): Promise<void> {
   const number = phoneNumberSchema.safeParse(values.number);
   const name = displayNameSchema.safeParse(values.name);
   if (!number.success || !name.success) throw new UsageError("register needs --number in E.164 form (+15550001) and a --name");
-  const existing = await loadProfile(values.profile).catch(() => null);
-  if (existing && existing.number !== number.data) {
-    throw new UsageError(`${values.profile} already holds the phone ${existing.number}; pass --profile <path> for another phone`);
+  const existing = await PhoneProfile.load(values.profile).catch(() => null);
+  if (existing && existing.identity.number !== number.data) {
+    throw new UsageError(`${values.profile} already holds the phone ${existing.identity.number}; pass --profile <path> for another phone`);
   }
   // Registering again keeps the key, so only the name changes.
-  const identity = existing ? { ...existing, name: name.data } : await createProfile(values.profile, number.data, name.data);
-  const account = await new Phone(values.server, identity).register();
-  if (existing) await renameProfile(values.profile, account.name);
+  const profile = existing ?? (await PhoneProfile.create(values.profile, number.data, name.data));
+  const account = await new Phone(values.server, { ...profile.identity, name: name.data }).register();
+  await profile.rename(account.name);
   console.log(`Registered ${account.name} (${account.number}) with ${values.server}`);
   console.log(`Profile: ${values.profile} (holds this phone's private key; keep it private)`);
 }
@@ -82,7 +91,8 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const server = new URL(values.server).origin;
   if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server)`);
 
-  const phone = new Phone(server, await loadProfile(values.profile));
+  const profile = await PhoneProfile.load(values.profile);
+  const phone = new Phone(server, profile.identity);
   const context = await phone.inspect(qr);
   console.log("A device asks to be linked:");
   console.log(describe(context));
@@ -94,8 +104,53 @@ async function link(values: Options, positionals: string[]): Promise<void> {
     console.log("Rejected: the browser shows a fresh QR code.");
     return;
   }
-  const linked = await phone.confirm(qr);
+  const linked = await phone.confirm(qr, { extractableKey: true });
+  await profile.saveLink({
+    sessionId: qr.sessionId,
+    browserPublicKey: qr.browserPublicKey,
+    qrSecret: qr.qrSecret,
+    agreementPrivateKey: await crypto.subtle.exportKey("jwk", linked.agreement.privateKey),
+    linkedAt: Date.now(),
+    channel: emptyChannelState(),
+  });
   console.log(`Linked: the browser now shows ${linked.account.name} (${linked.account.number}).`);
+  if (!values.once) await goOnline(phone, profile);
+}
+
+async function online(values: Options): Promise<void> {
+  const profile = await PhoneProfile.load(values.profile);
+  await goOnline(new Phone(new URL(values.server).origin, profile.identity), profile);
+}
+
+/** Streams to every linked browser until Ctrl-C. */
+async function goOnline(phone: Phone, profile: PhoneProfile): Promise<void> {
+  const records = profile.links();
+  if (records.length === 0) {
+    console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
+    return;
+  }
+  const openSocket: OpenSocket = (url, headers) => new WebSocket(url, { headers }) as unknown as RelaySocket;
+  const links = await Promise.all(
+    records.map((record) => PhoneLink.create(phone, record, profile, openSocket, (event) => report(record.sessionId, event))),
+  );
+  console.log(`Online: streaming to ${links.length} linked browser${links.length === 1 ? "" : "s"}. Ctrl-C to stop.`);
+  for (const link of links) await link.start();
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  for (const link of links) link.stop();
+  console.log("Offline.");
+}
+
+function report(sessionId: string, event: LinkEvent): void {
+  const browser = `browser ${sessionId.slice(0, 6)}`;
+  if (event.kind === "online") console.log(`[${browser}] connected`);
+  if (event.kind === "offline") console.log(`[${browser}] connection lost; retrying in ${event.retryInMs / 1000} s`);
+  if (event.kind === "synced") console.log(`[${browser}] sent ${event.chats} chats`);
+  if (event.kind === "sent") console.log(`[${browser}] you → ${event.chat}: ${event.message.text}`);
+  if (event.kind === "replied") console.log(`[${browser}] ${event.message.from} → you: ${event.message.text}`);
+  if (event.kind === "ended") console.log(`[${browser}] link ended (${event.reason})`);
 }
 
 class UsageError extends Error {}
@@ -109,6 +164,7 @@ async function main(): Promise<void> {
   }
   if (command === "register") return register(values);
   if (command === "link") return link(values, rest);
+  if (command === "online") return online(values);
   throw new UsageError(`unknown command "${command}"`);
 }
 

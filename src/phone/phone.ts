@@ -3,6 +3,7 @@
 import {
   deriveLinkKeys,
   generateAgreementKeyPair,
+  type AgreementKeyPair,
   sha256Base64url,
   signConfirmation,
   signRequest,
@@ -42,6 +43,8 @@ export class ServerError extends Error {
 export interface Link {
   account: Account;
   keys: LinkKeys;
+  /** The phone's X25519 half, kept so the link keys can be derived again later. */
+  agreement: AgreementKeyPair;
 }
 
 export class Phone {
@@ -64,8 +67,8 @@ export class Phone {
   }
 
   /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. */
-  async confirm(qr: QrPayload): Promise<Link> {
-    const agreement = await generateAgreementKeyPair();
+  async confirm(qr: QrPayload, options: { extractableKey?: boolean } = {}): Promise<Link> {
+    const agreement = await generateAgreementKeyPair(options.extractableKey);
     const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
     if (!keys) throw new Error("the QR code holds a key that cannot be used");
     const confirmation = await signConfirmation(keys, {
@@ -79,26 +82,37 @@ export class Phone {
       phonePublicKey: agreement.publicKey,
       confirmation,
     });
-    return { account, keys };
+    return { account, keys, agreement };
   }
 
   async reject(qr: QrPayload): Promise<void> {
     await this.post<RejectRequest, null>("/api/link/reject", { sessionId: qr.sessionId });
   }
 
-  /** Sends a JSON body signed over method, path, time and body hash. */
+  /** The headers that sign a request over method, path, time and body hash. */
+  async signatureHeaders(method: string, path: string, body: string): Promise<Record<string, string>> {
+    const timestamp = String(Date.now());
+    const signature = await signRequest(this.identity.privateKey, { method, path, timestamp, bodyHash: await sha256Base64url(body) });
+    return {
+      [SIGNATURE_HEADERS.number]: this.identity.number,
+      [SIGNATURE_HEADERS.timestamp]: timestamp,
+      [SIGNATURE_HEADERS.signature]: signature,
+    };
+  }
+
+  /** The URL of the relay socket for a linked session. */
+  relayUrl(sessionId: string): { url: string; path: string } {
+    const path = `/api/sessions/${sessionId}/phone`;
+    const url = new URL(path, this.server);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return { url: url.toString(), path };
+  }
+
   private async post<Body, Reply>(path: string, body: Body): Promise<Reply> {
     const text = JSON.stringify(body);
-    const timestamp = String(Date.now());
-    const signature = await signRequest(this.identity.privateKey, { method: "POST", path, timestamp, bodyHash: await sha256Base64url(text) });
     const response = await this.fetcher(new Request(new URL(path, this.server), {
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        [SIGNATURE_HEADERS.number]: this.identity.number,
-        [SIGNATURE_HEADERS.timestamp]: timestamp,
-        [SIGNATURE_HEADERS.signature]: signature,
-      },
+      headers: { "content-type": "application/json", ...(await this.signatureHeaders("POST", path, text)) },
       body: text,
     }));
     const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;

@@ -1,37 +1,113 @@
-// The simulated phone's profile on disk: its number, name and identity key.
-// The file holds a private key, so it is written owner-only and gitignored.
-import { readFile, writeFile } from "node:fs/promises";
+// The simulated phone's profile on disk: its number, name and identity key,
+// its linked browsers (with what re-derives their keys and their relay
+// counters) and the chat messages added since its history was generated.
+// It holds private keys, so it is written owner-only and gitignored.
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../crypto";
+import type { ChatMessage } from "../protocol";
+import { generateHistory, type ChatWithHistory } from "./history";
 import type { PhoneIdentity } from "./phone";
+import type { LinkRecord, PhoneStore } from "./phone-link";
 
 interface ProfileFile {
   number: string;
   name: string;
   publicKey: string;
   privateKey: JsonWebKey;
+  createdAt: number;
+  links: Record<string, LinkRecord>;
+  added: ChatMessage[];
+  read: string[];
 }
 
 export const DEFAULT_PROFILE = ".qr-link-phone.json";
 
-export async function createProfile(path: string, number: string, name: string): Promise<PhoneIdentity> {
-  const pair = await generateIdentityKeyPair(true);
-  const file: ProfileFile = { number, name, publicKey: pair.publicKey, privateKey: await crypto.subtle.exportKey("jwk", pair.privateKey) };
-  await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-  return { number, name, privateKey: pair.privateKey, publicKey: pair.publicKey };
-}
+export class PhoneProfile implements PhoneStore {
+  private writing: Promise<void> = Promise.resolve();
 
-export async function loadProfile(path: string): Promise<PhoneIdentity> {
-  let file: ProfileFile;
-  try {
-    file = JSON.parse(await readFile(path, "utf8")) as ProfileFile;
-  } catch {
-    throw new Error(`no phone profile at ${path}: run \`npm run phone -- register --number <E.164> --name <name>\` first`);
+  private constructor(
+    readonly path: string,
+    private readonly file: ProfileFile,
+    readonly identity: PhoneIdentity,
+  ) {}
+
+  /** Makes a new phone; refuses to overwrite an existing profile file. */
+  static async create(path: string, number: string, name: string): Promise<PhoneProfile> {
+    const pair = await generateIdentityKeyPair(true);
+    const file: ProfileFile = {
+      number,
+      name,
+      publicKey: pair.publicKey,
+      privateKey: await crypto.subtle.exportKey("jwk", pair.privateKey),
+      createdAt: Date.now(),
+      links: {},
+      added: [],
+      read: [],
+    };
+    await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+    return new PhoneProfile(path, file, { number, name, ...pair });
   }
-  const privateKey = await crypto.subtle.importKey("jwk", file.privateKey, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
-  return { number: file.number, name: file.name, publicKey: file.publicKey, privateKey };
-}
 
-export async function renameProfile(path: string, name: string): Promise<void> {
-  const file = JSON.parse(await readFile(path, "utf8")) as ProfileFile;
-  await writeFile(path, `${JSON.stringify({ ...file, name }, null, 2)}\n`, { mode: 0o600 });
+  static async load(path: string): Promise<PhoneProfile> {
+    let file: ProfileFile;
+    try {
+      file = JSON.parse(await readFile(path, "utf8")) as ProfileFile;
+    } catch {
+      throw new Error(`no phone profile at ${path}: run \`npm run phone -- register --number <E.164> --name <name>\` first`);
+    }
+    const privateKey = await crypto.subtle.importKey("jwk", file.privateKey, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    return new PhoneProfile(path, file, { number: file.number, name: file.name, publicKey: file.publicKey, privateKey });
+  }
+
+  rename(name: string): Promise<void> {
+    this.file.name = name;
+    this.identity.name = name;
+    return this.save();
+  }
+
+  links(): LinkRecord[] {
+    return Object.values(this.file.links);
+  }
+
+  saveLink(record: LinkRecord): Promise<void> {
+    this.file.links[record.sessionId] = record;
+    return this.save();
+  }
+
+  removeLink(sessionId: string): Promise<void> {
+    delete this.file.links[sessionId];
+    return this.save();
+  }
+
+  history(): ChatWithHistory[] {
+    return generateHistory(this.file.number, this.file.createdAt).map(({ chat, messages, unread }) => ({
+      chat,
+      messages: [...messages, ...this.file.added.filter((message) => message.chatId === chat.id)],
+      unread: this.file.read.includes(chat.id) ? 0 : unread,
+    }));
+  }
+
+  /** Adds a message once; returns false when it was already there (a resent frame). */
+  async addMessage(message: ChatMessage): Promise<boolean> {
+    if (this.file.added.some((existing) => existing.id === message.id)) return false;
+    this.file.added.push(message);
+    await this.save();
+    return true;
+  }
+
+  async markRead(chatId: string): Promise<void> {
+    if (this.file.read.includes(chatId)) return;
+    this.file.read.push(chatId);
+    await this.save();
+  }
+
+  /** Writes one at a time, through a temporary file, so a crash never leaves half a profile. */
+  private save(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      const temporary = `${this.path}.tmp`;
+      await writeFile(temporary, `${JSON.stringify(this.file, null, 2)}\n`, { mode: 0o600 });
+      await rename(temporary, this.path);
+    });
+    return this.writing;
+  }
 }

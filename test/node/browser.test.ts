@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadProfile } from "../../src/phone/profile";
+import { PhoneProfile } from "../../src/phone/profile";
 import { Phone } from "../../src/phone/phone";
 import { parseQrText, serverMessageSchema, type ServerMessage } from "../../src/protocol";
 import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
@@ -83,7 +83,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(secondQr.token).not.toBe(firstQr.token);
 
     // Past the grace window the first token is dead; the current one still works.
-    const phone = new Phone(server.url, await loadProfile(profile()[3]!));
+    const phone = new Phone(server.url, (await PhoneProfile.load(profile()[3]!)).identity);
     const graceEnds = messages.find((message) => message.type === "token")!.expiresAt + SCHEDULE.TOKEN_GRACE_MS;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, graceEnds - Date.now() + 200)));
     await expect(phone.inspect(firstQr)).rejects.toMatchObject({ code: "invalid_token" });
@@ -95,7 +95,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page } = await openPage();
     const first = await readQr(page, "2-grace-before");
     await waitForNewQr(page, first.text);
-    const phone = new Phone(server.url, await loadProfile(profile()[3]!));
+    const phone = new Phone(server.url, (await PhoneProfile.load(profile()[3]!)).identity);
     await expect(phone.inspect(parseQrText(first.text)!)).resolves.toMatchObject({ place: "unknown" });
     await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
   });
@@ -103,7 +103,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   it("links with the phone simulator reading a screenshot: scanned at once, then the account", async () => {
     const { page } = await openPage();
     const shot = await readQr(page, "3-to-scan");
-    const phone = spawnPhone(["link", "--image", shot.path, ...profile()]);
+    const phone = spawnPhone(["link", "--image", shot.path, "--once", ...profile()]);
     await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
     await expect(page.getByText("Confirm on your phone").isVisible()).resolves.toBe(true);
     await saveArtifact("3-scanned", await page.screenshot());

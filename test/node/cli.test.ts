@@ -33,7 +33,7 @@ describe("the phone simulator CLI", () => {
   it("links a browser from the QR text: shows the device, the browser sees scanned then linked with a valid MAC", async () => {
     await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...profile("bob")]);
     const browser = await SocketBrowser.open(server.url);
-    const linked = await runPhone(["link", await browser.qrText(), "--yes", ...profile("bob")]);
+    const linked = await runPhone(["link", await browser.qrText(), "--yes", "--once", ...profile("bob")]);
     expect(linked.stderr).toBe("");
     expect(linked.stdout).toMatch(/Device: +Unknown browser on unknown OS/);
     expect(linked.stdout).toMatch(/Place: +unknown \(IP 127\.0\.0\.x\)/);

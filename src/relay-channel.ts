@@ -1,0 +1,149 @@
+// The relay as a client sees it, shared by the browser app and the phone:
+// seals and numbers outgoing frames, resends what the server has not stored,
+// opens incoming frames in order exactly once, and acknowledges them.
+import { openFrame, sealFrame } from "./crypto";
+import { MAX_FRAME_PLAINTEXT_BYTES, type ClientMessage, type Direction, type ServerMessage } from "./protocol";
+
+export interface ChannelState {
+  /** The last seq this side sealed. */
+  sent: number;
+  /** The last seq from the other side that was processed. */
+  received: number;
+  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (a nonce is used once). */
+  unstored: { seq: number; data: string }[];
+}
+
+export function emptyChannelState(): ChannelState {
+  return { sent: 0, received: 0, unstored: [] };
+}
+
+export interface ChannelKeys {
+  send: CryptoKey;
+  receive: CryptoKey;
+}
+
+export interface ChannelEvents {
+  /** A message from the other side, in order and once. It must not wait for `send`, which queues behind it. */
+  message(plaintext: string): void | Promise<void>;
+  /** The server holds every frame up to `seq`. */
+  stored?(seq: number): void;
+  /** The other side has every frame up to `seq`. */
+  delivered?(seq: number): void;
+  /** A frame that does not open: altered, replayed or reordered on the way. */
+  tampered?(seq: number): void;
+}
+
+const RETRY_AFTER_FULL_MS = 2_000;
+
+export class RelayChannel {
+  private transmit: ((message: ClientMessage) => void) | null = null;
+  private ready = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly outbound: Direction,
+    private readonly keys: ChannelKeys,
+    readonly state: ChannelState,
+    /** Persists the state; called before anything it describes leaves this side. */
+    private readonly save: (state: ChannelState) => Promise<void>,
+    private readonly events: ChannelEvents,
+  ) {}
+
+  private get inbound(): Direction {
+    return this.outbound === "to_browser" ? "to_phone" : "to_browser";
+  }
+
+  /** A socket is open; nothing is sent on it until the server says `ready`. */
+  attach(transmit: (message: ClientMessage) => void): void {
+    this.transmit = transmit;
+    this.ready = false;
+  }
+
+  detach(): void {
+    this.transmit = null;
+    this.ready = false;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Seals the next frame, persists it, and sends it when the relay is ready; resolves to its seq. */
+  send(plaintext: string): Promise<number> {
+    return this.serially(async () => {
+      if (new TextEncoder().encode(plaintext).length > MAX_FRAME_PLAINTEXT_BYTES) {
+        throw new RangeError(`a relay frame holds at most ${MAX_FRAME_PLAINTEXT_BYTES} bytes`);
+      }
+      const seq = this.state.sent + 1;
+      const data = await sealFrame(this.keys.send, this.sessionId, this.outbound, seq, plaintext);
+      this.state.sent = seq;
+      this.state.unstored.push({ seq, data });
+      await this.save(this.state);
+      if (this.ready) this.transmit?.({ type: "frame", seq, data });
+      return seq;
+    });
+  }
+
+  /** Feeds a message from the server; the relay's own kinds are handled, others ignored. */
+  handle(message: ServerMessage): Promise<void> {
+    return this.serially(async () => {
+      switch (message.type) {
+        case "ready":
+          this.ready = true;
+          await this.dropStored(message.received);
+          this.resend();
+          if (message.delivered > 0) this.events.delivered?.(message.delivered);
+          break;
+        case "stored":
+          await this.dropStored(message.seq);
+          this.events.stored?.(message.seq);
+          break;
+        case "delivered":
+          this.events.delivered?.(message.seq);
+          break;
+        case "frame":
+          await this.receive(message.seq, message.data);
+          break;
+        case "error":
+          if (message.code === "out_of_order") this.resend();
+          if (message.code === "buffer_full") setTimeout(() => this.resend(), RETRY_AFTER_FULL_MS);
+          break;
+      }
+    });
+  }
+
+  private async receive(seq: number, data: string): Promise<void> {
+    if (seq <= this.state.received) {
+      this.transmit?.({ type: "ack", seq: this.state.received });
+      return;
+    }
+    if (seq !== this.state.received + 1) return; // The server sends in order; a gap is filled by its resend.
+    const plaintext = await openFrame(this.keys.receive, this.sessionId, this.inbound, seq, data);
+    if (plaintext === null) {
+      this.events.tampered?.(seq);
+      return;
+    }
+    await this.events.message(plaintext);
+    this.state.received = seq;
+    await this.save(this.state);
+    this.transmit?.({ type: "ack", seq });
+  }
+
+  private async dropStored(upTo: number): Promise<void> {
+    const before = this.state.unstored.length;
+    this.state.unstored = this.state.unstored.filter((frame) => frame.seq > upTo);
+    if (this.state.unstored.length !== before) await this.save(this.state);
+  }
+
+  private resend(): void {
+    if (!this.ready) return;
+    for (const frame of this.state.unstored) this.transmit?.({ type: "frame", seq: frame.seq, data: frame.data });
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
