@@ -305,25 +305,46 @@ export class PairingSession extends DurableObject<Env> {
       delivered: session[`${outbound}_delivered`],
       phone: this.presence(),
     });
-    const pending = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? ORDER BY seq", INBOUND[role]);
+    const inbound = INBOUND[role];
+    const pending = this.sql.exec<{ seq: number; data: string }>(
+      "SELECT seq, data FROM frame WHERE direction = ? AND seq <= ? ORDER BY seq",
+      inbound,
+      session[`${inbound}_received`],
+    );
     for (const frame of pending) this.send(ws, { type: "frame", seq: frame.seq, data: frame.data });
   }
 
-  /** Stores a frame in order (a repeat is acknowledged again, a gap refused), then forwards it if the other side is here. */
+  /**
+   * Stores a frame and advances over the run of frames now in order: a burst
+   * that reaches the object out of order is put back in order, a repeat is
+   * acknowledged again. Only frames in order are forwarded, and acknowledged.
+   */
   private receiveFrame(ws: WebSocket, session: SessionRow, direction: Direction, seq: number, data: string): void {
     const received = session[`${direction}_received`];
     if (seq <= received) return this.send(ws, { type: "stored", seq: received });
-    if (seq !== received + 1) return this.send(ws, { type: "error", code: "out_of_order", message: `expected frame ${received + 1}, got ${seq}` });
+    if (seq > received + LIMITS.bufferFrames) {
+      return this.send(ws, { type: "error", code: "out_of_order", message: `expected frame ${received + 1}, got ${seq}`, expected: received + 1 });
+    }
     const buffered = this.sql.exec<{ frames: number; bytes: number }>("SELECT count(*) AS frames, coalesce(sum(length(data)), 0) AS bytes FROM frame WHERE direction = ?", direction).one();
     if (buffered.frames >= LIMITS.bufferFrames || buffered.bytes + data.length > LIMITS.bufferBytes) {
       return this.send(ws, { type: "error", code: "buffer_full", message: `the other side is away and ${buffered.frames} frames are waiting; try again later` });
     }
+    let inOrder = received;
+    const forward: { seq: number; data: string }[] = [];
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, seq, data);
-      this.sql.exec(`UPDATE session SET ${direction}_received = ? WHERE id = 1`, seq);
+      this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, seq, data);
+      for (const row of this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, received)) {
+        if (row.seq !== inOrder + 1) break;
+        inOrder = row.seq;
+        forward.push(row);
+      }
+      if (inOrder > received) this.sql.exec(`UPDATE session SET ${direction}_received = ? WHERE id = 1`, inOrder);
     });
-    this.send(ws, { type: "stored", seq });
-    for (const receiver of this.readySockets(RECEIVER[direction], session)) this.send(receiver, { type: "frame", seq, data });
+    if (inOrder === received) return;
+    this.send(ws, { type: "stored", seq: inOrder });
+    for (const receiver of this.readySockets(RECEIVER[direction], session)) {
+      for (const frame of forward) this.send(receiver, { type: "frame", seq: frame.seq, data: frame.data });
+    }
   }
 
   /** The receiver has processed everything up to `seq`: drop it from the buffer and tell the sender. */

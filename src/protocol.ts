@@ -173,7 +173,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   /** The other side acknowledged every frame up to `seq` (two ticks). */
   z.object({ type: z.literal("delivered"), seq: seqSchema }),
   z.object({ type: z.literal("presence"), phone: z.enum(["online", "offline"]) }),
-  z.object({ type: z.literal("error"), code: z.enum(["buffer_full", "out_of_order", "not_ready"]), message: z.string() }),
+  /** A refusal on a socket that stays open; `expected` is the seq the server waits for (out_of_order). */
+  z.object({ type: z.literal("error"), code: z.enum(["buffer_full", "out_of_order", "not_ready"]), message: z.string(), expected: z.optional(z.int()) }),
   z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

@@ -38,6 +38,7 @@ const RETRY_AFTER_FULL_MS = 2_000;
 export class RelayChannel {
   private transmit: ((message: ClientMessage) => void) | null = null;
   private ready = false;
+  private resentFrom = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -106,7 +107,11 @@ export class RelayChannel {
           await this.receive(message.seq, message.data);
           break;
         case "error":
-          if (message.code === "out_of_order") this.resend();
+          // One resend per gap: a burst that arrived out of order draws many refusals for the same gap.
+          if (message.code === "out_of_order" && message.expected !== undefined && message.expected > this.resentFrom) {
+            this.resentFrom = message.expected;
+            this.resend(message.expected);
+          }
           if (message.code === "buffer_full") setTimeout(() => this.resend(), RETRY_AFTER_FULL_MS);
           break;
       }
@@ -136,9 +141,9 @@ export class RelayChannel {
     if (this.state.unstored.length !== before) await this.save(this.state);
   }
 
-  private resend(): void {
+  private resend(from = 0): void {
     if (!this.ready) return;
-    for (const frame of this.state.unstored) this.transmit?.({ type: "frame", seq: frame.seq, data: frame.data });
+    for (const frame of this.state.unstored) if (frame.seq >= from) this.transmit?.({ type: "frame", seq: frame.seq, data: frame.data });
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {

@@ -4,9 +4,10 @@ import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { BrowserPairing } from "../../src/browser/pairing";
-import { generateIdentityKeyPair, sha256Base64url, signRequest } from "../../src/crypto";
+import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/crypto";
+import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/relay-channel";
 import { Phone, type PhoneIdentity } from "../../src/phone/phone";
-import { SIGNATURE_HEADERS, serverMessageSchema, type QrPayload, type ServerMessage } from "../../src/protocol";
+import { HEARTBEAT, parseQrText, SIGNATURE_HEADERS, serverMessageSchema, type QrPayload, type Direction, type ServerMessage, type ServerMessageOf } from "../../src/protocol";
 
 export const ORIGIN = "https://qr.example";
 
@@ -41,19 +42,24 @@ export interface BrowserConnection {
   cf?: { city?: string; country?: string };
 }
 
-type MessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
-
-export class BrowserClient {
+/** A WebSocket to the Worker that records every JSON message the server sends on it. */
+export class TestSocket {
   readonly messages: ServerMessage[] = [];
+  /** Every text the server sent on this socket, as it came over the wire. */
+  readonly raw: string[] = [];
   closed: { code: number; reason: string } | null = null;
   private waiters: (() => void)[] = [];
+  private subscribers: ((message: ServerMessage) => void)[] = [];
 
-  private constructor(
-    readonly socket: WebSocket,
-    readonly pairing: BrowserPairing,
-  ) {
+  constructor(readonly socket: WebSocket) {
     socket.addEventListener("message", (event) => {
-      this.messages.push(serverMessageSchema.parse(JSON.parse(event.data as string)));
+      const data = event.data as string;
+      this.raw.push(data);
+      if (data !== HEARTBEAT.response) {
+        const message = serverMessageSchema.parse(JSON.parse(data));
+        this.messages.push(message);
+        for (const subscriber of this.subscribers) subscriber(message);
+      }
       this.wake();
     });
     socket.addEventListener("close", (event) => {
@@ -63,15 +69,10 @@ export class BrowserClient {
     socket.accept();
   }
 
-  static async open(connection: BrowserConnection = {}): Promise<BrowserClient> {
-    const { userAgent = CHROME_ON_LINUX, ip, cf } = connection;
-    const headers: Record<string, string> = { upgrade: "websocket", origin: ORIGIN, "user-agent": userAgent };
-    if (ip) headers["cf-connecting-ip"] = ip;
-    const response = await workerFetch("/api/sessions/connect", { headers, cf });
+  static async connect(path: string, headers: Record<string, string>, cf?: BrowserConnection["cf"]): Promise<TestSocket> {
+    const response = await workerFetch(path, { headers: { upgrade: "websocket", ...headers }, cf });
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
-    const client = new BrowserClient(response.webSocket, await BrowserPairing.create());
-    await client.waitFor("token");
-    return client;
+    return new TestSocket(response.webSocket);
   }
 
   private wake(): void {
@@ -82,7 +83,7 @@ export class BrowserClient {
   async until(predicate: () => boolean, what: string): Promise<void> {
     const deadline = performance.now() + 2_000;
     while (!predicate()) {
-      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.messages)}`);
+      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.messages).slice(0, 2_000)}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 20);
@@ -90,12 +91,12 @@ export class BrowserClient {
     }
   }
 
-  all<T extends ServerMessage["type"]>(type: T): MessageOf<T>[] {
-    return this.messages.filter((message): message is MessageOf<T> => message.type === type);
+  all<T extends ServerMessage["type"]>(type: T): ServerMessageOf<T>[] {
+    return this.messages.filter((message): message is ServerMessageOf<T> => message.type === type);
   }
 
-  /** The latest message of this type, waiting for one if none came yet. */
-  async waitFor<T extends ServerMessage["type"]>(type: T, count = 1): Promise<MessageOf<T>> {
+  /** The latest message of this type once `count` of them came. */
+  async waitFor<T extends ServerMessage["type"]>(type: T, count = 1): Promise<ServerMessageOf<T>> {
     await this.until(() => this.all(type).length >= count, `${count} "${type}" message(s)`);
     return this.all(type).at(-1)!;
   }
@@ -103,6 +104,32 @@ export class BrowserClient {
   async waitForClose(): Promise<{ code: number; reason: string }> {
     await this.until(() => this.closed !== null, "the socket to close");
     return this.closed!;
+  }
+
+  send(message: unknown): void {
+    this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
+  }
+
+  /** Calls `subscriber` with every message so far and every one to come. */
+  subscribe(subscriber: (message: ServerMessage) => void): void {
+    for (const message of this.messages) subscriber(message);
+    this.subscribers.push(subscriber);
+  }
+}
+
+export class BrowserClient extends TestSocket {
+  pairing!: BrowserPairing;
+
+  static async open(connection: BrowserConnection = {}): Promise<BrowserClient> {
+    const { userAgent = CHROME_ON_LINUX, ip, cf } = connection;
+    const headers: Record<string, string> = { origin: ORIGIN, "user-agent": userAgent };
+    if (ip) headers["cf-connecting-ip"] = ip;
+    const response = await workerFetch("/api/sessions/connect", { headers: { upgrade: "websocket", ...headers }, cf });
+    if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
+    const client = new BrowserClient(response.webSocket);
+    client.pairing = await BrowserPairing.create();
+    await client.waitFor("token");
+    return client;
   }
 
   get sessionId(): string {
@@ -115,13 +142,7 @@ export class BrowserClient {
 
   /** What the phone reads from the QR code now on screen. */
   qr(token = this.all("token").at(-1)!.token): QrPayload {
-    const text = this.pairing.qrText(ORIGIN, this.sessionId, token);
-    const [sessionId, qrToken, browserPublicKey, qrSecret] = new URL(text).hash.slice(1).split(".") as [string, string, string, string];
-    return { sessionId, token: qrToken, browserPublicKey, qrSecret };
-  }
-
-  send(message: unknown): void {
-    this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
+    return parseQrText(this.pairing.qrText(ORIGIN, this.sessionId, token))!;
   }
 }
 
@@ -165,4 +186,69 @@ export async function errorCode(response: Response): Promise<string> {
   const body = (await response.json()) as { error?: { code?: string; message?: string } };
   if (!body.error?.message) throw new Error(`expected an error body, got ${JSON.stringify(body)}`);
   return body.error.code ?? "";
+}
+
+// ---------------------------------------------------------------------------
+// Linked sessions and the relay
+
+export interface LinkedPair {
+  browser: BrowserClient;
+  phone: Phone;
+  phoneSocket: TestSocket;
+  deviceKey: IdentityKeyPair;
+  /** The keys each side holds: `send` is its outbound direction's key. */
+  browserKeys: ChannelKeys;
+  phoneKeys: ChannelKeys;
+}
+
+export async function openPhoneSocket(phone: Phone, sessionId: string): Promise<TestSocket> {
+  const { path } = phone.relayUrl(sessionId);
+  return TestSocket.connect(path, await phone.signatureHeaders("GET", path, ""));
+}
+
+/** A browser coming back after a reload: answers the challenge with its device key. */
+export async function resumeBrowser(sessionId: string, deviceKey: IdentityKeyPair): Promise<TestSocket> {
+  const socket = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+  const { nonce } = await socket.waitFor("challenge");
+  socket.send({ type: "resume", signature: await signResume(deviceKey.privateKey, sessionId, nonce) });
+  await socket.waitFor("ready");
+  return socket;
+}
+
+/** A browser and a phone linked through the Worker, the browser's device key registered, the phone's relay open. */
+export async function linkedPair(): Promise<LinkedPair> {
+  const browser = await BrowserClient.open();
+  const phone = await registeredPhone();
+  await phone.inspect(browser.qr());
+  const { keys } = await phone.confirm(browser.qr());
+  const verified = await browser.pairing.verifyLinked(browser.sessionId, await browser.waitFor("linked"));
+  if (!verified) throw new Error("key confirmation failed");
+  const deviceKey = await generateIdentityKeyPair(false);
+  browser.send({ type: "link_ack", devicePublicKey: deviceKey.publicKey });
+  await browser.waitFor("ready");
+  const phoneSocket = await openPhoneSocket(phone, browser.sessionId);
+  await phoneSocket.waitFor("ready");
+  return {
+    browser,
+    phone,
+    phoneSocket,
+    deviceKey,
+    browserKeys: { send: verified.browserToPhone, receive: verified.phoneToBrowser },
+    phoneKeys: { send: keys.phoneToBrowser, receive: keys.browserToPhone },
+  };
+}
+
+export interface Endpoint {
+  channel: RelayChannel;
+  /** Plaintexts received, in the order they were delivered to the app. */
+  received: string[];
+}
+
+/** The real client relay logic on a test socket. */
+export function endpoint(socket: TestSocket, sessionId: string, outbound: Direction, keys: ChannelKeys, state: ChannelState = emptyChannelState()): Endpoint {
+  const received: string[] = [];
+  const channel = new RelayChannel(sessionId, outbound, keys, state, async () => {}, { message: (plaintext) => void received.push(plaintext) });
+  channel.attach((message) => socket.send(message));
+  socket.subscribe((message) => void channel.handle(message));
+  return { channel, received };
 }

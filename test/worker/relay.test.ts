@@ -1,0 +1,276 @@
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/crypto";
+import { CLOSE_CODES, LIMITS } from "../../src/protocol";
+import { RelayChannel, emptyChannelState } from "../../src/relay-channel";
+import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, TestSocket, workerFetch } from "./helpers";
+
+afterEach(() => clock.stop());
+
+const texts = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
+
+/** Waits until the server says it holds every frame up to `seq` from this socket. */
+function storedUpTo(socket: TestSocket, seq: number): Promise<void> {
+  return socket.until(() => socket.all("stored").some((stored) => stored.seq >= seq), `frames up to ${seq} stored`);
+}
+
+async function sendAll(channel: RelayChannel, messages: string[]): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const message of messages) seqs.push(await channel.send(message));
+  return seqs;
+}
+
+describe("the relay", () => {
+  it("carries messages both ways, in order, encrypted end to end", async () => {
+    const pair = await linkedPair();
+    const browser = endpoint(pair.browser, pair.browser.sessionId, "to_phone", pair.browserKeys);
+    const phone = endpoint(pair.phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
+
+    await sendAll(phone.channel, texts("from phone", 20));
+    await sendAll(browser.channel, texts("from browser", 10));
+    await pair.browser.until(() => browser.received.length === 20, "20 frames at the browser");
+    await pair.phoneSocket.until(() => phone.received.length === 10, "10 frames at the phone");
+    expect(browser.received).toEqual(texts("from phone", 20));
+    expect(phone.received).toEqual(texts("from browser", 10));
+  });
+
+  it("tells the sender when the server holds a frame, then when the other side has it", async () => {
+    const pair = await linkedPair();
+    const browser = endpoint(pair.browser, pair.browser.sessionId, "to_phone", pair.browserKeys);
+    expect(pair.browser.all("presence")).toEqual([{ type: "presence", phone: "online" }]);
+    pair.phoneSocket.socket.close(1000, "phone away");
+    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "offline" });
+
+    const seq = await browser.channel.send("are you there?");
+    expect(await pair.browser.waitFor("stored")).toEqual({ type: "stored", seq });
+    expect(pair.browser.all("delivered")).toHaveLength(0);
+
+    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    const phone = endpoint(phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
+    await phoneSocket.until(() => phone.received.length === 1, "the buffered frame at the phone");
+    expect(phone.received).toEqual(["are you there?"]);
+    expect(await pair.browser.waitFor("delivered")).toEqual({ type: "delivered", seq });
+    expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "online" });
+  });
+
+  it("holds frames for a browser that is away and gives them, in order and once, to the reloaded browser", async () => {
+    const pair = await linkedPair();
+    const phone = endpoint(pair.phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
+    const first = endpoint(pair.browser, pair.browser.sessionId, "to_phone", pair.browserKeys);
+    await sendAll(phone.channel, texts("chat", 5));
+    await pair.browser.until(() => first.received.length === 5, "the first 5");
+    const state = first.channel.state;
+    pair.browser.socket.close(1000, "reload");
+
+    await sendAll(phone.channel, texts("while away", 30));
+    await storedUpTo(pair.phoneSocket, 35);
+    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const second = endpoint(reloaded, pair.browser.sessionId, "to_phone", pair.browserKeys, state);
+    await reloaded.until(() => second.received.length === 30, "the 30 held frames");
+    expect([...first.received, ...second.received]).toEqual([...texts("chat", 5), ...texts("while away", 30)]);
+    expect(await pair.phoneSocket.waitFor("delivered")).toMatchObject({ seq: 35 });
+  });
+
+  it("stores a resent frame once, puts frames back in order, and refuses one too far ahead", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const browser = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys);
+    const frame = { type: "frame", seq: 1, data: await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 1, "only once") };
+    pair.phoneSocket.send(frame);
+    pair.phoneSocket.send(frame);
+    await pair.phoneSocket.waitFor("stored", 2);
+    expect(pair.phoneSocket.all("stored")).toEqual([{ type: "stored", seq: 1 }, { type: "stored", seq: 1 }]);
+
+    // Frame 3 before frame 2 is held back; it goes out, and is acknowledged, once 2 arrives.
+    pair.phoneSocket.send({ type: "frame", seq: 3, data: await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 3, "third") });
+    pair.phoneSocket.send({ type: "frame", seq: 1 + LIMITS.bufferFrames + 1, data: "AAAA" });
+    expect(await pair.phoneSocket.waitFor("error")).toMatchObject({ code: "out_of_order", expected: 2 });
+    await pair.browser.until(() => browser.received.length === 1, "the first frame");
+    expect(pair.phoneSocket.all("stored").at(-1)).toEqual({ type: "stored", seq: 1 });
+    pair.phoneSocket.send({ type: "frame", seq: 2, data: await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 2, "second") });
+    expect(await pair.phoneSocket.waitFor("stored", 3)).toEqual({ type: "stored", seq: 3 });
+    await pair.browser.until(() => browser.received.length === 3, "all three frames");
+    expect(browser.received).toEqual(["only once", "second", "third"]);
+    await pair.phoneSocket.waitFor("delivered");
+    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame").one().n);
+    expect(rows).toBe(0);
+  });
+
+  it("refuses, at the receiver, a frame replayed or moved to another position", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const tampered: number[] = [];
+    const received: string[] = [];
+    const channel = new RelayChannel(sessionId, "to_phone", pair.browserKeys, emptyChannelState(), async () => {}, {
+      message: (plaintext) => void received.push(plaintext),
+      tampered: (seq) => void tampered.push(seq),
+    });
+    const first = await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 1, "first");
+    await channel.handle({ type: "frame", seq: 1, data: first });
+    // A relay that replays frame 1 as frame 2: its nonce no longer matches, so it does not open.
+    await channel.handle({ type: "frame", seq: 2, data: first });
+    // A frame sealed for another session does not open either.
+    await channel.handle({ type: "frame", seq: 2, data: await sealFrame(pair.phoneKeys.send, "another-session", "to_browser", 2, "elsewhere") });
+    expect(received).toEqual(["first"]);
+    expect(tampered).toEqual([2, 2]);
+    expect(channel.state.received).toBe(1);
+  });
+
+  it("keeps no plaintext in its storage or in the bytes it relays", async () => {
+    const pair = await linkedPair();
+    const secret = "meet me under the old oak at 7";
+    const browser = endpoint(pair.browser, pair.browser.sessionId, "to_phone", pair.browserKeys);
+    pair.phoneSocket.socket.close(1000, "away");
+    await browser.channel.send(secret);
+    await pair.browser.waitFor("stored");
+    const stored = await runInDurableObject(pair.browser.stub, (_instance, state) =>
+      ["session", "token", "frame"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
+    );
+    expect(stored).toContain("to_phone");
+    expect(stored).not.toContain(secret);
+    expect(stored).not.toContain(btoa(secret).slice(0, 12));
+
+    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    const phone = endpoint(phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
+    await phoneSocket.until(() => phone.received.length === 1, "the frame");
+    expect(phone.received).toEqual([secret]);
+    expect(phoneSocket.raw.join("\n")).not.toContain(secret);
+  });
+
+  it("loses nothing when the object is evicted mid-stream", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const phone = endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys);
+    const browserState = emptyChannelState();
+    pair.browser.socket.close(1000, "away");
+    await sendAll(phone.channel, texts("before eviction", 10));
+    await storedUpTo(pair.phoneSocket, 10);
+
+    await abortAllDurableObjects();
+    // Sealed while the phone had no relay: they wait in its channel state and go out on reconnect.
+    phone.channel.detach();
+    await sendAll(phone.channel, texts("after eviction", 10));
+    const phoneAgain = await openPhoneSocket(pair.phone, sessionId);
+    phone.channel.attach((message) => phoneAgain.send(message));
+    phoneAgain.subscribe((message) => void phone.channel.handle(message));
+    await phoneAgain.waitFor("stored");
+    await phoneAgain.until(() => phone.channel.state.unstored.length === 0, "all frames stored");
+
+    const reloaded = await resumeBrowser(sessionId, pair.deviceKey);
+    const browser = endpoint(reloaded, sessionId, "to_phone", pair.browserKeys, browserState);
+    await reloaded.until(() => browser.received.length === 20, "all 20 frames");
+    expect(browser.received).toEqual([...texts("before eviction", 10), ...texts("after eviction", 10)]);
+    console.log(`eviction mid-stream: 20 frames sent, ${browser.received.length} received, ${20 - new Set(browser.received).size} doubled`);
+  });
+
+  it("refuses more frames when the buffer for the absent side is full", async () => {
+    const pair = await linkedPair();
+    pair.browser.socket.close(1000, "away");
+    for (let batch = 0; batch < LIMITS.bufferFrames / 100; batch++) {
+      for (let seq = batch * 100 + 1; seq <= (batch + 1) * 100; seq++) pair.phoneSocket.send({ type: "frame", seq, data: "AAAA" });
+      await storedUpTo(pair.phoneSocket, (batch + 1) * 100);
+    }
+    pair.phoneSocket.send({ type: "frame", seq: LIMITS.bufferFrames + 1, data: "AAAA" });
+    expect(await pair.phoneSocket.waitFor("error")).toMatchObject({ code: "buffer_full" });
+    const held = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame").one().n);
+    expect(held).toBe(LIMITS.bufferFrames);
+  });
+
+  it("stores a burst that reaches it out of order once, in order", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const phone = endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys);
+    const browser = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys);
+    // Sealed while detached, then all sent at once when the relay is ready again.
+    phone.channel.detach();
+    await sendAll(phone.channel, texts("burst", 200));
+    phone.channel.attach((message) => pair.phoneSocket.send(message));
+    await phone.channel.handle({ ...(await pair.phoneSocket.waitFor("ready")), received: 0 });
+    await pair.browser.until(() => browser.received.length === 200, "the whole burst");
+    expect(browser.received).toEqual(texts("burst", 200));
+  });
+
+  it("closes a socket that sends an oversized or malformed frame", async () => {
+    const pair = await linkedPair();
+    pair.phoneSocket.send({ type: "frame", seq: 1, data: "A".repeat(LIMITS.relayMessageBytes) });
+    expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.message_too_large);
+    pair.browser.send({ type: "frame", seq: 0, data: "not base64url!" });
+    expect((await pair.browser.waitForClose()).code).toBe(CLOSE_CODES.bad_message);
+  });
+});
+
+describe("resuming a browser", () => {
+  it("refuses a wrong device key and a signature made for another challenge", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const stranger = await generateIdentityKeyPair(false);
+    const wrong = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+    const { nonce } = await wrong.waitFor("challenge");
+    wrong.send({ type: "resume", signature: await signResume(stranger.privateKey, sessionId, nonce) });
+    expect((await wrong.waitForClose()).code).toBe(CLOSE_CODES.resume_refused);
+
+    // A signature captured from an earlier resume is useless: every connection gets a fresh nonce.
+    const replay = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+    await replay.waitFor("challenge");
+    replay.send({ type: "resume", signature: await signResume(pair.deviceKey.privateKey, sessionId, nonce) });
+    expect((await replay.waitForClose()).code).toBe(CLOSE_CODES.resume_refused);
+    expect(replay.all("ready")).toHaveLength(0);
+  });
+
+  it("gives nothing to a socket that has not answered the challenge", async () => {
+    const pair = await linkedPair();
+    const waiting = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    await waiting.waitFor("challenge");
+    const phone = endpoint(pair.phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
+    await phone.channel.send("private");
+    await pair.phoneSocket.waitFor("stored");
+    waiting.send({ type: "frame", seq: 1, data: "AAAA" });
+    expect(await waiting.waitFor("error")).toMatchObject({ code: "not_ready" });
+    expect(waiting.all("frame")).toHaveLength(0);
+  });
+
+  it("closes a resume for a session that is not linked with a clear code, and refuses other origins", async () => {
+    const socket = await TestSocket.connect(`/api/sessions/${"A".repeat(22)}/browser`, { origin: ORIGIN });
+    expect((await socket.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
+    const crossOrigin = await workerFetch(`/api/sessions/${"A".repeat(22)}/browser`, { headers: { upgrade: "websocket", origin: "https://evil.example" } });
+    expect(crossOrigin.status).toBe(403);
+    expect(await errorCode(crossOrigin)).toBe("forbidden_origin");
+  });
+});
+
+describe("phone presence and logging out", () => {
+  it("shows the phone offline after 15 s of silence, and online again when it returns", async () => {
+    const start = clock.start();
+    const pair = await linkedPair();
+    expect(pair.browser.all("presence")).toEqual([{ type: "presence", phone: "online" }]);
+    clock.set(start + 14_000);
+    await runDurableObjectAlarm(pair.browser.stub);
+    expect(pair.browser.all("presence")).toHaveLength(1);
+    clock.set(start + 15_001);
+    await runDurableObjectAlarm(pair.browser.stub);
+    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "offline" });
+    expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.heartbeat_timeout);
+
+    await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "online" });
+  });
+
+  it("refuses a phone socket from another account", async () => {
+    const pair = await linkedPair();
+    const other = await registeredPhone("Mallory");
+    const socket = await openPhoneSocket(other, pair.browser.sessionId);
+    expect((await socket.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
+  });
+
+  it("ends the link for both sides when the browser logs out, and deletes everything", async () => {
+    const pair = await linkedPair();
+    pair.browser.send({ type: "logout" });
+    expect(await pair.browser.waitFor("ended")).toEqual({ type: "ended", reason: "logged_out" });
+    expect(await pair.phoneSocket.waitFor("ended")).toEqual({ type: "ended", reason: "logged_out" });
+    expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.logged_out);
+    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM session").one().n);
+    expect(rows).toBe(0);
+    const resumed = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    expect((await resumed.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
+  });
+});
