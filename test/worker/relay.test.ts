@@ -66,7 +66,8 @@ describe("the relay", () => {
     await storedUpTo(pair.phoneSocket, 35);
     const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
     const second = endpoint(reloaded, pair.browser.sessionId, "to_phone", pair.browserKeys, state);
-    await reloaded.until(() => second.received.length === 30, "the 30 held frames");
+    // Frames that raced the closing socket may have reached the first page; together they are all there once.
+    await reloaded.until(() => first.received.length + second.received.length === 35, "the 30 held frames");
     expect([...first.received, ...second.received]).toEqual([...texts("chat", 5), ...texts("while away", 30)]);
     expect(await pair.phoneSocket.waitFor("delivered")).toMatchObject({ seq: 35 });
   });
