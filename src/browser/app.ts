@@ -1,7 +1,11 @@
-// The browser page: opens a pairing session, draws each token as a QR code,
-// and follows the session to "scanned" and "linked".
+// The browser page: shows a rotating QR code until a phone links this
+// browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
+import { generateIdentityKeyPair } from "../crypto";
 import { serverMessageSchema, type ServerMessage } from "../protocol";
+import { emptyChannelState } from "../relay-channel";
+import { ChatScreen } from "./chat-screen";
+import { loadLink, saveLink, type StoredLink } from "./link-store";
 import { BrowserPairing } from "./pairing";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
@@ -45,7 +49,8 @@ function drawQr(text: string): void {
 
 class PairingScreen {
   private sessionId: string | null = null;
-  private ended = false;
+  /** Set once the session ended or the chat screen took the socket over. */
+  private done = false;
   private readonly socket: WebSocket;
 
   constructor(private readonly pairing: BrowserPairing) {
@@ -57,12 +62,10 @@ class PairingScreen {
   }
 
   private async onMessage(data: unknown): Promise<void> {
-    let message: ServerMessage;
-    try {
-      message = serverMessageSchema.parse(JSON.parse(String(data)));
-    } catch {
-      return; // A message from a newer server this page does not know: ignore it.
-    }
+    if (this.done) return;
+    const parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
+    if (!parsed.success) return; // A message from a newer server this page does not know: ignore it.
+    const message = parsed.data;
     switch (message.type) {
       case "session":
         this.sessionId = message.sessionId;
@@ -84,36 +87,51 @@ class PairingScreen {
     }
   }
 
+  /** Trusts the link only when the phone's MAC verifies; then registers a device key and hands over to the chat screen. */
   private async onLinked(message: Extract<ServerMessage, { type: "linked" }>): Promise<void> {
     const keys = this.sessionId ? await this.pairing.verifyLinked(this.sessionId, message) : null;
-    if (!keys) {
+    if (!keys || !this.sessionId) {
       this.socket.send(JSON.stringify({ type: "key_mismatch" }));
-      this.ended = true;
+      this.done = true;
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
     $("linked-account").textContent = `Linked to ${message.account.name} (${message.account.number})`;
     setState("linked");
+    const device = await generateIdentityKeyPair(false);
+    const link: StoredLink = {
+      sessionId: this.sessionId,
+      account: message.account,
+      deviceKey: device.privateKey,
+      keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
+      channel: emptyChannelState(),
+      outbox: [],
+      posted: [],
+    };
+    await saveLink(link);
+    this.done = true;
+    new ChatScreen(link, returnToPairing).start(this.socket);
+    this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
   }
 
   private onEnded(reason: string): void {
-    this.ended = true;
+    this.done = true;
     if (reason === "expired") setState("expired");
     else if (reason === "rejected") {
       showNotice("The link was rejected on the phone. Here is a fresh code.");
-      void start();
+      void startPairing();
     }
   }
 
   private onClose(): void {
-    if (this.ended || document.body.dataset.state === "linked") return;
+    if (this.done) return;
     // The connection dropped without an ending: open a fresh session.
     setState("loading");
-    setTimeout(() => void start(), RECONNECT_DELAY_MS);
+    setTimeout(() => void startPairing(), RECONNECT_DELAY_MS);
   }
 }
 
-async function start(): Promise<void> {
+async function startPairing(): Promise<void> {
   setState("loading");
   if (!crypto.subtle || !("WebSocket" in window)) {
     showError("This browser cannot link", "QR Link needs a browser with WebCrypto and WebSockets, on https or localhost.");
@@ -126,13 +144,20 @@ async function start(): Promise<void> {
   }
 }
 
+function returnToPairing(notice: string): void {
+  showNotice(notice);
+  void startPairing();
+}
+
 document.addEventListener("click", (event) => {
   const target = event.target as HTMLElement;
-  if (target.closest("[data-action=restart]")) void start();
+  if (target.closest("[data-action=restart]")) void startPairing();
   if (target.id === "copy-qr") {
     const text = $("qr").dataset.text;
     if (text) void navigator.clipboard.writeText(text).then(() => showNotice("Copied. It changes with every new code."));
   }
 });
 
-void start();
+const stored = await loadLink().catch(() => null);
+if (stored) new ChatScreen(stored, returnToPairing).start();
+else void startPairing();

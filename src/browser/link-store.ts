@@ -1,0 +1,58 @@
+// What this browser keeps of its link, in IndexedDB, so a reload resumes
+// without a rescan. The keys are non-extractable CryptoKeys: script on this
+// origin can use them, nothing can read them out.
+import type { Account, ChatMessage } from "../protocol";
+import type { ChannelKeys, ChannelState } from "../relay-channel";
+
+export interface StoredLink {
+  sessionId: string;
+  account: Account;
+  /** The private half of the device key; signs the server's challenge on resume. */
+  deviceKey: CryptoKey;
+  keys: ChannelKeys;
+  channel: ChannelState;
+  /** Typed while the phone was away; sent in order when it is back. */
+  outbox: ChatMessage[];
+  /** Sent, not yet confirmed by the phone: the relay seq that carries each. */
+  posted: { seq: number; message: ChatMessage }[];
+}
+
+const DATABASE = "qr-link";
+const STORE = "link";
+const KEY = "current";
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DATABASE, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await open();
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const transaction = db.transaction(STORE, mode);
+      const request = work(transaction.objectStore(STORE));
+      transaction.oncomplete = () => resolve(request.result);
+      transaction.onerror = () => reject(transaction.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export async function loadLink(): Promise<StoredLink | null> {
+  return ((await run("readonly", (store) => store.get(KEY))) as StoredLink | undefined) ?? null;
+}
+
+export async function saveLink(link: StoredLink): Promise<void> {
+  await run("readwrite", (store) => store.put(link, KEY));
+}
+
+/** Forgets the link: keys, counters and queued messages. */
+export async function clearLink(): Promise<void> {
+  await run("readwrite", (store) => store.delete(KEY));
+}
