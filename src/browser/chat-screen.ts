@@ -14,10 +14,11 @@ const ENDINGS: Record<number, string> = {
   [CLOSE_CODES.resume_refused]: "This browser could not prove its link, so it was logged out.",
   [CLOSE_CODES.logged_out]: "You logged out.",
 };
-const TICKS: Record<Delivery, { text: string; label: string }> = {
-  pending: { text: "🕓", label: "Waiting for the phone" },
-  sent: { text: "✓", label: "Sent to the phone's server" },
-  delivered: { text: "✓✓", label: "Delivered to the phone" },
+const CLOCK_SVG = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round"/></svg>';
+const TICKS: Record<Delivery, { html: string; label: string }> = {
+  pending: { html: CLOCK_SVG, label: "Waiting for the phone" },
+  sent: { html: "✓", label: "Sent to the phone's server" },
+  delivered: { html: "✓✓", label: "Delivered to the phone" },
 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -304,8 +305,10 @@ export class ChatScreen {
     bubble.append(element("span", "text", message.text));
     const meta = element("span", "meta", timeOf(message.at));
     if (mine) {
-      const tick = element("span", `tick ${message.status}`, TICKS[message.status].text);
+      const tick = element("span", `tick ${message.status}`);
+      tick.innerHTML = TICKS[message.status].html;
       tick.title = TICKS[message.status].label;
+      tick.setAttribute("aria-label", TICKS[message.status].label);
       bubble.dataset.status = message.status;
       meta.append(tick);
     }

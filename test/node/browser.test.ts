@@ -100,7 +100,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
   });
 
-  it("links with the phone simulator reading a screenshot: scanned at once, then the account", async () => {
+  it("links with the phone simulator reading a screenshot: scanned at once, then the account's screen", async () => {
     const { page } = await openPage();
     const shot = await readQr(page, "3-to-scan");
     const phone = spawnPhone(["link", "--image", shot.path, "--once", ...profile()]);
@@ -113,9 +113,73 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const result = await phone.done;
     expect(result.stdout).toMatch(/Device: +Chrome \d+ on Linux/);
     expect(result.stdout).toContain("Linked: the browser now shows Alice (+15550001).");
-    await page.getByText("Linked to Alice (+15550001)").waitFor({ timeout: 2_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 2_000 });
     expect(Date.now() - confirmedAt).toBeLessThan(2_000 + 1_500);
+    expect(await page.locator("#me-name").textContent()).toBe("Alice");
+    expect(await page.locator("#me-number").textContent()).toBe("+15550001");
     await saveArtifact("3-linked", await page.screenshot());
+  });
+
+  it("streams the phone's chats, sends through the phone with ticks, waits for an absent phone, resumes after a reload, logs out", async () => {
+    const bob = ["--server", server.url, "--profile", join(profileDir, "bob.json")];
+    expect((await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...bob])).code).toBe(0);
+    const { page } = await openPage();
+    const phone = spawnPhone(["link", (await readQr(page, "4-to-link")).text, "--yes", ...bob]);
+    await page.waitForSelector("body[data-state=scanned], body[data-state=linked], body[data-state=chat]", { timeout: 5_000 });
+    await phone.waitForOutput(/Linked:/);
+    const linkedAt = Date.now();
+    await page.waitForSelector("body[data-state=chat]", { timeout: 2_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 2_000 });
+    expect(Date.now() - linkedAt, "the account and chats appear within 2 s").toBeLessThan(2_000);
+    expect(await page.locator("#me-name").textContent()).toBe("Bob");
+    await saveArtifact("4-chats", await page.screenshot());
+
+    // 4. A message reaches the phone, decrypted there, and the contact's reply comes back.
+    const chat = (await page.locator("#conversation-title").textContent())!;
+    await page.fill("#composer-input", "Lunch at noon?");
+    await page.press("#composer-input", "Enter");
+    await phone.waitForOutput(new RegExp(`you → ${chat}: Lunch at noon\\?`));
+    await page.waitForSelector(".bubble.mine[data-status=delivered] >> text=Lunch at noon?", { timeout: 3_000 });
+    await phone.waitForOutput(/→ you: /);
+    const reply = /\] (.+) → you: (.+)/.exec(phone.output())!;
+    await page.getByText(reply[2]!, { exact: true }).last().waitFor({ timeout: 3_000 });
+    await saveArtifact("4-reply", await page.screenshot());
+
+    // 5. The phone goes away: the banner shows, a new message waits with a clock, then goes out once.
+    phone.interrupt();
+    await phone.done;
+    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 3_000 });
+    expect(await page.locator("#phone-banner").textContent()).toContain("Phone not connected");
+    await page.fill("#composer-input", "Sent while the phone was away");
+    await page.press("#composer-input", "Enter");
+    const waiting = page.locator(".bubble.mine", { hasText: "Sent while the phone was away" });
+    await waiting.waitFor();
+    expect(await waiting.getAttribute("data-status")).toBe("pending");
+    await saveArtifact("5-phone-away", await page.screenshot());
+
+    const back = spawnPhone(["online", ...bob]);
+    await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 5_000 });
+    await page.waitForSelector('.bubble.mine[data-status=delivered] >> text="Sent while the phone was away"', { timeout: 5_000 });
+    await back.waitForOutput(/you → .*: Sent while the phone was away/);
+    expect(back.output().match(/Sent while the phone was away/g)).toHaveLength(1);
+    expect(await waiting.count()).toBe(1);
+
+    // 6. A reload keeps the session: no QR code, the same chats, every message once.
+    await page.reload();
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await page.locator(".chat-item", { hasText: chat }).click();
+    await page.locator(".bubble", { hasText: "Sent while the phone was away" }).waitFor({ timeout: 3_000 });
+    expect(await page.locator(".bubble", { hasText: "Lunch at noon?" }).count()).toBe(1);
+    expect(await page.locator(".bubble", { hasText: "Sent while the phone was away" }).count()).toBe(1);
+    await saveArtifact("6-reloaded", await page.screenshot());
+
+    // Log out: the page shows a fresh code and the phone drops the link.
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await back.waitForOutput(/link ended/);
+    back.interrupt();
+    await back.done;
   });
 
   it("returns to a fresh code when the phone rejects", async () => {

@@ -1,6 +1,6 @@
 // Runs the phone simulator CLI as a user would, and a WebSocket "browser"
 // that records what the server tells it.
-import { execFile, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import WebSocket from "ws";
 import { BrowserPairing } from "../../src/browser/pairing";
 import { serverMessageSchema, type ServerMessage } from "../../src/protocol";
@@ -15,17 +15,41 @@ export interface CliResult {
 export interface RunningPhone {
   /** Types an answer at the CLI's prompt. */
   answer(text: string): void;
+  /** What it has printed so far. */
+  output(): string;
+  /** Waits until its output matches. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Ctrl-C. */
+  interrupt(): void;
   done: Promise<CliResult>;
 }
 
 export function spawnPhone(args: string[]): RunningPhone {
-  let child: ChildProcess;
-  const done = new Promise<CliResult>((resolve) => {
-    child = execFile("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-  return { answer: (text) => child.stdin?.end(text), done };
+  const child = spawn("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    }),
+  );
+  return {
+    answer: (text) => child.stdin.end(text),
+    output: () => stdout,
+    async waitForOutput(pattern, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stdout)) {
+        if (Date.now() > deadline) throw new Error(`the phone did not print ${pattern}; it printed:\n${stdout}${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    interrupt: () => child.kill("SIGINT"),
+    done,
+  };
 }
 
 export function runPhone(args: string[], input = ""): Promise<CliResult> {
