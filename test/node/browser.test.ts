@@ -31,7 +31,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
   beforeAll(async () => {
     const vars = Object.fromEntries(Object.entries(SCHEDULE).map(([name, value]) => [name, String(value)]));
-    [server, chromium, profileDir] = await Promise.all([startDevServer(vars), launchChromium(), mkdtemp(join(tmpdir(), "qr-link-e2e-"))]);
+    [server, chromium, profileDir] = await Promise.all([startDevServer({ vars }), launchChromium(), mkdtemp(join(tmpdir(), "qr-link-e2e-"))]);
     const registered = await runPhone(["register", "--number", "+15550001", "--name", "Alice", ...profile()]);
     expect(registered.code, registered.stderr).toBe(0);
   });

@@ -25,10 +25,16 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `vars` override wrangler.toml [vars], e.g. shorter token periods. */
-export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
+export interface DevServerOptions {
+  /** Override wrangler.toml [vars], e.g. shorter token periods. */
+  vars?: Record<string, string>;
+  /** Keep state in this folder (and leave it there), to restart on the same state. */
+  stateDir?: string;
+}
+
+export async function startDevServer({ vars = {}, stateDir }: DevServerOptions = {}): Promise<DevServer> {
   const [port, inspectorPort] = [await freePort(), await freePort()];
-  const state = await mkdtemp(join(tmpdir(), "qr-link-dev-"));
+  const state = stateDir ?? (await mkdtemp(join(tmpdir(), "qr-link-dev-")));
   const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
   const child: ChildProcess = spawn("npx", args, { env: OFFLINE_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -55,7 +61,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
       if (child.pid) process.kill(-child.pid, "SIGTERM");
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
       if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
-      await rm(state, { recursive: true, force: true });
+      if (!stateDir) await rm(state, { recursive: true, force: true });
     },
   };
 }
