@@ -1,0 +1,128 @@
+// Benchmark clients: browsers and phones in Node, speaking QR Link with the
+// project's own protocol, crypto and relay code.
+import WebSocket from "ws";
+import { BrowserPairing } from "../src/browser/pairing";
+import { generateIdentityKeyPair } from "../src/crypto";
+import { Phone } from "../src/phone/phone";
+import { parseQrText, type ServerMessage } from "../src/protocol";
+import { emptyChannelState, RelayChannel, type ChannelKeys } from "../src/relay-channel";
+
+export const wsUrl = (http: string, path: string) => `${http.replace(/^http/, "ws")}${path}`;
+
+/**
+ * A WebSocket whose JSON messages go to one handler, with a way to wait for
+ * the next of a type. Messages nobody waited for yet are kept until asked
+ * for: `ws` can deliver the first ones in the same tick as `open`.
+ */
+export class JsonSocket {
+  private waiters: { type: string; resolve: (message: ServerMessage) => void }[] = [];
+  private unclaimed: ServerMessage[] = [];
+  onMessage: ((message: ServerMessage) => void) | null = null;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on("message", (data) => {
+      const text = String(data);
+      if (text[0] !== "{") return;
+      const message = JSON.parse(text) as ServerMessage;
+      if (this.onMessage) return this.onMessage(message);
+      const index = this.waiters.findIndex((waiter) => waiter.type === message.type);
+      if (index >= 0) this.waiters.splice(index, 1)[0]!.resolve(message);
+      else this.unclaimed.push(message);
+    });
+  }
+
+  static open(url: string, headers: Record<string, string>): Promise<JsonSocket> {
+    const socket = new WebSocket(url, { headers, perMessageDeflate: false });
+    const json = new JsonSocket(socket);
+    return new Promise((resolve, reject) => {
+      socket.once("open", () => resolve(json));
+      socket.once("error", reject);
+    });
+  }
+
+  next<T extends ServerMessage["type"]>(type: T): Promise<Extract<ServerMessage, { type: T }>> {
+    const index = this.unclaimed.findIndex((message) => message.type === type);
+    if (index >= 0) return Promise.resolve(this.unclaimed.splice(index, 1)[0] as Extract<ServerMessage, { type: T }>);
+    return new Promise((resolve) => this.waiters.push({ type, resolve: resolve as (message: ServerMessage) => void }));
+  }
+
+  send(message: unknown): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+export interface OpenedBrowser {
+  socket: JsonSocket;
+  sessionId: string;
+  token: string;
+  pairing: BrowserPairing;
+}
+
+/** A browser tab opening a pairing session; resolves once its first token arrived. */
+export async function openBrowser(server: string): Promise<OpenedBrowser> {
+  const socket = await JsonSocket.open(wsUrl(server, "/api/sessions/connect"), { origin: server });
+  const [session, token] = [socket.next("session"), socket.next("token")];
+  const pairing = await BrowserPairing.create();
+  return { socket, sessionId: (await session).sessionId, token: (await token).token, pairing };
+}
+
+let phoneNumbers = 0;
+
+export async function registeredPhones(server: string, count: number): Promise<Phone[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const serial = ++phoneNumbers;
+      const pair = await generateIdentityKeyPair(false);
+      const phone = new Phone(server, { number: `+1555${String(serial).padStart(7, "0")}`, name: `Bench ${serial}`, ...pair });
+      await phone.register();
+      return phone;
+    }),
+  );
+}
+
+export interface LinkedPair {
+  browser: JsonSocket;
+  phone: JsonSocket;
+  sessionId: string;
+  browserKeys: ChannelKeys;
+  phoneKeys: ChannelKeys;
+}
+
+/** Links a browser to a phone and opens the phone's relay: the state a chat session runs in. */
+export async function linkPair(server: string, phone: Phone): Promise<LinkedPair> {
+  const browser = await openBrowser(server);
+  const qr = parseQrText(browser.pairing.qrText(server, browser.sessionId, browser.token))!;
+  await phone.inspect(qr);
+  const linkedMessage = browser.socket.next("linked");
+  const { keys } = await phone.confirm(qr);
+  const verified = await browser.pairing.verifyLinked(browser.sessionId, await linkedMessage);
+  if (!verified) throw new Error("key confirmation failed");
+  const device = await generateIdentityKeyPair(false);
+  const browserReady = browser.socket.next("ready");
+  browser.socket.send({ type: "link_ack", devicePublicKey: device.publicKey });
+  await browserReady;
+  const { url, path } = phone.relayUrl(browser.sessionId);
+  const phoneSocket = await JsonSocket.open(url, await phone.signatureHeaders("GET", path, ""));
+  await phoneSocket.next("ready");
+  return {
+    browser: browser.socket,
+    phone: phoneSocket,
+    sessionId: browser.sessionId,
+    browserKeys: { send: verified.browserToPhone, receive: verified.phoneToBrowser },
+    phoneKeys: { send: keys.phoneToBrowser, receive: keys.browserToPhone },
+  };
+}
+
+/** The real relay channel on a bench socket; `received` is called with each plaintext. */
+export function relayEndpoint(socket: JsonSocket, sessionId: string, outbound: "to_browser" | "to_phone", keys: ChannelKeys, received: (plaintext: string) => void): RelayChannel {
+  const channel = new RelayChannel(sessionId, outbound, keys, emptyChannelState(), async () => {}, { message: received });
+  channel.attach((message) => socket.send(message));
+  socket.onMessage = (message) => void channel.handle(message);
+  // The relay was already `ready` when the pair was linked.
+  void channel.handle({ type: "ready", sessionId, account: { number: "", name: "" }, received: 0, delivered: 0, phone: "online" });
+  return channel;
+}
