@@ -82,7 +82,7 @@ async function pendingSessions(app: AppServer) {
     observing = false;
     const rss = residentBytes(app.runtimePid);
     levels.push({ sessions: level, rssMiB: round(rss / 2 ** 20, 1), kibPerSession: round((rss - baseRss) / 1024 / level, 1), lateness: percentiles(lateness), tokens: lateness.length });
-    console.log(`pending ${level}: ${levels.at(-1)!.kibPerSession} KiB/session, lateness p50 ${levels.at(-1)!.lateness.p50} ms p99 ${levels.at(-1)!.lateness.p99} ms`);
+    log(`pending ${level}: ${levels.at(-1)!.kibPerSession} KiB/session, lateness p50 ${levels.at(-1)!.lateness.p50} ms p99 ${levels.at(-1)!.lateness.p99} ms`);
   }
   for (const socket of sockets) socket.close();
   await sleep(1_000);
@@ -152,7 +152,7 @@ async function pairingLatency(app: AppServer, baseline: Baseline, phones: Phone[
     );
     for (const socket of rooms) socket.close();
     results[`${rate}/s`] = { ours: percentiles(ours), baseline: percentiles(theirs) };
-    console.log(`pairing ${rate}/s: ours p50 ${results[`${rate}/s`]!.ours.p50} ms p99 ${results[`${rate}/s`]!.ours.p99} ms; baseline p50 ${results[`${rate}/s`]!.baseline.p50} ms`);
+    log(`pairing ${rate}/s: ours p50 ${results[`${rate}/s`]!.ours.p50} ms p99 ${results[`${rate}/s`]!.ours.p99} ms; baseline p50 ${results[`${rate}/s`]!.baseline.p50} ms`);
   }
   return { results, counts };
 }
@@ -234,7 +234,7 @@ async function relay(app: AppServer, baseline: Baseline, phones: Phone[]) {
         baselineLatency: basePaced.latency,
         p50Ratio: round(oursPaced.latency.p50 / basePaced.latency.p50, 1),
       });
-      console.log(`relay ${size} B ${direction}: ours ${oursFlood.perSecond}/s p50 ${oursPaced.latency.p50} ms; baseline ${baseFlood.perSecond}/s p50 ${basePaced.latency.p50} ms`);
+      log(`relay ${size} B ${direction}: ours ${oursFlood.perSecond}/s p50 ${oursPaced.latency.p50} ms; baseline ${baseFlood.perSecond}/s p50 ${basePaced.latency.p50} ms`);
     }
   }
 
@@ -261,7 +261,7 @@ async function relay(app: AppServer, baseline: Baseline, phones: Phone[]) {
     pair.browser.close();
     pair.phone.close();
   }
-  console.log(`relay aggregate over ${aggregate.sessions} sessions: ${aggregate.perSecond}/s`);
+  log(`relay aggregate over ${aggregate.sessions} sessions: ${aggregate.perSecond}/s`);
   return { rows, aggregate };
 }
 
@@ -332,10 +332,14 @@ function svgChart(result: { pending: Awaited<ReturnType<typeof pendingSessions>>
   ])}</svg>\n`;
 }
 
+const began = performance.now();
+const log = (line: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(1)} s] ${line}`);
+
 async function main(): Promise<void> {
   const openFiles = raiseOpenFilesLimit();
   const vars = { TOKEN_FIRST_TTL_MS: String(PLAN.rotationMs), TOKEN_TTL_MS: String(PLAN.rotationMs), TOKEN_COUNT: "1000", TOKEN_GRACE_MS: "1000" };
   const [app, baseline] = await Promise.all([startApp(vars), startBaseline()]);
+  log(`started QR Link at ${app.url} (workerd pid ${app.runtimePid}) and the baseline at ${baseline.url}`);
   const hardStop = setTimeout(() => {
     console.error("bench: over its time limit, stopping");
     process.exit(1);
@@ -361,10 +365,11 @@ async function main(): Promise<void> {
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync("bench/latency.svg", svgChart({ pending, pairing }));
     writeFileSync("bench/README.md", readme(result, file));
-    console.log(`bench: wrote ${file}, bench/README.md and bench/latency.svg`);
+    log(`bench: wrote ${file}, bench/README.md and bench/latency.svg`);
   } finally {
     clearTimeout(hardStop);
     await Promise.all([app.stop(), baseline.stop()]);
+    log("stopped");
   }
 }
 
@@ -431,3 +436,5 @@ Prices used: Workers requests $${PRICES.workerRequestsPerMillion}/M, Durable Obj
 }
 
 await main();
+// Keep-alive HTTP connections and closing sockets would hold the process open for minutes.
+process.exit(0);

@@ -42,6 +42,8 @@ interface SessionRow {
   to_browser_delivered: number;
   to_phone_received: number;
   to_phone_delivered: number;
+  to_browser_buffered_bytes: number;
+  to_phone_buffered_bytes: number;
   [column: string]: SqlStorageValue;
 }
 
@@ -98,6 +100,8 @@ export class PairingSession extends DurableObject<Env> {
         to_browser_delivered INTEGER NOT NULL DEFAULT 0,
         to_phone_received INTEGER NOT NULL DEFAULT 0,
         to_phone_delivered INTEGER NOT NULL DEFAULT 0,
+        to_browser_buffered_bytes INTEGER NOT NULL DEFAULT 0,
+        to_phone_buffered_bytes INTEGER NOT NULL DEFAULT 0,
         end_reason TEXT
       );
       CREATE TABLE IF NOT EXISTS token (
@@ -325,20 +329,26 @@ export class PairingSession extends DurableObject<Env> {
     if (seq > received + LIMITS.bufferFrames) {
       return this.send(ws, { type: "error", code: "out_of_order", message: `expected frame ${received + 1}, got ${seq}`, expected: received + 1 });
     }
-    const buffered = this.sql.exec<{ frames: number; bytes: number }>("SELECT count(*) AS frames, coalesce(sum(length(data)), 0) AS bytes FROM frame WHERE direction = ?", direction).one();
-    if (buffered.frames >= LIMITS.bufferFrames || buffered.bytes + data.length > LIMITS.bufferBytes) {
-      return this.send(ws, { type: "error", code: "buffer_full", message: `the other side is away and ${buffered.frames} frames are waiting; try again later` });
+    // Counted from the session row: summing the buffer itself would read every waiting frame, on every frame.
+    const waiting = received - session[`${direction}_delivered`];
+    const bytes = session[`${direction}_buffered_bytes`];
+    if (waiting >= LIMITS.bufferFrames || bytes + data.length > LIMITS.bufferBytes) {
+      return this.send(ws, { type: "error", code: "buffer_full", message: `the other side is away and ${waiting} frames are waiting; try again later` });
     }
     let inOrder = received;
     const forward: { seq: number; data: string }[] = [];
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, seq, data);
+      const inserted = this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, seq, data).rowsWritten > 0;
       for (const row of this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, received)) {
         if (row.seq !== inOrder + 1) break;
         inOrder = row.seq;
         forward.push(row);
       }
-      if (inOrder > received) this.sql.exec(`UPDATE session SET ${direction}_received = ? WHERE id = 1`, inOrder);
+      this.sql.exec(
+        `UPDATE session SET ${direction}_received = ?, ${direction}_buffered_bytes = ${direction}_buffered_bytes + ? WHERE id = 1`,
+        inOrder,
+        inserted ? data.length : 0,
+      );
     });
     if (inOrder === received) return;
     this.send(ws, { type: "stored", seq: inOrder });
@@ -351,8 +361,9 @@ export class PairingSession extends DurableObject<Env> {
   private acknowledge(session: SessionRow, direction: Direction, seq: number): void {
     if (seq <= session[`${direction}_delivered`] || seq > session[`${direction}_received`]) return;
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, seq);
-      this.sql.exec(`UPDATE session SET ${direction}_delivered = ? WHERE id = 1`, seq);
+      let freed = 0;
+      for (const row of this.sql.exec<{ bytes: number }>("DELETE FROM frame WHERE direction = ? AND seq <= ? RETURNING length(data) AS bytes", direction, seq)) freed += row.bytes;
+      this.sql.exec(`UPDATE session SET ${direction}_delivered = ?, ${direction}_buffered_bytes = ${direction}_buffered_bytes - ? WHERE id = 1`, seq, freed);
     });
     const sender: Role = direction === "to_browser" ? "phone" : "browser";
     for (const socket of this.readySockets(sender, session)) this.send(socket, { type: "delivered", seq });

@@ -2,7 +2,7 @@
 // seals and numbers outgoing frames, resends what the server has not stored,
 // opens incoming frames in order exactly once, and acknowledges them.
 import { openFrame, sealFrame } from "./crypto";
-import { MAX_FRAME_PLAINTEXT_BYTES, type ClientMessage, type Direction, type ServerMessage } from "./protocol";
+import { LIMITS, MAX_FRAME_PLAINTEXT_BYTES, type ClientMessage, type Direction, type ServerMessage } from "./protocol";
 
 export interface ChannelState {
   /** The last seq this side sealed. */
@@ -38,7 +38,12 @@ const RETRY_AFTER_FULL_MS = 2_000;
 export class RelayChannel {
   private transmit: ((message: ClientMessage) => void) | null = null;
   private ready = false;
-  private resentFrom = 0;
+  /** The highest seq the other side has acknowledged, as the server last said. */
+  private delivered = 0;
+  /** The highest seq sent on the current socket. */
+  private transmitted = 0;
+  private ackScheduled = false;
+  private retryScheduled = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -66,10 +71,6 @@ export class RelayChannel {
     this.ready = false;
   }
 
-  get isReady(): boolean {
-    return this.ready;
-  }
-
   /** Seals the next frame, persists it, and sends it when the relay is ready; resolves to its seq. */
   send(plaintext: string): Promise<number> {
     return this.serially(async () => {
@@ -81,7 +82,7 @@ export class RelayChannel {
       this.state.sent = seq;
       this.state.unstored.push({ seq, data });
       await this.save(this.state);
-      if (this.ready) this.transmit?.({ type: "frame", seq, data });
+      this.pump();
       return seq;
     });
   }
@@ -92,8 +93,10 @@ export class RelayChannel {
       switch (message.type) {
         case "ready":
           this.ready = true;
+          this.delivered = message.delivered;
+          this.transmitted = message.received;
           await this.dropStored(message.received);
-          this.resend();
+          this.pump();
           if (message.delivered > 0) this.events.delivered?.(message.delivered);
           break;
         case "stored":
@@ -101,21 +104,47 @@ export class RelayChannel {
           this.events.stored?.(message.seq);
           break;
         case "delivered":
+          this.delivered = Math.max(this.delivered, message.seq);
+          this.pump();
           this.events.delivered?.(message.seq);
           break;
         case "frame":
           await this.receive(message.seq, message.data);
           break;
         case "error":
-          // One resend per gap: a burst that arrived out of order draws many refusals for the same gap.
-          if (message.code === "out_of_order" && message.expected !== undefined && message.expected > this.resentFrom) {
-            this.resentFrom = message.expected;
-            this.resend(message.expected);
+          if (message.code === "out_of_order" && message.expected !== undefined) this.resendFrom(message.expected);
+          if (message.code === "buffer_full" && !this.retryScheduled) {
+            // Every refused frame of a burst says so; one retry covers them all.
+            this.retryScheduled = true;
+            setTimeout(() => {
+              this.retryScheduled = false;
+              this.resendFrom(this.state.unstored[0]?.seq ?? this.state.sent + 1);
+            }, RETRY_AFTER_FULL_MS);
           }
-          if (message.code === "buffer_full") setTimeout(() => this.resend(), RETRY_AFTER_FULL_MS);
           break;
       }
     });
+  }
+
+  /**
+   * Sends what the window allows: at most the server's buffer ahead of what
+   * the other side acknowledged, so a fast sender never fills the buffer.
+   */
+  private pump(): void {
+    if (!this.ready) return;
+    const limit = this.delivered + LIMITS.bufferFrames;
+    for (const frame of this.state.unstored) {
+      if (frame.seq <= this.transmitted) continue;
+      if (frame.seq > limit) break;
+      this.transmit?.({ type: "frame", seq: frame.seq, data: frame.data });
+      this.transmitted = frame.seq;
+    }
+  }
+
+  private resendFrom(seq: number): void {
+    if (seq > this.transmitted) return;
+    this.transmitted = seq - 1;
+    this.pump();
   }
 
   private async receive(seq: number, data: string): Promise<void> {
@@ -132,18 +161,23 @@ export class RelayChannel {
     await this.events.message(plaintext);
     this.state.received = seq;
     await this.save(this.state);
-    this.transmit?.({ type: "ack", seq });
+    this.acknowledgeSoon();
+  }
+
+  /** One ack for a burst: the server writes on every ack, so frames that arrive together are acknowledged together. */
+  private acknowledgeSoon(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setTimeout(() => {
+      this.ackScheduled = false;
+      this.transmit?.({ type: "ack", seq: this.state.received });
+    }, 0);
   }
 
   private async dropStored(upTo: number): Promise<void> {
     const before = this.state.unstored.length;
     this.state.unstored = this.state.unstored.filter((frame) => frame.seq > upTo);
     if (this.state.unstored.length !== before) await this.save(this.state);
-  }
-
-  private resend(from = 0): void {
-    if (!this.ready) return;
-    for (const frame of this.state.unstored) if (frame.seq >= from) this.transmit?.({ type: "frame", seq: frame.seq, data: frame.data });
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {
