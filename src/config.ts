@@ -10,7 +10,14 @@ export interface SessionConfig {
   confirmTimeoutMs: number;
   /** Silence after which the phone counts as offline. */
   phoneOfflineMs: number;
+  /** A linked browser unused this long is logged out as inactive. */
+  deviceIdleMs: number;
 }
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Activity (a phone seen, a browser back) is written at most this often, so it does not cost a row per request. */
+export const ACTIVITY_RESOLUTION_MS = 60 * 60 * 1000;
 
 function positiveInteger(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
@@ -25,9 +32,15 @@ export function sessionConfig(env: Env): SessionConfig {
     graceMs: positiveInteger(env.TOKEN_GRACE_MS, 5_000),
     confirmTimeoutMs: positiveInteger(env.CONFIRM_TIMEOUT_MS, 60_000),
     phoneOfflineMs: positiveInteger(env.PHONE_OFFLINE_MS, 15_000),
+    deviceIdleMs: positiveInteger(env.DEVICE_IDLE_MS, 30 * DAY_MS),
   };
 }
 
 export function signedRequestWindowMs(env: Env): number {
   return positiveInteger(env.SIGNED_REQUEST_WINDOW_MS, 60_000);
+}
+
+/** A phone unseen this long has all its linked browsers logged out. */
+export function phoneAbsentMs(env: Env): number {
+  return positiveInteger(env.PHONE_ABSENT_MS, 14 * DAY_MS);
 }

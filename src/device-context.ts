@@ -3,6 +3,8 @@
 import Bowser from "bowser";
 import type { DeviceContext } from "./protocol";
 
+export const UNKNOWN_PLACE = "unknown";
+
 /** Keeps the first part of an address: "203.0.113.x", or the first three groups of IPv6. */
 export function ipPrefix(ip: string | null): string {
   if (!ip) return "unknown";
@@ -17,7 +19,10 @@ function isLocalAddress(ip: string | null): boolean {
   return !ip || /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd]|fe80:)/i.test(ip);
 }
 
-export function describeDevice(request: Request): Omit<DeviceContext, "qrCreatedAt"> {
+/** What a request says of its sender; the session adds when its QR was made and whether the places match. */
+export type Description = Omit<DeviceContext, "qrCreatedAt" | "placeMismatch">;
+
+export function describeDevice(request: Request): Description {
   const userAgent = request.headers.get("user-agent");
   const parsed: Partial<Bowser.Parser.ParsedResult> = userAgent ? Bowser.parse(userAgent) : {};
   const ip = request.headers.get("cf-connecting-ip");
@@ -27,7 +32,7 @@ export function describeDevice(request: Request): Omit<DeviceContext, "qrCreated
   return {
     browser: [parsed.browser?.name ?? "Unknown browser", version].filter(Boolean).join(" "),
     os: parsed.os?.name ?? "unknown OS",
-    place: place || "unknown",
+    place: place || UNKNOWN_PLACE,
     ipPrefix: ipPrefix(ip),
   };
 }

@@ -18,7 +18,15 @@ import {
   type AppEnv,
 } from "./http";
 import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./pairing-session";
-import { confirmRequestSchema, inspectRequestSchema, registerRequestSchema, rejectRequestSchema, sessionIdSchema, SIGNATURE_HEADERS } from "./protocol";
+import {
+  confirmRequestSchema,
+  inspectRequestSchema,
+  registerRequestSchema,
+  rejectRequestSchema,
+  revokeRequestSchema,
+  sessionIdSchema,
+  SIGNATURE_HEADERS,
+} from "./protocol";
 
 export { Account } from "./account";
 export { PairingSession } from "./pairing-session";
@@ -57,7 +65,8 @@ app.post("/api/accounts", limitPhoneBody, jsonBody(registerRequestSchema), async
 /** The phone scanned a QR: spend the token, learn what is asking to be linked. */
 app.post("/api/link/inspect", limitPhoneBody, signedByPhone, jsonBody(inspectRequestSchema), async (c) => {
   const { sessionId, token } = c.req.valid("json");
-  return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number));
+  const phonePlace = describeDevice(c.req.raw).place;
+  return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number, phonePlace));
 });
 
 app.post("/api/link/confirm", limitPhoneBody, signedByPhone, jsonBody(confirmRequestSchema), async (c) => {
@@ -68,6 +77,15 @@ app.post("/api/link/confirm", limitPhoneBody, signedByPhone, jsonBody(confirmReq
 app.post("/api/link/reject", limitPhoneBody, signedByPhone, jsonBody(rejectRequestSchema), async (c) => {
   const { sessionId } = c.req.valid("json");
   return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).reject(c.var.account.number));
+});
+
+/** The phone's "Linked devices": the browsers linked to its account. */
+app.get("/api/devices", signedByPhone, async (c) => c.json(await c.env.ACCOUNT.getByName(c.var.account.number).devices()));
+
+/** The phone logs one of its browsers out. */
+app.post("/api/devices/revoke", limitPhoneBody, signedByPhone, jsonBody(revokeRequestSchema), async (c) => {
+  const { sessionId } = c.req.valid("json");
+  return outcomeResponse(c, await c.env.ACCOUNT.getByName(c.var.account.number).revokeDevice(sessionId));
 });
 
 app.notFound((c) => errorResponse(c, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));

@@ -28,5 +28,7 @@ export const ERROR_STATUS = {
   session_not_found: 404,
   invalid_token: 403,
   wrong_state: 409,
+  device_limit: 409,
+  unknown_device: 404,
   internal: 500,
 } as const satisfies Record<ErrorCode, number>;

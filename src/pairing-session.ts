@@ -3,7 +3,8 @@
 // alarm, re-armed by itself), the relay buffers and the session's state in
 // SQLite. Every transition is written before it is announced.
 import { DurableObject } from "cloudflare:workers";
-import { sessionConfig, type SessionConfig } from "./config";
+import { ACTIVITY_RESOLUTION_MS, sessionConfig, type SessionConfig } from "./config";
+import { UNKNOWN_PLACE, type Description } from "./device-context";
 import { fromBase64url, importIdentityPublicKey, randomBase64url, verifyResume } from "./crypto";
 import { failure, success, type Outcome } from "./outcome";
 import {
@@ -38,6 +39,7 @@ interface SessionRow {
   account_number: string | null;
   account_name: string | null;
   device_public_key: string | null;
+  browser_active_at: number | null;
   to_browser_received: number;
   to_browser_delivered: number;
   to_phone_received: number;
@@ -100,6 +102,7 @@ export class PairingSession extends DurableObject<Env> {
         to_browser_delivered INTEGER NOT NULL DEFAULT 0,
         to_phone_received INTEGER NOT NULL DEFAULT 0,
         to_phone_delivered INTEGER NOT NULL DEFAULT 0,
+        browser_active_at INTEGER,
         to_browser_buffered_bytes INTEGER NOT NULL DEFAULT 0,
         to_phone_buffered_bytes INTEGER NOT NULL DEFAULT 0,
         end_reason TEXT
@@ -191,14 +194,16 @@ export class PairingSession extends DurableObject<Env> {
       if (now < deadline) return this.ctx.storage.setAlarm(deadline);
       await this.end("expired");
     } else if (session.state === "linked") {
-      await this.checkPhoneHeartbeat(now);
+      const idleUntil = (session.browser_active_at ?? now) + this.config.deviceIdleMs;
+      if (now >= idleUntil) return this.end("inactive");
+      await this.ctx.storage.setAlarm(Math.min(idleUntil, this.checkPhoneHeartbeat(now) ?? idleUntil));
     } else {
       await this.wipe();
     }
   }
 
-  /** A phone scanned the QR: spends the token and tells the browser at once. */
-  async inspect(token: string, phoneNumber: string): Promise<Outcome<DeviceContext>> {
+  /** A phone scanned the QR: spends the token and tells the browser at once. `phonePlace` is where the phone's request came from. */
+  async inspect(token: string, phoneNumber: string, phonePlace: string): Promise<Outcome<DeviceContext>> {
     const session = this.session();
     if (!session) return failure("session_not_found", "no open pairing session with that id");
     const match = session.state === "pending" ? await this.findLiveToken(token) : null;
@@ -212,23 +217,42 @@ export class PairingSession extends DurableObject<Env> {
     });
     await this.ctx.storage.setAlarm(now + this.config.confirmTimeoutMs);
     this.broadcast({ type: "scanned" });
-    return success({ ...(JSON.parse(session.device) as Omit<DeviceContext, "qrCreatedAt">), qrCreatedAt: session.created_at });
+    const browser = JSON.parse(session.device) as Description;
+    const placeMismatch = browser.place !== UNKNOWN_PLACE && phonePlace !== UNKNOWN_PLACE && browser.place !== phonePlace;
+    return success({ ...browser, qrCreatedAt: session.created_at, placeMismatch });
   }
 
   /** The phone that scanned confirms, with its key-agreement half and its MAC over the transcript. */
   async confirm(account: Account, phonePublicKey: string, confirmation: string): Promise<Outcome<Account>> {
     const scanned = this.scannedBy(account.number);
     if (!scanned.ok) return scanned;
+    const now = Date.now();
+    const browser = JSON.parse(scanned.value.device) as Description;
+    const accountObject = this.env.ACCOUNT.getByName(account.number);
+    const device = { id: scanned.value.session_id, name: `${browser.browser} on ${browser.os}`, place: browser.place, linkedAt: now, lastActiveAt: now };
+    const added = await accountObject.addDevice(device);
+    if (!added.ok) return added;
+    // Other events may have run while the account answered: link only if still waiting for this phone.
+    if (!this.scannedBy(account.number).ok) {
+      await accountObject.removeDevice(device.id);
+      return failure("wrong_state", "this session changed while it was being confirmed");
+    }
     this.sql.exec(
-      "UPDATE session SET state = 'linked', account_number = ?, account_name = ?, phone_public_key = ?, confirmation = ? WHERE id = 1",
+      "UPDATE session SET state = 'linked', account_number = ?, account_name = ?, phone_public_key = ?, confirmation = ?, browser_active_at = ? WHERE id = 1",
       account.number,
       account.name,
       phonePublicKey,
       confirmation,
+      now,
     );
-    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.setAlarm(now + this.config.deviceIdleMs);
     this.broadcast({ type: "linked", account, phonePublicKey, confirmation });
     return success(account);
+  }
+
+  /** The account ends this link: the phone revoked it, or the phone has been away too long. */
+  async endLink(reason: "revoked" | "inactive"): Promise<void> {
+    if (this.session()?.state === "linked") await this.end(reason);
   }
 
   /** The phone that scanned says no: the session ends and the browser starts a fresh QR. */
@@ -296,6 +320,16 @@ export class PairingSession extends DurableObject<Env> {
     for (const other of this.sockets("browser")) if (other !== ws) other.close(CLOSE_CODES.replaced, "replaced by a newer connection");
     ws.serializeAttachment({ role: "browser", verified: true } satisfies SocketAttachment);
     this.startRelay(ws, session, "browser");
+    await this.browserActive(session);
+  }
+
+  /** The browser came back: it is not idle. Written at most once an hour, as the account's list is. */
+  private async browserActive(session: SessionRow): Promise<void> {
+    const now = Date.now();
+    if (now - (session.browser_active_at ?? 0) < ACTIVITY_RESOLUTION_MS) return;
+    this.sql.exec("UPDATE session SET browser_active_at = ? WHERE id = 1", now);
+    await this.ctx.storage.setAlarm(Math.min(now + this.config.deviceIdleMs, (await this.ctx.storage.getAlarm()) ?? Infinity));
+    if (session.account_number) await this.env.ACCOUNT.getByName(session.account_number).touchDevice(session.session_id, now);
   }
 
   /** Tells the socket where the relay stands, then sends it every frame it has not acknowledged, in order. */
@@ -442,16 +476,20 @@ export class PairingSession extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** A phone silent for `phoneOfflineMs` (no message, no ping) is cut off and shown offline. */
-  private async checkPhoneHeartbeat(now: number): Promise<void> {
+  /**
+   * A phone silent for `phoneOfflineMs` (no message, no ping) is cut off and
+   * shown offline. Returns when to look again, or null with no phone online.
+   */
+  private checkPhoneHeartbeat(now: number): number | null {
     const phone = this.sockets("phone")[0];
-    if (!phone) return;
+    if (!phone) return null;
     const attachment = phone.deserializeAttachment() as Extract<SocketAttachment, { role: "phone" }>;
     const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(phone)?.getTime() ?? 0;
     const lastSeen = Math.max(lastPing, this.phoneMessageAt, attachment.connectedAt);
-    if (now - lastSeen < this.config.phoneOfflineMs) return this.ctx.storage.setAlarm(lastSeen + this.config.phoneOfflineMs);
+    if (now - lastSeen < this.config.phoneOfflineMs) return lastSeen + this.config.phoneOfflineMs;
     phone.close(CLOSE_CODES.heartbeat_timeout, "no heartbeat");
     this.broadcastTo("browser", { type: "presence", phone: "offline" });
+    return null;
   }
 
   private presence(): Presence {
@@ -460,9 +498,13 @@ export class PairingSession extends DurableObject<Env> {
 
   /** Persists the end, tells everyone why, closes with the reason's code, then deletes everything. */
   private async end(reason: EndReason): Promise<void> {
+    const session = this.session();
     this.sql.exec("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
     this.broadcast({ type: "ended", reason });
     for (const ws of this.ctx.getWebSockets()) ws.close(CLOSE_CODES[reason], reason);
+    if (session?.state === "linked" && session.account_number) {
+      await this.env.ACCOUNT.getByName(session.account_number).removeDevice(session.session_id);
+    }
     await this.wipe();
   }
 

@@ -71,6 +71,8 @@ export interface Account {
 
 /** What the phone is shown before it confirms: who is asking to be linked. */
 export interface DeviceContext {
+  /** True when both places are known and differ from the phone's own: a relayed QR code looks like this. */
+  placeMismatch: boolean;
   browser: string;
   os: string;
   /** "City, Country" where the platform knows it, otherwise "unknown". */
@@ -80,6 +82,23 @@ export interface DeviceContext {
   /** When the QR session was opened (ms since epoch). */
   qrCreatedAt: number;
 }
+
+/** A browser linked to an account, as the phone's "Linked devices" lists it. */
+export interface LinkedDevice {
+  /** The pairing session's id. */
+  id: string;
+  /** Browser and OS, e.g. "Chrome 156 on Linux". */
+  name: string;
+  place: string;
+  linkedAt: number;
+  lastActiveAt: number;
+}
+
+/** How many browsers one account may link at once. */
+export const MAX_LINKED_DEVICES = 4;
+
+export const revokeRequestSchema = z.strictObject({ sessionId: sessionIdSchema });
+export type RevokeRequest = z.infer<typeof revokeRequestSchema>;
 
 export type ErrorCode =
   | "bad_json"
@@ -97,6 +116,8 @@ export type ErrorCode =
   | "session_not_found"
   | "invalid_token"
   | "wrong_state"
+  | "device_limit"
+  | "unknown_device"
   | "internal";
 
 export interface ErrorBody {
@@ -107,7 +128,7 @@ export interface ErrorBody {
 // WebSockets: browser <-> PairingSession <-> phone
 
 export type SessionState = "pending" | "scanned" | "linked" | "ended";
-export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out"] as const;
+export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive"] as const;
 export type EndReason = (typeof END_REASONS)[number];
 export type Direction = "to_browser" | "to_phone";
 export type Presence = "online" | "offline";
@@ -118,6 +139,8 @@ export const CLOSE_CODES = {
   rejected: 4002,
   key_mismatch: 4003,
   logged_out: 4004,
+  revoked: 4005,
+  inactive: 4006,
   unknown_session: 4404,
   bad_message: 4400,
   resume_refused: 4401,

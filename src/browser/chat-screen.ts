@@ -13,6 +13,8 @@ const ENDINGS: Record<number, string> = {
   [CLOSE_CODES.unknown_session]: "This browser is no longer linked.",
   [CLOSE_CODES.resume_refused]: "This browser could not prove its link, so it was logged out.",
   [CLOSE_CODES.logged_out]: "You logged out.",
+  [CLOSE_CODES.revoked]: "This browser was logged out from your phone.",
+  [CLOSE_CODES.inactive]: "Logged out after a long time without use.",
 };
 const CLOCK_SVG = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round"/></svg>';
 const TICKS: Record<Delivery, { html: string; label: string }> = {
@@ -109,7 +111,7 @@ export class ChatScreen {
       case "presence":
         return this.setPresence(message.phone);
       case "ended":
-        return this.end(message.reason === "logged_out" ? "You logged out." : "This link has ended.");
+        return this.end(ENDINGS[CLOSE_CODES[message.reason]] ?? "This link has ended.");
       default:
         return this.channel.handle(message);
     }

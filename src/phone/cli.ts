@@ -4,7 +4,7 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { parseQrText, phoneNumberSchema, displayNameSchema, type DeviceContext } from "../protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type DeviceContext } from "../protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../relay-channel";
 import { Phone, ServerError } from "./phone";
@@ -17,6 +17,8 @@ const USAGE = `QR Link phone simulator
   npm run phone -- link '<QR text>' [--yes | --reject] [--once]
   npm run phone -- link --image <screenshot.png> [--yes | --reject] [--once]
   npm run phone -- online
+  npm run phone -- devices
+  npm run phone -- revoke <device id>
 
 After linking, and with \`online\`, the phone stays connected and streams its
 chats to its linked browsers until Ctrl-C.
@@ -66,13 +68,45 @@ async function decodeImage(path: string): Promise<string> {
   return code.data;
 }
 
+function ago(at: number): string {
+  const minutes = Math.round((Date.now() - at) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 120) return `${minutes} min ago`;
+  return `${Math.round(minutes / 60)} h ago`;
+}
+
 function describe(context: DeviceContext): string {
-  const minutes = Math.round((Date.now() - context.qrCreatedAt) / 60_000);
-  return [
+  const lines = [
     `  Device:   ${context.browser} on ${context.os}`,
     `  Place:    ${context.place} (IP ${context.ipPrefix})`,
-    `  QR made:  ${new Date(context.qrCreatedAt).toISOString()} (${minutes < 1 ? "just now" : `${minutes} min ago`})`,
-  ].join("\n");
+    `  QR made:  ${new Date(context.qrCreatedAt).toISOString()} (${ago(context.qrCreatedAt)})`,
+  ];
+  if (context.placeMismatch) {
+    lines.push(`  WARNING:  this device is in ${context.place}, not where this phone is. If you did not open this code yourself, someone may be relaying it: reject.`);
+  }
+  return lines.join("\n");
+}
+
+async function devices(values: Options): Promise<void> {
+  const profile = await PhoneProfile.load(values.profile);
+  const list = await new Phone(new URL(values.server).origin, profile.identity).devices();
+  if (list.length === 0) {
+    console.log("No linked devices.");
+    return;
+  }
+  console.log(`Linked devices (${list.length} of ${MAX_LINKED_DEVICES}):`);
+  for (const device of list) {
+    console.log(`  ${device.id}  ${device.name}, ${device.place}; linked ${ago(device.linkedAt)}, last active ${ago(device.lastActiveAt)}`);
+  }
+}
+
+async function revoke(values: Options, positionals: string[]): Promise<void> {
+  const id = positionals[0];
+  if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
+  const profile = await PhoneProfile.load(values.profile);
+  await new Phone(new URL(values.server).origin, profile.identity).revoke(id);
+  await profile.removeLink(id);
+  console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
 }
 
 async function ask(question: string): Promise<boolean> {
@@ -165,6 +199,8 @@ async function main(): Promise<void> {
   if (command === "register") return register(values);
   if (command === "link") return link(values, rest);
   if (command === "online") return online(values);
+  if (command === "devices") return devices(values);
+  if (command === "revoke") return revoke(values, rest);
   throw new UsageError(`unknown command "${command}"`);
 }
 

@@ -16,9 +16,11 @@ import {
   type DeviceContext,
   type ErrorBody,
   type InspectRequest,
+  type LinkedDevice,
   type QrPayload,
   type RegisterRequest,
   type RejectRequest,
+  type RevokeRequest,
 } from "../protocol";
 
 export interface PhoneIdentity {
@@ -108,13 +110,23 @@ export class Phone {
     return { url: url.toString(), path };
   }
 
-  private async post<Body, Reply>(path: string, body: Body): Promise<Reply> {
-    const text = JSON.stringify(body);
-    const response = await this.fetcher(new Request(new URL(path, this.server), {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(await this.signatureHeaders("POST", path, text)) },
-      body: text,
-    }));
+  /** The phone's "Linked devices". */
+  devices(): Promise<LinkedDevice[]> {
+    return this.request<LinkedDevice[]>("GET", "/api/devices");
+  }
+
+  /** Logs one of this account's browsers out. */
+  async revoke(sessionId: string): Promise<void> {
+    await this.post<RevokeRequest, null>("/api/devices/revoke", { sessionId });
+  }
+
+  private post<Body, Reply>(path: string, body: Body): Promise<Reply> {
+    return this.request<Reply>("POST", path, JSON.stringify(body));
+  }
+
+  private async request<Reply>(method: "GET" | "POST", path: string, text?: string): Promise<Reply> {
+    const headers = { ...(text === undefined ? {} : { "content-type": "application/json" }), ...(await this.signatureHeaders(method, path, text ?? "")) };
+    const response = await this.fetcher(new Request(new URL(path, this.server), { method, headers, body: text }));
     const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;
     if (!response.ok) {
       const error = (reply as ErrorBody | null)?.error;

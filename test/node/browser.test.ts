@@ -182,6 +182,25 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await back.done;
   });
 
+  it("returns to a fresh code when the phone revokes the device", async () => {
+    const eve = ["--server", server.url, "--profile", join(profileDir, "eve.json")];
+    expect((await runPhone(["register", "--number", "+15550005", "--name", "Eve", ...eve])).code).toBe(0);
+    const { page, messages } = await openPage();
+    const linked = await runPhone(["link", (await readQr(page, "7-to-link")).text, "--yes", "--once", ...eve]);
+    expect(linked.code, linked.stderr).toBe(0);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    const sessionId = latest(messages, "session").sessionId;
+    expect((await runPhone(["devices", ...eve])).stdout).toContain(sessionId);
+
+    expect((await runPhone(["revoke", sessionId, ...eve])).code).toBe(0);
+    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    expect(await page.locator("#notice").textContent()).toContain("logged out from your phone");
+    const fresh = await readQr(page, "7-after-revoke");
+    expect(parseQrText(fresh.text)!.sessionId).not.toBe(sessionId);
+    await page.reload();
+    await page.waitForSelector("body[data-state=pending]", { timeout: 3_000 });
+  });
+
   it("returns to a fresh code when the phone rejects", async () => {
     const { page } = await openPage();
     const before = await readQr(page, "3-before-reject");

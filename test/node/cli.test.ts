@@ -55,6 +55,24 @@ describe("the phone simulator CLI", () => {
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "rejected" });
   });
 
+  it("lists the linked devices and revokes one, which ends that browser's session", async () => {
+    await runPhone(["register", "--number", "+15550004", "--name", "Dave", ...profile("dave")]);
+    const browser = await SocketBrowser.open(server.url);
+    await runPhone(["link", await browser.qrText(), "--yes", "--once", ...profile("dave")]);
+    await browser.waitFor("linked");
+
+    const listed = await runPhone(["devices", ...profile("dave")]);
+    expect(listed.stdout).toContain("Linked devices (1 of 4):");
+    expect(listed.stdout).toMatch(new RegExp(`${browser.sessionId}  Unknown browser on unknown OS, unknown; linked just now`));
+
+    const revoked = await runPhone(["revoke", browser.sessionId, ...profile("dave")]);
+    expect(revoked.stdout).toContain(`Logged out ${browser.sessionId}`);
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "revoked" });
+    expect((await runPhone(["devices", ...profile("dave")])).stdout).toContain("No linked devices.");
+    const again = await runPhone(["revoke", browser.sessionId, ...profile("dave")]);
+    expect(again.stderr).toContain("unknown_device");
+  });
+
   it("explains a bad QR text, a QR for another server and a missing profile", async () => {
     const garbage = await runPhone(["link", "https://example.com/link#nope", ...profile("bob")]);
     expect(garbage.code).toBe(1);

@@ -163,6 +163,8 @@ export interface SignedPostOptions {
   /** Sign this body but send `body`, to model tampering in transit. */
   signedBody?: string;
   headers?: Record<string, string>;
+  /** Cloudflare's view of where the phone's request came from. */
+  cf?: BrowserConnection["cf"];
 }
 
 /** A hand-built signed request, for the cases the real phone would never send. */
@@ -170,6 +172,7 @@ export async function signedPost(identity: PhoneIdentity, path: string, body: st
   const timestamp = String(options.timestamp ?? Date.now());
   const signature = await signRequest(identity.privateKey, { method: "POST", path, timestamp, bodyHash: await sha256Base64url(options.signedBody ?? body) });
   return workerFetch(path, {
+    cf: options.cf,
     method: "POST",
     headers: {
       "content-type": "application/json",
