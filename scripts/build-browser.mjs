@@ -3,7 +3,7 @@
 import { build } from "esbuild";
 
 await build({
-  entryPoints: { app: "src/browser/app.ts" },
+  entryPoints: { app: "src/browser/app.ts", phone: "src/browser/phone-app.ts" },
   outdir: "public/build",
   bundle: true,
   format: "esm",

@@ -8,7 +8,16 @@ import type { SignedRequest } from "./account";
 import { sha256Base64url } from "./crypto";
 import { SOCKET_HEADER, type SocketKind } from "./pairing-session";
 import { ERROR_STATUS, type Outcome } from "./outcome";
-import { LIMITS, SIGNATURE_HEADERS, phoneNumberSchema, type Account, type ErrorBody, type ErrorCode } from "./protocol";
+import {
+  credentialsFromSubprotocols,
+  LIMITS,
+  phoneNumberSchema,
+  SIGNATURE_HEADERS,
+  type Account,
+  type ErrorBody,
+  type ErrorCode,
+  type PhoneCredentials,
+} from "./protocol";
 
 export type AppEnv = { Bindings: Env; Variables: { account: Account } };
 
@@ -70,20 +79,34 @@ export function forwardUpgrade(c: Context<AppEnv>, sessionId: string, kind: Sock
   return c.env.PAIRING_SESSION.getByName(sessionId).fetch(new Request(c.req.raw, { headers }));
 }
 
-/** Reads the signature headers and hashes the raw body, as the phone signed them. */
-export async function signedRequestOf(c: Context): Promise<SignedRequest | null> {
+/** The phone's signature: headers, or for a page's WebSocket the subprotocol list. */
+function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
   const timestamp = c.req.header(SIGNATURE_HEADERS.timestamp);
   const signature = c.req.header(SIGNATURE_HEADERS.signature);
-  if (!timestamp || !signature) return null;
+  if (timestamp && signature) return { number: c.req.header(SIGNATURE_HEADERS.number), timestamp, signature };
+  return isUpgrade(c) ? credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) : null;
+}
+
+/** Reads the signature and hashes the raw body, as the phone signed them. */
+export async function signedRequestOf(c: Context): Promise<(SignedRequest & { number: string | undefined }) | null> {
+  const credentials = credentialsOf(c);
+  if (!credentials?.timestamp || !credentials.signature) return null;
   const url = new URL(c.req.url);
   const body = new Uint8Array(await c.req.arrayBuffer());
-  return { method: c.req.method, path: url.pathname + url.search, timestamp, bodyHash: await sha256Base64url(body), signature };
+  return {
+    method: c.req.method,
+    path: url.pathname + url.search,
+    timestamp: credentials.timestamp,
+    bodyHash: await sha256Base64url(body),
+    signature: credentials.signature,
+    number: credentials.number,
+  };
 }
 
 /** Lets a request through only when the registered phone behind its number signed it. */
 export const signedByPhone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const number = phoneNumberSchema.safeParse(c.req.header(SIGNATURE_HEADERS.number));
   const signed = await signedRequestOf(c);
+  const number = phoneNumberSchema.safeParse(signed?.number);
   if (!number.success || !signed) {
     return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
   }

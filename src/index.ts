@@ -21,11 +21,11 @@ import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./pairing
 import {
   confirmRequestSchema,
   inspectRequestSchema,
+  LINK_PATH,
   registerRequestSchema,
   rejectRequestSchema,
   revokeRequestSchema,
   sessionIdSchema,
-  SIGNATURE_HEADERS,
 } from "./protocol";
 
 export { Account } from "./account";
@@ -56,7 +56,7 @@ app.get("/api/sessions/:sessionId/phone", upgradeOnly, jsonParam("sessionId", se
 app.post("/api/accounts", limitPhoneBody, jsonBody(registerRequestSchema), async (c) => {
   const body = c.req.valid("json");
   const signed = await signedRequestOf(c);
-  if (!signed || c.req.header(SIGNATURE_HEADERS.number) !== body.number) {
+  if (!signed || signed.number !== body.number) {
     return errorResponse(c, "missing_signature", "registration is signed with the key being registered, for the number in the body");
   }
   return outcomeResponse(c, await c.env.ACCOUNT.getByName(body.number).register(body, signed));
@@ -87,6 +87,9 @@ app.post("/api/devices/revoke", limitPhoneBody, signedByPhone, jsonBody(revokeRe
   const { sessionId } = c.req.valid("json");
   return outcomeResponse(c, await c.env.ACCOUNT.getByName(c.var.account.number).revokeDevice(sessionId));
 });
+
+/** A QR code opened by a phone's camera app lands on the phone page, which reads the code from the fragment. */
+app.get(LINK_PATH, (c) => c.env.ASSETS.fetch(new URL("/phone", c.req.url)));
 
 app.notFound((c) => errorResponse(c, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 

@@ -11,7 +11,9 @@ import {
   CLOSE_CODES,
   HEARTBEAT,
   LIMITS,
+  RELAY_SUBPROTOCOL,
   clientMessageSchema,
+  credentialsFromSubprotocols,
   type Account,
   type ClientMessage,
   type DeviceContext,
@@ -128,7 +130,7 @@ export class PairingSession extends DurableObject<Env> {
     const kind = request.headers.get(SOCKET_HEADER) as SocketKind | null;
     if (kind === "open") return this.openSession(request);
     if (kind === "resume") return this.acceptResume();
-    if (kind === "phone") return this.acceptPhone(request.headers.get(PHONE_NUMBER_HEADER) ?? "");
+    if (kind === "phone") return this.acceptPhone(request);
     return new Response("unknown socket kind", { status: 400 });
   }
 
@@ -162,13 +164,18 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** The linked phone's relay socket; a newer one replaces an older one. */
-  private async acceptPhone(phoneNumber: string): Promise<Response> {
+  private async acceptPhone(request: Request): Promise<Response> {
+    const phoneNumber = request.headers.get(PHONE_NUMBER_HEADER) ?? "";
+    // A phone page signs with subprotocols; its browser needs ours echoed to open the socket.
+    const subprotocol = credentialsFromSubprotocols(request.headers.get("sec-websocket-protocol") ?? undefined) ? RELAY_SUBPROTOCOL : undefined;
     const session = this.session();
-    if (session?.state !== "linked" || session.account_number !== phoneNumber) return this.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here");
+    if (session?.state !== "linked" || session.account_number !== phoneNumber) {
+      return this.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here", subprotocol);
+    }
     const wasOnline = this.presence() === "online";
     for (const old of this.sockets("phone")) old.close(CLOSE_CODES.replaced, "replaced by a newer connection");
     const now = Date.now();
-    const server = this.accept("phone", { role: "phone", connectedAt: now });
+    const server = this.accept("phone", { role: "phone", connectedAt: now }, subprotocol);
     this.phoneMessageAt = now;
     await this.armHeartbeatCheck(now + this.config.phoneOfflineMs);
     this.startRelay(server.socket, session, "phone");
@@ -515,19 +522,21 @@ export class PairingSession extends DurableObject<Env> {
     this.createSchema();
   }
 
-  private accept(role: Role, attachment: SocketAttachment): { socket: WebSocket; response: Response } {
+  private accept(role: Role, attachment: SocketAttachment, subprotocol?: string): { socket: WebSocket; response: Response } {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [role]);
     server.serializeAttachment(attachment);
-    return { socket: server, response: new Response(null, { status: 101, webSocket: client }) };
+    const headers = subprotocol ? { "sec-websocket-protocol": subprotocol } : undefined;
+    return { socket: server, response: new Response(null, { status: 101, webSocket: client, headers }) };
   }
 
   /** Completes the upgrade only to close it with a code, which a browser can read (a failed upgrade it cannot). */
-  private refuse(code: number, reason: string): Response {
+  private refuse(code: number, reason: string, subprotocol?: string): Response {
     const { 0: client, 1: server } = new WebSocketPair();
     server.accept();
     server.close(code, reason);
-    return new Response(null, { status: 101, webSocket: client });
+    const headers = subprotocol ? { "sec-websocket-protocol": subprotocol } : undefined;
+    return new Response(null, { status: 101, webSocket: client, headers });
   }
 
   private sockets(role: Role): WebSocket[] {

@@ -41,6 +41,31 @@ export const displayNameSchema = z
   .string()
   .check(z.trim(), z.minLength(1), z.maxLength(LIMITS.nameLength), z.regex(/^[^\p{Cc}]+$/u, "must not contain control characters"));
 
+/**
+ * A page cannot set headers on a WebSocket, so a phone page signs its relay
+ * socket in the subprotocol list instead (kept out of URLs and their logs).
+ * The server answers with RELAY_SUBPROTOCOL.
+ */
+export const RELAY_SUBPROTOCOL = "qrl-v1";
+
+export interface PhoneCredentials {
+  number: string;
+  timestamp: string;
+  signature: string;
+}
+
+export function credentialsToSubprotocols(credentials: PhoneCredentials): string[] {
+  return [RELAY_SUBPROTOCOL, `n.${credentials.number.slice(1)}`, `t.${credentials.timestamp}`, `s.${credentials.signature}`];
+}
+
+export function credentialsFromSubprotocols(header: string | undefined): PhoneCredentials | null {
+  const values = (header ?? "").split(",").map((value) => value.trim());
+  if (!values.includes(RELAY_SUBPROTOCOL)) return null;
+  const field = (prefix: string) => values.find((value) => value.startsWith(`${prefix}.`))?.slice(prefix.length + 1);
+  const [number, timestamp, signature] = [field("n"), field("t"), field("s")];
+  return number && timestamp && signature ? { number: `+${number}`, timestamp, signature } : null;
+}
+
 // ---------------------------------------------------------------------------
 // HTTP: phone requests (all signed, see SIGNATURE_HEADERS and docs/protocol.md)
 

@@ -163,7 +163,7 @@ async function goOnline(phone: Phone, profile: PhoneProfile): Promise<void> {
     console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
     return;
   }
-  const openSocket: OpenSocket = (url, headers) => new WebSocket(url, { headers }) as unknown as RelaySocket;
+  const openSocket: OpenSocket = ({ url, headers }) => new WebSocket(url, { headers }) as unknown as RelaySocket;
   const links = await Promise.all(
     records.map((record) => PhoneLink.create(phone, record, profile, openSocket, (event) => report(record.sessionId, event))),
   );

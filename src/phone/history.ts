@@ -58,3 +58,33 @@ export function replyTo(chat: Chat, message: ChatMessage): ChatMessage {
   const from = chat.group ? CONTACTS[sum % CONTACTS.length]! : chat.title;
   return { id: `${message.id}-reply`, chatId: chat.id, from, text: REPLIES[sum % REPLIES.length]!, at: message.at + 1 };
 }
+
+/** The phone's chats as they stand: the generated history plus what was added and read since. Kept by each store. */
+export interface ChatLog {
+  number: string;
+  createdAt: number;
+  added: ChatMessage[];
+  read: string[];
+}
+
+export function currentHistory(log: ChatLog): ChatWithHistory[] {
+  return generateHistory(log.number, log.createdAt).map(({ chat, messages, unread }) => ({
+    chat,
+    messages: [...messages, ...log.added.filter((message) => message.chatId === chat.id)],
+    unread: log.read.includes(chat.id) ? 0 : unread,
+  }));
+}
+
+/** Adds a message once; false when it was already there (a resent frame). */
+export function addToLog(log: ChatLog, message: ChatMessage): boolean {
+  if (log.added.some((existing) => existing.id === message.id)) return false;
+  log.added.push(message);
+  return true;
+}
+
+/** Marks a chat read; false when it already was. */
+export function markReadInLog(log: ChatLog, chatId: string): boolean {
+  if (log.read.includes(chatId)) return false;
+  log.read.push(chatId);
+  return true;
+}

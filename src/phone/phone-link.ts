@@ -5,15 +5,15 @@ import { deriveLinkKeys } from "../crypto";
 import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage } from "../protocol";
 import { RelayChannel, type ChannelState } from "../relay-channel";
 import { replyTo, type ChatWithHistory } from "./history";
-import type { Phone } from "./phone";
+import type { Phone, RelaySocketRequest } from "./phone";
 
 /** What the phone keeps of each linked browser. */
 export interface LinkRecord {
   sessionId: string;
   browserPublicKey: string;
   qrSecret: string;
-  /** The phone's X25519 private key for this link (JWK), to derive the link keys again. */
-  agreementPrivateKey: JsonWebKey;
+  /** The phone's X25519 private key for this link, to derive the link keys again: a JWK on disk, a CryptoKey in IndexedDB. */
+  agreementPrivateKey: JsonWebKey | CryptoKey;
   linkedAt: number;
   channel: ChannelState;
 }
@@ -35,7 +35,8 @@ export interface RelaySocket {
   onclose: ((event: { code: number; reason: string }) => void) | null;
 }
 
-export type OpenSocket = (url: string, headers: Record<string, string>) => RelaySocket;
+/** Opens the signed relay socket: Node passes the headers, a page the subprotocols. */
+export type OpenSocket = (request: RelaySocketRequest) => RelaySocket;
 
 export type LinkEvent =
   | { kind: "online" }
@@ -66,7 +67,8 @@ export class PhoneLink {
   ) {}
 
   static async create(phone: Phone, record: LinkRecord, store: PhoneStore, openSocket: OpenSocket, onEvent: (event: LinkEvent) => void): Promise<PhoneLink> {
-    const privateKey = await crypto.subtle.importKey("jwk", record.agreementPrivateKey, { name: "X25519" }, false, ["deriveBits"]);
+    const stored = record.agreementPrivateKey;
+    const privateKey = stored instanceof CryptoKey ? stored : await crypto.subtle.importKey("jwk", stored, { name: "X25519" }, false, ["deriveBits"]);
     const keys = await deriveLinkKeys(privateKey, record.browserPublicKey, record.qrSecret, record.sessionId);
     if (!keys) throw new Error(`the keys of link ${record.sessionId} cannot be derived`);
     let link: PhoneLink | null = null;
@@ -88,8 +90,7 @@ export class PhoneLink {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const { url, path } = this.phone.relayUrl(this.record.sessionId);
-    const socket = this.openSocket(url, await this.phone.signatureHeaders("GET", path, ""));
+    const socket = this.openSocket(await this.phone.relaySocket(this.record.sessionId));
     this.socket = socket;
     socket.onopen = () => {
       this.channel.attach((message) => socket.send(JSON.stringify(message)));

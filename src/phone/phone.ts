@@ -10,6 +10,7 @@ import {
   type LinkKeys,
 } from "../crypto";
 import {
+  credentialsToSubprotocols,
   SIGNATURE_HEADERS,
   type Account,
   type ConfirmRequest,
@@ -40,6 +41,12 @@ export class ServerError extends Error {
     super(message);
     this.name = "ServerError";
   }
+}
+
+export interface RelaySocketRequest {
+  url: string;
+  headers: Record<string, string>;
+  protocols: string[];
 }
 
 export interface Link {
@@ -108,6 +115,18 @@ export class Phone {
     const url = new URL(path, this.server);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     return { url: url.toString(), path };
+  }
+
+  /** The relay socket's URL and its signature, as headers (Node) and as subprotocols (a page). */
+  async relaySocket(sessionId: string): Promise<RelaySocketRequest> {
+    const { url, path } = this.relayUrl(sessionId);
+    const headers = await this.signatureHeaders("GET", path, "");
+    const credentials = {
+      number: this.identity.number,
+      timestamp: headers[SIGNATURE_HEADERS.timestamp]!,
+      signature: headers[SIGNATURE_HEADERS.signature]!,
+    };
+    return { url, headers, protocols: credentialsToSubprotocols(credentials) };
   }
 
   /** The phone's "Linked devices". */

@@ -5,19 +5,15 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../crypto";
 import type { ChatMessage } from "../protocol";
-import { generateHistory, type ChatWithHistory } from "./history";
+import { addToLog, currentHistory, markReadInLog, type ChatLog, type ChatWithHistory } from "./history";
 import type { PhoneIdentity } from "./phone";
 import type { LinkRecord, PhoneStore } from "./phone-link";
 
-interface ProfileFile {
-  number: string;
+interface ProfileFile extends ChatLog {
   name: string;
   publicKey: string;
   privateKey: JsonWebKey;
-  createdAt: number;
   links: Record<string, LinkRecord>;
-  added: ChatMessage[];
-  read: string[];
 }
 
 export const DEFAULT_PROFILE = ".qr-link-phone.json";
@@ -80,25 +76,17 @@ export class PhoneProfile implements PhoneStore {
   }
 
   history(): ChatWithHistory[] {
-    return generateHistory(this.file.number, this.file.createdAt).map(({ chat, messages, unread }) => ({
-      chat,
-      messages: [...messages, ...this.file.added.filter((message) => message.chatId === chat.id)],
-      unread: this.file.read.includes(chat.id) ? 0 : unread,
-    }));
+    return currentHistory(this.file);
   }
 
-  /** Adds a message once; returns false when it was already there (a resent frame). */
   async addMessage(message: ChatMessage): Promise<boolean> {
-    if (this.file.added.some((existing) => existing.id === message.id)) return false;
-    this.file.added.push(message);
+    if (!addToLog(this.file, message)) return false;
     await this.save();
     return true;
   }
 
   async markRead(chatId: string): Promise<void> {
-    if (this.file.read.includes(chatId)) return;
-    this.file.read.push(chatId);
-    await this.save();
+    if (markReadInLog(this.file, chatId)) await this.save();
   }
 
   /** Writes one at a time, through a temporary file, so a crash never leaves half a profile. */

@@ -201,6 +201,61 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=pending]", { timeout: 3_000 });
   });
 
+  it("links with the phone page: register, paste the code, confirm with context, stream chats, log the device out", async () => {
+    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
+    await phonePage.goto(`${server.url}/phone`);
+    await phonePage.waitForSelector("body[data-screen=register]");
+    await phonePage.fill("input[name=number]", "+15550006");
+    await phonePage.fill("input[name=name]", "Frank");
+    await phonePage.click("#register-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+
+    const { page } = await openPage();
+    const { text } = await readQr(page, "9-for-phone-page");
+    await phonePage.click("#start-link");
+    await phonePage.waitForSelector("body[data-screen=scan]");
+    await phonePage.fill("#paste-form input[name=text]", text);
+    await phonePage.click("#paste-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    expect(await phonePage.locator("#context").textContent()).toMatch(/Chrome \d+ on Linux/);
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
+    await saveArtifact("9-phone-confirm", await phonePage.screenshot());
+
+    await phonePage.click("#confirm");
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Frank");
+    await phonePage.waitForSelector(".device-list li[data-device]", { timeout: 3_000 });
+
+    await page.fill("#composer-input", "Sent via the phone page");
+    await page.press("#composer-input", "Enter");
+    await page.waitForSelector('.bubble.mine[data-status=delivered] >> text="Sent via the phone page"', { timeout: 3_000 });
+    await phonePage.getByText(/You → .*: Sent via the phone page/).waitFor({ timeout: 3_000 });
+    await saveArtifact("9-phone-home", await phonePage.screenshot());
+
+    await phonePage.click(".device-list li[data-device] button");
+    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
+  });
+
+  it("offers to link when a camera app opens the code's link on the phone page", async () => {
+    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
+    await phonePage.goto(`${server.url}/phone`);
+    await phonePage.fill("input[name=number]", "+15550007");
+    await phonePage.fill("input[name=name]", "Grace");
+    await phonePage.click("#register-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+
+    const { page } = await openPage();
+    const { text } = await readQr(page, "9-camera-app");
+    await phonePage.goto(text);
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    expect(new URL(phonePage.url()).pathname).toBe("/phone");
+    await phonePage.click("#reject");
+    await waitForNewQr(page, text);
+    await page.waitForSelector("body[data-state=pending]");
+  });
+
   it("returns to a fresh code when the phone rejects", async () => {
     const { page } = await openPage();
     const before = await readQr(page, "3-before-reject");

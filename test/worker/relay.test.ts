@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/crypto";
-import { CLOSE_CODES, LIMITS } from "../../src/protocol";
+import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL } from "../../src/protocol";
 import { RelayChannel, emptyChannelState } from "../../src/relay-channel";
 import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, TestSocket, workerFetch } from "./helpers";
 
@@ -254,6 +254,20 @@ describe("phone presence and logging out", () => {
 
     await openPhoneSocket(pair.phone, pair.browser.sessionId);
     expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "online" });
+  });
+
+  it("accepts a phone page's relay signed in the subprotocol list, and answers with ours", async () => {
+    const pair = await linkedPair();
+    const { url, protocols } = await pair.phone.relaySocket(pair.browser.sessionId);
+    const response = await workerFetch(new URL(url).pathname, { headers: { upgrade: "websocket", "sec-websocket-protocol": protocols.join(", ") } });
+    expect(response.status).toBe(101);
+    expect(response.headers.get("sec-websocket-protocol")).toBe(RELAY_SUBPROTOCOL);
+    const socket = new TestSocket(response.webSocket!);
+    expect(await socket.waitFor("ready")).toMatchObject({ sessionId: pair.browser.sessionId });
+
+    const forged = protocols.map((value) => (value.startsWith("n.") ? "n.15559999999" : value));
+    const refused = await workerFetch(new URL(url).pathname, { headers: { upgrade: "websocket", "sec-websocket-protocol": forged.join(", ") } });
+    expect(refused.status).toBe(401);
   });
 
   it("refuses a phone socket from another account", async () => {

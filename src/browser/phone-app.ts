@@ -1,0 +1,265 @@
+// The phone simulator as a page (/phone, and /link when a camera app opens a
+// QR code): register, scan and confirm, list and revoke linked devices, and
+// stream this phone's chats to them with the same code as the CLI phone.
+import jsQR from "jsqr";
+import { generateIdentityKeyPair } from "../crypto";
+import { LINK_PATH, parseQrText, type DeviceContext, type QrPayload } from "../protocol";
+import { emptyChannelState } from "../relay-channel";
+import { Phone, ServerError } from "../phone/phone";
+import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone/phone-link";
+import { PagePhoneStore } from "./phone-store";
+
+type Screen = "loading" | "register" | "home" | "scan" | "confirm";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function show(screen: Screen): void {
+  document.body.dataset.screen = screen;
+}
+
+function notice(text: string): void {
+  const element = $("notice");
+  element.textContent = text;
+  element.hidden = false;
+  setTimeout(() => (element.hidden = true), 5_000);
+}
+
+function log(text: string): void {
+  const item = document.createElement("li");
+  item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $("activity").prepend(item);
+}
+
+/** A page cannot set headers on a WebSocket: it signs with subprotocols. */
+const openSocket = ({ url, protocols }: { url: string; protocols: string[] }) => new WebSocket(url, protocols) as unknown as RelaySocket;
+
+class PhoneApp {
+  private readonly links = new Map<string, PhoneLink>();
+  private pending: QrPayload | null = null;
+  private camera: MediaStream | null = null;
+
+  constructor(
+    private readonly store: PagePhoneStore,
+    private readonly phone: Phone,
+  ) {}
+
+  async start(): Promise<void> {
+    $("phone-who").textContent = `${this.phone.identity.name} (${this.phone.identity.number})`;
+    for (const record of this.store.links()) await this.stream(record.sessionId);
+    await this.home();
+    // Opened from a QR code by a camera app: offer to link at once, and keep the code out of the history.
+    if (location.pathname === LINK_PATH && location.hash) {
+      const text = location.href;
+      history.replaceState(null, "", "/phone");
+      await this.scanned(text);
+    }
+  }
+
+  async home(): Promise<void> {
+    this.stopCamera();
+    show("home");
+    $("streaming").textContent = this.links.size ? `Streaming chats to ${this.links.size} linked browser${this.links.size === 1 ? "" : "s"}.` : "No browser linked yet.";
+    const list = $("device-list");
+    try {
+      const devices = await this.phone.devices();
+      list.replaceChildren(
+        ...devices.map((device) => {
+          const item = document.createElement("li");
+          const label = document.createElement("div");
+          label.textContent = device.name;
+          const detail = document.createElement("small");
+          detail.textContent = `${device.place}; linked ${new Date(device.linkedAt).toLocaleString()}; last active ${new Date(device.lastActiveAt).toLocaleString()}`;
+          label.append(detail);
+          const logout = document.createElement("button");
+          logout.textContent = "Log out";
+          logout.addEventListener("click", () => void this.revoke(device.id));
+          item.append(label, logout);
+          item.dataset.device = device.id;
+          return item;
+        }),
+      );
+      if (devices.length === 0) list.textContent = "None.";
+    } catch (error) {
+      list.textContent = `Could not load the list: ${(error as Error).message}`;
+    }
+  }
+
+  async scan(): Promise<void> {
+    show("scan");
+    if (!navigator.mediaDevices?.getUserMedia) return;
+    try {
+      this.camera = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } catch {
+      return; // No camera, or no permission: paste or pick a picture instead.
+    }
+    const video = $<HTMLVideoElement>("camera");
+    video.srcObject = this.camera;
+    await video.play();
+    const detector = "BarcodeDetector" in window ? new (window as unknown as { BarcodeDetector: new (options: object) => { detect(source: CanvasImageSource): Promise<{ rawValue: string }[]> } }).BarcodeDetector({ formats: ["qr_code"] }) : null;
+    const canvas = document.createElement("canvas");
+    const tick = async () => {
+      if (!this.camera) return;
+      const text = detector ? (await detector.detect(video).catch(() => []))[0]?.rawValue : this.decode(video, video.videoWidth, video.videoHeight, canvas);
+      if (text && parseQrText(text)) return void this.scanned(text);
+      requestAnimationFrame(() => void tick());
+    };
+    void tick();
+  }
+
+  /** jsQR on one frame of a video or a picture. */
+  decode(source: CanvasImageSource, width: number, height: number, canvas = document.createElement("canvas")): string | undefined {
+    if (!width || !height) return undefined;
+    canvas.width = width;
+    canvas.height = height;
+    const context = canvas.getContext("2d", { willReadFrequently: true })!;
+    context.drawImage(source, 0, 0, width, height);
+    return jsQR(context.getImageData(0, 0, width, height).data, width, height)?.data;
+  }
+
+  /** What a scan read: ask the server what asks to be linked, and show it. */
+  async scanned(text: string): Promise<void> {
+    this.stopCamera();
+    const qr = parseQrText(text);
+    if (!qr) return notice("That is not a QR Link code.");
+    if (qr.origin !== location.origin) return notice(`That code is for ${qr.origin}, not for this server.`);
+    try {
+      const context = await this.phone.inspect(qr);
+      this.pending = qr;
+      this.showContext(context);
+      show("confirm");
+    } catch (error) {
+      notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+      await this.home();
+    }
+  }
+
+  private showContext(context: DeviceContext): void {
+    const rows: [string, string][] = [
+      ["Device", `${context.browser} on ${context.os}`],
+      ["Place", `${context.place} (IP ${context.ipPrefix})`],
+      ["Code made", new Date(context.qrCreatedAt).toLocaleString()],
+    ];
+    $("context").replaceChildren(
+      ...rows.flatMap(([term, value]) => {
+        const [dt, dd] = [document.createElement("dt"), document.createElement("dd")];
+        dt.textContent = term;
+        dd.textContent = value;
+        return [dt, dd];
+      }),
+    );
+    const warning = $("mismatch");
+    warning.hidden = !context.placeMismatch;
+    warning.textContent = context.placeMismatch ? `This device is in ${context.place}, not where this phone is. If you did not open this code yourself, someone may be relaying it: reject.` : "";
+  }
+
+  async confirm(): Promise<void> {
+    const qr = this.pending;
+    if (!qr) return;
+    this.pending = null;
+    try {
+      const linked = await this.phone.confirm(qr);
+      await this.store.saveLink({
+        sessionId: qr.sessionId,
+        browserPublicKey: qr.browserPublicKey,
+        qrSecret: qr.qrSecret,
+        agreementPrivateKey: linked.agreement.privateKey,
+        linkedAt: Date.now(),
+        channel: emptyChannelState(),
+      });
+      log("Linked a browser");
+      await this.stream(qr.sessionId);
+    } catch (error) {
+      notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+    }
+    await this.home();
+  }
+
+  async reject(): Promise<void> {
+    const qr = this.pending;
+    this.pending = null;
+    if (qr) await this.phone.reject(qr).catch(() => undefined);
+    log("Rejected a link");
+    await this.home();
+  }
+
+  async revoke(sessionId: string): Promise<void> {
+    await this.phone.revoke(sessionId).catch((error: Error) => notice(error.message));
+    this.links.get(sessionId)?.stop();
+    this.links.delete(sessionId);
+    await this.store.removeLink(sessionId);
+    log("Logged a browser out");
+    await this.home();
+  }
+
+  private async stream(sessionId: string): Promise<void> {
+    const record = this.store.links().find((link) => link.sessionId === sessionId);
+    if (!record) return;
+    const link = await PhoneLink.create(this.phone, record, this.store, openSocket, (event) => this.report(sessionId, event));
+    this.links.set(sessionId, link);
+    await link.start();
+  }
+
+  private report(sessionId: string, event: LinkEvent): void {
+    if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
+    if (event.kind === "sent") log(`You → ${event.chat}: ${event.message.text}`);
+    if (event.kind === "replied") log(`${event.message.from} → you: ${event.message.text}`);
+    if (event.kind === "ended") {
+      this.links.delete(sessionId);
+      log(`A browser's link ended (${event.reason})`);
+      if (document.body.dataset.screen === "home") void this.home();
+    }
+  }
+
+  private stopCamera(): void {
+    for (const track of this.camera?.getTracks() ?? []) track.stop();
+    this.camera = null;
+  }
+}
+
+async function register(form: HTMLFormElement): Promise<void> {
+  const data = new FormData(form);
+  const pair = await generateIdentityKeyPair(false);
+  const identity = { number: String(data.get("number")).trim(), name: String(data.get("name")).trim(), ...pair };
+  try {
+    await new Phone(location.origin, identity).register();
+  } catch (error) {
+    return notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+  }
+  const store = await PagePhoneStore.create(identity);
+  await run(store);
+}
+
+let app: PhoneApp | null = null;
+
+async function run(store: PagePhoneStore): Promise<void> {
+  app = new PhoneApp(store, new Phone(location.origin, store.identity));
+  await app.start();
+}
+
+$("register-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void register(event.target as HTMLFormElement);
+});
+$("start-link").addEventListener("click", () => void app?.scan());
+$("paste-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = new FormData(event.target as HTMLFormElement).get("text");
+  void app?.scanned(String(text ?? ""));
+});
+$("pick-image").addEventListener("change", async (event) => {
+  const file = (event.target as HTMLInputElement).files?.[0];
+  if (!file || !app) return;
+  const image = await createImageBitmap(file);
+  const text = app.decode(image, image.width, image.height);
+  if (text) await app.scanned(text);
+  else notice("No QR code found in that picture.");
+});
+$("confirm").addEventListener("click", () => void app?.confirm());
+$("reject").addEventListener("click", () => void app?.reject());
+document.addEventListener("click", (event) => {
+  if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
+});
+
+const stored = await PagePhoneStore.load().catch(() => null);
+if (stored) await run(stored);
+else show("register");

@@ -1,0 +1,94 @@
+// The phone page's state in IndexedDB: its identity (a non-extractable
+// signing key), its linked browsers and the chat messages added since its
+// history was generated. The same PhoneStore the CLI keeps in a file.
+import type { ChatMessage } from "../protocol";
+import { addToLog, currentHistory, markReadInLog, type ChatLog, type ChatWithHistory } from "../phone/history";
+import type { PhoneIdentity } from "../phone/phone";
+import type { LinkRecord, PhoneStore } from "../phone/phone-link";
+
+interface PhoneState extends ChatLog {
+  identity: PhoneIdentity;
+  links: Record<string, LinkRecord>;
+}
+
+const DATABASE = "qr-link-phone";
+const STORE = "phone";
+const KEY = "current";
+
+function request<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DATABASE, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const transaction = db.transaction(STORE, mode);
+      const result = work(transaction.objectStore(STORE));
+      transaction.oncomplete = () => {
+        db.close();
+        resolve(result.result);
+      };
+      transaction.onerror = () => reject(transaction.error);
+    };
+  });
+}
+
+export class PagePhoneStore implements PhoneStore {
+  private writing: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly state: PhoneState) {}
+
+  static async load(): Promise<PagePhoneStore | null> {
+    const state = (await request("readonly", (store) => store.get(KEY))) as PhoneState | undefined;
+    return state ? new PagePhoneStore(state) : null;
+  }
+
+  static async create(identity: PhoneIdentity): Promise<PagePhoneStore> {
+    const store = new PagePhoneStore({ identity, number: identity.number, createdAt: Date.now(), links: {}, added: [], read: [] });
+    await store.save();
+    return store;
+  }
+
+  get identity(): PhoneIdentity {
+    return this.state.identity;
+  }
+
+  links(): LinkRecord[] {
+    return Object.values(this.state.links);
+  }
+
+  saveLink(record: LinkRecord): Promise<void> {
+    this.state.links[record.sessionId] = record;
+    return this.save();
+  }
+
+  removeLink(sessionId: string): Promise<void> {
+    delete this.state.links[sessionId];
+    return this.save();
+  }
+
+  history(): ChatWithHistory[] {
+    return currentHistory(this.state);
+  }
+
+  async addMessage(message: ChatMessage): Promise<boolean> {
+    if (!addToLog(this.state, message)) return false;
+    await this.save();
+    return true;
+  }
+
+  async markRead(chatId: string): Promise<void> {
+    if (markReadInLog(this.state, chatId)) await this.save();
+  }
+
+  /** Forgets this phone: keys, links, messages. */
+  static async clear(): Promise<void> {
+    await request("readwrite", (store) => store.delete(KEY));
+  }
+
+  private save(): Promise<void> {
+    const write = this.writing.then(() => request("readwrite", (store) => store.put(this.state, KEY)));
+    this.writing = write.catch(() => undefined);
+    return write.then(() => undefined);
+  }
+}
