@@ -6,6 +6,7 @@ import { serverMessageSchema, type ServerMessage } from "../protocol";
 import { emptyChannelState } from "../relay-channel";
 import { ChatScreen } from "./chat-screen";
 import { loadLink, saveLink, type StoredLink } from "./link-store";
+import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
@@ -15,17 +16,8 @@ const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
 const RECONNECT_DELAY_MS = 2_000;
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-
 function setState(state: PageState): void {
   document.body.dataset.state = state;
-}
-
-function showNotice(text: string): void {
-  const notice = $("notice");
-  notice.textContent = text;
-  notice.hidden = false;
-  setTimeout(() => (notice.hidden = true), 5_000);
 }
 
 function showError(title: string, message: string): void {

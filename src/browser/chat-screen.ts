@@ -5,6 +5,7 @@ import { signResume } from "../crypto";
 import { appMessageSchema, CLOSE_CODES, serverMessageSchema, type AppMessage, type ChatMessage, type Presence, type ServerMessage } from "../protocol";
 import { RelayChannel } from "../relay-channel";
 import { ChatState, type ChatView, type Delivery, type ViewMessage } from "./chat-state";
+import { $ } from "./dom";
 import { clearLink, saveLink, type StoredLink } from "./link-store";
 
 const MAX_RETRY_MS = 10_000;
@@ -22,8 +23,6 @@ const TICKS: Record<Delivery, { html: string; label: string }> = {
   sent: { html: "✓", label: "Sent to the phone's server" },
   delivered: { html: "✓✓", label: "Delivered to the phone" },
 };
-
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);

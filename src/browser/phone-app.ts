@@ -7,21 +7,13 @@ import { LINK_PATH, parseQrText, type DeviceContext, type QrPayload } from "../p
 import { emptyChannelState } from "../relay-channel";
 import { Phone, ServerError } from "../phone/phone";
 import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone/phone-link";
+import { $, showNotice } from "./dom";
 import { PagePhoneStore } from "./phone-store";
 
 type Screen = "loading" | "register" | "home" | "scan" | "confirm";
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
-}
-
-function notice(text: string): void {
-  const element = $("notice");
-  element.textContent = text;
-  element.hidden = false;
-  setTimeout(() => (element.hidden = true), 5_000);
 }
 
 function log(text: string): void {
@@ -120,15 +112,15 @@ class PhoneApp {
   async scanned(text: string): Promise<void> {
     this.stopCamera();
     const qr = parseQrText(text);
-    if (!qr) return notice("That is not a QR Link code.");
-    if (qr.origin !== location.origin) return notice(`That code is for ${qr.origin}, not for this server.`);
+    if (!qr) return showNotice("That is not a QR Link code.");
+    if (qr.origin !== location.origin) return showNotice(`That code is for ${qr.origin}, not for this server.`);
     try {
       const context = await this.phone.inspect(qr);
       this.pending = qr;
       this.showContext(context);
       show("confirm");
     } catch (error) {
-      notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+      showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
       await this.home();
     }
   }
@@ -169,7 +161,7 @@ class PhoneApp {
       log("Linked a browser");
       await this.stream(qr.sessionId);
     } catch (error) {
-      notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+      showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
     }
     await this.home();
   }
@@ -183,7 +175,7 @@ class PhoneApp {
   }
 
   async revoke(sessionId: string): Promise<void> {
-    await this.phone.revoke(sessionId).catch((error: Error) => notice(error.message));
+    await this.phone.revoke(sessionId).catch((error: Error) => showNotice(error.message));
     this.links.get(sessionId)?.stop();
     this.links.delete(sessionId);
     await this.store.removeLink(sessionId);
@@ -223,7 +215,7 @@ async function register(form: HTMLFormElement): Promise<void> {
   try {
     await new Phone(location.origin, identity).register();
   } catch (error) {
-    return notice(error instanceof ServerError ? error.message : "Could not reach the server.");
+    return showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
   }
   const store = await PagePhoneStore.create(identity);
   await run(store);
@@ -252,7 +244,7 @@ $("pick-image").addEventListener("change", async (event) => {
   const image = await createImageBitmap(file);
   const text = app.decode(image, image.width, image.height);
   if (text) await app.scanned(text);
-  else notice("No QR code found in that picture.");
+  else showNotice("No QR code found in that picture.");
 });
 $("confirm").addEventListener("click", () => void app?.confirm());
 $("reject").addEventListener("click", () => void app?.reject());

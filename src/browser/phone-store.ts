@@ -1,14 +1,11 @@
 // The phone page's state in IndexedDB: its identity (a non-extractable
 // signing key), its linked browsers and the chat messages added since its
 // history was generated. The same PhoneStore the CLI keeps in a file.
-import type { ChatMessage } from "../protocol";
-import { addToLog, currentHistory, markReadInLog, type ChatLog, type ChatWithHistory } from "../phone/history";
 import type { PhoneIdentity } from "../phone/phone";
-import type { LinkRecord, PhoneStore } from "../phone/phone-link";
+import { StoredPhone, type PhoneState } from "../phone/stored-phone";
 
-interface PhoneState extends ChatLog {
+interface PageState extends PhoneState {
   identity: PhoneIdentity;
-  links: Record<string, LinkRecord>;
 }
 
 const DATABASE = "qr-link-phone";
@@ -33,13 +30,15 @@ function request<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => I
   });
 }
 
-export class PagePhoneStore implements PhoneStore {
+export class PagePhoneStore extends StoredPhone {
   private writing: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly state: PhoneState) {}
+  private constructor(protected readonly state: PageState) {
+    super();
+  }
 
   static async load(): Promise<PagePhoneStore | null> {
-    const state = (await request("readonly", (store) => store.get(KEY))) as PhoneState | undefined;
+    const state = (await request("readonly", (store) => store.get(KEY))) as PageState | undefined;
     return state ? new PagePhoneStore(state) : null;
   }
 
@@ -53,40 +52,12 @@ export class PagePhoneStore implements PhoneStore {
     return this.state.identity;
   }
 
-  links(): LinkRecord[] {
-    return Object.values(this.state.links);
-  }
-
-  saveLink(record: LinkRecord): Promise<void> {
-    this.state.links[record.sessionId] = record;
-    return this.save();
-  }
-
-  removeLink(sessionId: string): Promise<void> {
-    delete this.state.links[sessionId];
-    return this.save();
-  }
-
-  history(): ChatWithHistory[] {
-    return currentHistory(this.state);
-  }
-
-  async addMessage(message: ChatMessage): Promise<boolean> {
-    if (!addToLog(this.state, message)) return false;
-    await this.save();
-    return true;
-  }
-
-  async markRead(chatId: string): Promise<void> {
-    if (markReadInLog(this.state, chatId)) await this.save();
-  }
-
   /** Forgets this phone: keys, links, messages. */
   static async clear(): Promise<void> {
     await request("readwrite", (store) => store.delete(KEY));
   }
 
-  private save(): Promise<void> {
+  protected save(): Promise<void> {
     const write = this.writing.then(() => request("readwrite", (store) => store.put(this.state, KEY)));
     this.writing = write.catch(() => undefined);
     return write.then(() => undefined);

@@ -74,17 +74,3 @@ export function currentHistory(log: ChatLog): ChatWithHistory[] {
     unread: log.read.includes(chat.id) ? 0 : unread,
   }));
 }
-
-/** Adds a message once; false when it was already there (a resent frame). */
-export function addToLog(log: ChatLog, message: ChatMessage): boolean {
-  if (log.added.some((existing) => existing.id === message.id)) return false;
-  log.added.push(message);
-  return true;
-}
-
-/** Marks a chat read; false when it already was. */
-export function markReadInLog(log: ChatLog, chatId: string): boolean {
-  if (log.read.includes(chatId)) return false;
-  log.read.push(chatId);
-  return true;
-}

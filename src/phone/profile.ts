@@ -4,28 +4,27 @@
 // It holds private keys, so it is written owner-only and gitignored.
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../crypto";
-import type { ChatMessage } from "../protocol";
-import { addToLog, currentHistory, markReadInLog, type ChatLog, type ChatWithHistory } from "./history";
 import type { PhoneIdentity } from "./phone";
-import type { LinkRecord, PhoneStore } from "./phone-link";
+import { StoredPhone, type PhoneState } from "./stored-phone";
 
-interface ProfileFile extends ChatLog {
+interface ProfileFile extends PhoneState {
   name: string;
   publicKey: string;
   privateKey: JsonWebKey;
-  links: Record<string, LinkRecord>;
 }
 
 export const DEFAULT_PROFILE = ".qr-link-phone.json";
 
-export class PhoneProfile implements PhoneStore {
+export class PhoneProfile extends StoredPhone {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly path: string,
-    private readonly file: ProfileFile,
+    protected readonly state: ProfileFile,
     readonly identity: PhoneIdentity,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Makes a new phone; refuses to overwrite an existing profile file. */
   static async create(path: string, number: string, name: string): Promise<PhoneProfile> {
@@ -56,44 +55,16 @@ export class PhoneProfile implements PhoneStore {
   }
 
   rename(name: string): Promise<void> {
-    this.file.name = name;
+    this.state.name = name;
     this.identity.name = name;
     return this.save();
   }
 
-  links(): LinkRecord[] {
-    return Object.values(this.file.links);
-  }
-
-  saveLink(record: LinkRecord): Promise<void> {
-    this.file.links[record.sessionId] = record;
-    return this.save();
-  }
-
-  removeLink(sessionId: string): Promise<void> {
-    delete this.file.links[sessionId];
-    return this.save();
-  }
-
-  history(): ChatWithHistory[] {
-    return currentHistory(this.file);
-  }
-
-  async addMessage(message: ChatMessage): Promise<boolean> {
-    if (!addToLog(this.file, message)) return false;
-    await this.save();
-    return true;
-  }
-
-  async markRead(chatId: string): Promise<void> {
-    if (markReadInLog(this.file, chatId)) await this.save();
-  }
-
   /** Writes one at a time, through a temporary file, so a crash never leaves half a profile. */
-  private save(): Promise<void> {
+  protected save(): Promise<void> {
     this.writing = this.writing.then(async () => {
       const temporary = `${this.path}.tmp`;
-      await writeFile(temporary, `${JSON.stringify(this.file, null, 2)}\n`, { mode: 0o600 });
+      await writeFile(temporary, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
       await rename(temporary, this.path);
     });
     return this.writing;

@@ -64,6 +64,18 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     return { ...byJsqr!, path };
   }
 
+  /** The phone page on a phone-sized screen, registered as a new phone. */
+  async function registeredPhonePage(number: string, name: string): Promise<Page> {
+    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
+    await phonePage.goto(`${server.url}/phone`);
+    await phonePage.waitForSelector("body[data-screen=register]");
+    await phonePage.fill("input[name=number]", number);
+    await phonePage.fill("input[name=name]", name);
+    await phonePage.click("#register-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    return phonePage;
+  }
+
   async function waitForNewQr(page: Page, previous: string): Promise<void> {
     await page.waitForFunction((text) => document.querySelector<HTMLElement>("#qr")?.dataset.text !== text, previous, { timeout: 5_000 });
   }
@@ -202,13 +214,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   });
 
   it("links with the phone page: register, paste the code, confirm with context, stream chats, log the device out", async () => {
-    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
-    await phonePage.goto(`${server.url}/phone`);
-    await phonePage.waitForSelector("body[data-screen=register]");
-    await phonePage.fill("input[name=number]", "+15550006");
-    await phonePage.fill("input[name=name]", "Frank");
-    await phonePage.click("#register-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    const phonePage = await registeredPhonePage("+15550006", "Frank");
 
     const { page } = await openPage();
     const { text } = await readQr(page, "9-for-phone-page");
@@ -239,12 +245,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   });
 
   it("offers to link when a camera app opens the code's link on the phone page", async () => {
-    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
-    await phonePage.goto(`${server.url}/phone`);
-    await phonePage.fill("input[name=number]", "+15550007");
-    await phonePage.fill("input[name=name]", "Grace");
-    await phonePage.click("#register-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    const phonePage = await registeredPhonePage("+15550007", "Grace");
 
     const { page } = await openPage();
     const { text } = await readQr(page, "9-camera-app");
