@@ -281,6 +281,24 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(parseQrText((await readQr(page, "expired-reloaded")).text)).not.toBeNull();
   });
 
+  it("serves its pages with a policy that allows no inline script and no framing, and the camera only to the phone page", async () => {
+    for (const path of ["/", "/phone", "/link"]) {
+      const headers = (await fetch(`${server.url}${path}`)).headers;
+      const policy = headers.get("content-security-policy") ?? "";
+      expect(policy, path).toContain("script-src 'self';");
+      expect(policy).toContain("frame-ancestors 'none'");
+      expect(headers.get("referrer-policy")).toBe("no-referrer");
+      expect(headers.get("permissions-policy")).toContain(path === "/" ? "camera=()" : "camera=(self)");
+    }
+    // The pages run under that policy: a refused script or connection would show up here.
+    const { page } = await openPage();
+    const refusals: string[] = [];
+    page.on("console", (message) => message.text().includes("Content Security Policy") && refusals.push(message.text()));
+    await page.reload();
+    await page.waitForSelector("body[data-state=pending]");
+    expect(refusals).toEqual([]);
+  });
+
   it("keeps the code dark on light in the dark colour scheme", async () => {
     const { page, messages } = await openPage("dark");
     const png = await page.screenshot();
