@@ -410,7 +410,12 @@ export class PairingSession extends DurableObject<Env> {
     for (const socket of this.readySockets(sender, session)) this.send(socket, { type: "delivered", seq });
   }
 
-  /** A tab that goes away before linking leaves nothing behind; a phone that goes away is offline. */
+  /**
+   * A tab that goes away before linking leaves nothing behind, nor does one
+   * that goes before registering its device key (nothing could resume that
+   * link, and it would hold one of the account's device slots). A phone that
+   * goes away is offline.
+   */
   override async webSocketClose(ws: WebSocket): Promise<void> {
     const attachment = ws.deserializeAttachment() as SocketAttachment | null;
     const others = (role: Role) => this.sockets(role).filter((socket) => socket !== ws);
@@ -419,7 +424,9 @@ export class PairingSession extends DurableObject<Env> {
       return;
     }
     const session = this.session();
-    if (session && session.state !== "linked" && others("browser").length === 0) await this.wipe();
+    if (!session || others("browser").length > 0) return;
+    if (session.state !== "linked") await this.wipe();
+    else if (!session.device_public_key) await this.end("expired");
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {

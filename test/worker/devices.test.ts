@@ -62,6 +62,14 @@ describe("linked devices", () => {
     expect(pair.browser.all("ended")).toHaveLength(0);
   });
 
+  it("ends a link whose browser leaves before registering its device key, freeing its slot", async () => {
+    const phone = await registeredPhone();
+    const browser = await link(phone);
+    expect(await phone.devices()).toHaveLength(1);
+    browser.socket.close(1000, "tab closed");
+    await expect.poll(() => phone.devices()).toEqual([]);
+  });
+
   it("drops a browser that logs out from the phone's list", async () => {
     const pair = await linkedPair();
     expect(await pair.phone.devices()).toHaveLength(1);
