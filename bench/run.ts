@@ -287,11 +287,11 @@ const PRICES = {
 function costPerMillion(measured: { requests: number; browserOut: number }) {
   const perPairing = {
     workerRequests: measured.requests,
-    doRequests: 5, // session upgrade, inspect, confirm, two Account verifications
+    doRequests: 6, // session upgrade, inspect, confirm, two Account verifications, Account.addDevice
     wsMessagesIn: 1, // link_ack
     wsMessagesOut: measured.browserOut,
     alarmRuns: 0,
-    rowsWritten: 10,
+    rowsWritten: 9,
     activeMs: 5,
   };
   const gbSeconds = (perPairing.activeMs / 1_000) * 0.125 * 2; // two objects, 128 MB each
@@ -424,10 +424,10 @@ Aggregate, ${result.relay.aggregate.sessions} sessions at once, 1 KiB phone → 
 
 ## 5. Cost per million pairings
 
-Per pairing linked on its first code: ${c.perPairing.workerRequests} Worker requests, ${c.perPairing.doRequests} Durable Object requests (the session's upgrade, \`inspect\`, \`confirm\`, two \`Account.verify\` calls),
+Per pairing linked on its first code: ${c.perPairing.workerRequests} Worker requests, ${c.perPairing.doRequests} Durable Object requests (the session's upgrade, \`inspect\`, \`confirm\`, two \`Account.verify\` calls, \`Account.addDevice\`),
 ${c.perPairing.wsMessagesIn} WebSocket message in and ${round(c.perPairing.wsMessagesOut, 1)} out (outgoing ones are not billed), ${c.perPairing.alarmRuns} alarm runs
 (an abandoned code costs ${c.abandonedSessionAlarms}), about ${c.perPairing.rowsWritten} rows written, and about ${c.perPairing.activeMs} ms active per object.
-Rows written, read off the code: the session's INSERT and its first token's INSERT (2), the scan's token UPDATE and session UPDATE (2), the confirmation's UPDATE (1), the device key's UPDATE (1), and for each of the two signed requests one \`seen_request\` INSERT and, once its window has passed, its DELETE (4).
+Rows written, read off the code: the session's INSERT with its first token (1), the scan's UPDATE (1), the confirmation's UPDATE (1), the device key's UPDATE (1), the account's device INSERT (1), and for each of the two signed requests one \`seen_request\` INSERT and, once its window has passed, its DELETE (4). Each rotation of an unscanned code is one more UPDATE.
 
 Prices used: Workers requests $${PRICES.workerRequestsPerMillion}/M, Durable Object requests $${PRICES.doRequestsPerMillion}/M (incoming WebSocket messages at 20:1), SQLite rows written $${PRICES.rowsWrittenPerMillion}/M, duration $${PRICES.doGbSecondsPerMillion}/M GB-s at 128 MB.
 
@@ -454,9 +454,10 @@ Prices used: Workers requests $${PRICES.workerRequestsPerMillion}/M, Durable Obj
   schedule (60 s, then 20 s) objects hibernate between alarms.
 - The cost is dominated by rows written ($1 per million): every transition is
   persisted before it is announced, and the replay check writes each signed
-  request. Folding the token into the session row and keeping the replay
-  check in memory would bring it to about 4 rows (≈ $6 per million); under
-  $2 needs fewer persisted transitions than the design asks for.
+  request. Folding the tokens into the session row took a pairing from 11
+  rows to 9 (a rotation from 2 rows to 1). Keeping the replay check in
+  memory would save 4 more, at the price of replays across an eviction;
+  under $2 needs fewer persisted transitions than the design asks for.
 `;
 }
 

@@ -36,6 +36,11 @@ interface SessionRow {
   state: SessionState;
   created_at: number;
   device: string;
+  token: string | null;
+  token_seq: number;
+  token_expires_at: number;
+  previous_token: string | null;
+  previous_expires_at: number | null;
   scanned_by: string | null;
   scanned_at: number | null;
   account_number: string | null;
@@ -51,12 +56,11 @@ interface SessionRow {
   [column: string]: SqlStorageValue;
 }
 
-interface TokenRow {
+/** A token as the session row holds it: the current one, and the previous one during its grace. */
+interface Token {
   seq: number;
   token: string;
   expires_at: number;
-  used: number;
-  [column: string]: SqlStorageValue;
 }
 
 /**
@@ -93,6 +97,11 @@ export class PairingSession extends DurableObject<Env> {
         state TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         device TEXT NOT NULL,
+        token TEXT,
+        token_seq INTEGER NOT NULL DEFAULT 0,
+        token_expires_at INTEGER NOT NULL DEFAULT 0,
+        previous_token TEXT,
+        previous_expires_at INTEGER,
         scanned_by TEXT,
         scanned_at INTEGER,
         account_number TEXT,
@@ -108,12 +117,6 @@ export class PairingSession extends DurableObject<Env> {
         to_browser_buffered_bytes INTEGER NOT NULL DEFAULT 0,
         to_phone_buffered_bytes INTEGER NOT NULL DEFAULT 0,
         end_reason TEXT
-      );
-      CREATE TABLE IF NOT EXISTS token (
-        seq INTEGER PRIMARY KEY,
-        token TEXT NOT NULL,
-        expires_at INTEGER NOT NULL,
-        used INTEGER NOT NULL DEFAULT 0
       );
       CREATE TABLE IF NOT EXISTS frame (
         direction TEXT NOT NULL,
@@ -142,10 +145,15 @@ export class PairingSession extends DurableObject<Env> {
     const server = this.accept("browser", { role: "browser", verified: true });
     const now = Date.now();
     const first = { seq: 0, token: randomBase64url(16), expires_at: now + this.config.firstTokenTtlMs };
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT INTO session (id, session_id, state, created_at, device) VALUES (1, ?, 'pending', ?, ?)", sessionId, now, device);
-      this.sql.exec("INSERT INTO token (seq, token, expires_at) VALUES (?, ?, ?)", first.seq, first.token, first.expires_at);
-    });
+    this.sql.exec(
+      "INSERT INTO session (id, session_id, state, created_at, device, token, token_seq, token_expires_at) VALUES (1, ?, 'pending', ?, ?, ?, ?, ?)",
+      sessionId,
+      now,
+      device,
+      first.token,
+      first.seq,
+      first.expires_at,
+    );
     await this.ctx.storage.setAlarm(first.expires_at);
 
     this.send(server.socket, { type: "session", sessionId, createdAt: now });
@@ -189,8 +197,7 @@ export class PairingSession extends DurableObject<Env> {
     if (!session) return;
     const now = Date.now();
     if (session.state === "pending") {
-      const current = this.currentToken();
-      if (!current) return;
+      const current = { seq: session.token_seq, token: session.token ?? "", expires_at: session.token_expires_at };
       if (now < current.expires_at) return this.ctx.storage.setAlarm(current.expires_at);
       if (current.seq + 1 >= this.config.tokenCount) return this.end("expired");
       const next = this.issueToken(current, now);
@@ -213,15 +220,12 @@ export class PairingSession extends DurableObject<Env> {
   async inspect(token: string, phoneNumber: string, phonePlace: string): Promise<Outcome<DeviceContext>> {
     const session = this.session();
     if (!session) return failure("session_not_found", "no open pairing session with that id");
-    const match = session.state === "pending" ? await this.findLiveToken(token) : null;
-    if (!match) return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
-
+    if (session.state !== "pending" || !this.isLiveToken(session, token)) {
+      return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
+    }
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("UPDATE token SET used = 1 WHERE seq = ?", match.seq);
-      this.sql.exec("DELETE FROM token WHERE seq <> ?", match.seq);
-      this.sql.exec("UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ? WHERE id = 1", phoneNumber, now);
-    });
+    // Spending the token clears both: a code is good for one scan.
+    this.sql.exec("UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, token = NULL, previous_token = NULL WHERE id = 1", phoneNumber, now);
     await this.ctx.storage.setAlarm(now + this.config.confirmTimeoutMs);
     this.broadcast({ type: "scanned" });
     const browser = JSON.parse(session.device) as Description;
@@ -439,34 +443,39 @@ export class PairingSession extends DurableObject<Env> {
     return this.sql.exec<SessionRow>("SELECT * FROM session WHERE id = 1").toArray()[0] ?? null;
   }
 
-  private currentToken(): TokenRow | null {
-    return this.sql.exec<TokenRow>("SELECT seq, token, expires_at, used FROM token ORDER BY seq DESC LIMIT 1").toArray()[0] ?? null;
-  }
-
   /** Writes the next token and keeps the previous one for its grace period. */
-  private issueToken(current: TokenRow, now: number): TokenRow {
+  private issueToken(current: Token, now: number): Token {
     // Anchored to the schedule, so a late alarm shortens one token instead of shifting all of them.
     const scheduled = current.expires_at + this.config.tokenTtlMs;
-    const next: TokenRow = { seq: current.seq + 1, token: randomBase64url(16), expires_at: scheduled > now ? scheduled : now + this.config.tokenTtlMs, used: 0 };
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT INTO token (seq, token, expires_at) VALUES (?, ?, ?)", next.seq, next.token, next.expires_at);
-      this.sql.exec("DELETE FROM token WHERE seq < ?", current.seq);
-    });
+    const next: Token = { seq: current.seq + 1, token: randomBase64url(16), expires_at: scheduled > now ? scheduled : now + this.config.tokenTtlMs };
+    this.sql.exec(
+      "UPDATE session SET previous_token = token, previous_expires_at = token_expires_at, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
+      next.token,
+      next.seq,
+      next.expires_at,
+    );
     return next;
   }
 
-  /** Compares against every live token in constant time; the previous token lives `graceMs` past its rotation. */
-  private async findLiveToken(candidate: string): Promise<TokenRow | null> {
+  /**
+   * Compares with both live tokens in constant time. The previous token lives
+   * `graceMs` past its rotation; so does the current one while its rotation is
+   * due, except the last, whose expiry ends the session.
+   */
+  private isLiveToken(session: SessionRow, candidate: string): boolean {
     const candidateBytes = fromBase64url(candidate);
-    if (!candidateBytes) return null;
+    if (!candidateBytes) return false;
     const now = Date.now();
-    const lastSeq = this.config.tokenCount - 1;
-    let match: TokenRow | null = null;
-    for (const row of this.sql.exec<TokenRow>("SELECT seq, token, expires_at, used FROM token").toArray()) {
-      const rowBytes = fromBase64url(row.token);
-      const equal = rowBytes !== null && rowBytes.length === candidateBytes.length && crypto.subtle.timingSafeEqual(rowBytes, candidateBytes);
-      const acceptedUntil = row.expires_at + (row.seq < lastSeq ? this.config.graceMs : 0);
-      if (equal && row.used === 0 && now < acceptedUntil) match = row;
+    const currentGrace = session.token_seq < this.config.tokenCount - 1 ? this.config.graceMs : 0;
+    const live = [
+      { token: session.token, acceptedUntil: session.token_expires_at + currentGrace },
+      { token: session.previous_token, acceptedUntil: (session.previous_expires_at ?? 0) + this.config.graceMs },
+    ];
+    let match = false;
+    for (const { token, acceptedUntil } of live) {
+      const bytes = token ? fromBase64url(token) : null;
+      const equal = bytes !== null && bytes.length === candidateBytes.length && crypto.subtle.timingSafeEqual(bytes, candidateBytes);
+      if (equal && now < acceptedUntil) match = true;
     }
     return match;
   }
@@ -480,7 +489,7 @@ export class PairingSession extends DurableObject<Env> {
     return success(session);
   }
 
-  private tokenMessage(token: Pick<TokenRow, "seq" | "token" | "expires_at">): ServerMessage {
+  private tokenMessage(token: Token): ServerMessage {
     return { type: "token", token: token.token, seq: token.seq, count: this.config.tokenCount, expiresAt: token.expires_at };
   }
 

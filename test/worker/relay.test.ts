@@ -125,7 +125,7 @@ describe("the relay", () => {
     await browser.channel.send(secret);
     await pair.browser.waitFor("stored");
     const stored = await runInDurableObject(pair.browser.stub, (_instance, state) =>
-      ["session", "token", "frame"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
+      ["session", "frame"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
     );
     expect(stored).toContain("to_phone");
     expect(stored).not.toContain(secret);
