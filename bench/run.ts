@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { deriveLinkKeys, generateAgreementKeyPair, signConfirmation } from "../src/crypto";
 import type { Phone } from "../src/phone/phone";
-import { parseQrText } from "../src/protocol";
+import { MAX_LINKED_DEVICES, parseQrText } from "../src/protocol";
 import { JsonSocket, linkPair, openBrowser, registeredPhones, relayEndpoint, wsUrl, type OpenedBrowser } from "./clients";
 import { raiseOpenFilesLimit, residentBytes, startApp, startBaseline, type AppServer, type Baseline } from "./servers";
 
@@ -85,7 +85,8 @@ async function pendingSessions(app: AppServer) {
     log(`pending ${level}: ${levels.at(-1)!.kibPerSession} KiB/session, lateness p50 ${levels.at(-1)!.lateness.p50} ms p99 ${levels.at(-1)!.lateness.p99} ms`);
   }
   for (const socket of sockets) socket.close();
-  await sleep(1_000);
+  // Let the closed sessions' objects leave memory before the next workload (workerd evicts idle objects after ~10 s).
+  await sleep(quick ? 1_000 : 15_000);
   return { levels, stoppedAt, baseRssMiB: round(baseRss / 2 ** 20, 1) };
 }
 
@@ -104,26 +105,38 @@ async function preparedConfirm(phone: Phone, browser: OpenedBrowser, server: str
   return () => fetch(`${server}/api/link/confirm`, { method: "POST", headers, body });
 }
 
-async function pairingLatency(app: AppServer, baseline: Baseline, phones: Phone[]) {
-  const results: Record<string, { ours: ReturnType<typeof percentiles>; baseline: ReturnType<typeof percentiles> }> = {};
+/** Phones enough for `pairings` links, at most MAX_LINKED_DEVICES each. */
+function phonesFor(server: string, pairings: number): Promise<Phone[]> {
+  return registeredPhones(server, Math.ceil(pairings / MAX_LINKED_DEVICES));
+}
+
+async function pairingLatency(app: AppServer, baseline: Baseline) {
+  const results: Record<string, { ours: ReturnType<typeof percentiles>; baseline: ReturnType<typeof percentiles>; failures: number; firstFailure: string | null }> = {};
   const counts = { browserIn: 0, browserOut: 0, requests: 0, pairings: 0 };
   for (const rate of PAIRING_RATES) {
     const total = rate * PLAN.pairingSeconds;
+    const phones = await phonesFor(app.url, total);
     const browsers = await inBatches(total, 100, () => openBrowser(app.url));
     const ours: number[] = [];
+    const failures: string[] = [];
     const start = performance.now() + 500;
     await Promise.all(
       browsers.map(async (browser, index) => {
         await sleep(start + (index * 1_000) / rate - performance.now());
         let received = 2; // session and token
         browser.socket.socket.on("message", () => (received += 1));
-        const send = await preparedConfirm(phones[index % phones.length]!, browser, app.url);
-        const linked = browser.socket.next("linked");
-        const sentAt = performance.now();
-        const response = send();
-        await linked;
-        ours.push(performance.now() - sentAt);
-        if (!(await response).ok) throw new Error("confirm failed");
+        try {
+          const send = await preparedConfirm(phones[index % phones.length]!, browser, app.url);
+          const linked = browser.socket.next("linked");
+          const sentAt = performance.now();
+          const response = send();
+          await Promise.race([linked, sleep(10_000).then(() => Promise.reject(new Error("no linked message in 10 s")))]);
+          ours.push(performance.now() - sentAt);
+          if (!(await response).ok) throw new Error(`confirm answered ${(await response).status}`);
+        } catch (error) {
+          failures.push((error as Error).message);
+          return;
+        }
         counts.pairings += 1;
         counts.requests += 3; // upgrade, inspect, confirm
         counts.browserOut += received;
@@ -151,7 +164,7 @@ async function pairingLatency(app: AppServer, baseline: Baseline, phones: Phone[
       }),
     );
     for (const socket of rooms) socket.close();
-    results[`${rate}/s`] = { ours: percentiles(ours), baseline: percentiles(theirs) };
+    results[`${rate}/s`] = { ours: percentiles(ours), baseline: percentiles(theirs), failures: failures.length, firstFailure: failures[0] ?? null };
     log(`pairing ${rate}/s: ours p50 ${results[`${rate}/s`]!.ours.p50} ms p99 ${results[`${rate}/s`]!.ours.p99} ms; baseline p50 ${results[`${rate}/s`]!.baseline.p50} ms`);
   }
   return { results, counts };
@@ -188,8 +201,9 @@ async function drive(send: (payload: string) => Promise<void> | void, onReceive:
   return { perSecond: round((count * 1_000) / (performance.now() - started), 0), latency: percentiles(latencies) };
 }
 
-async function ourRelay(server: string, phone: Phone, direction: "phone_to_browser" | "browser_to_phone", size: number, count: number, rate: number) {
-  const pair = await linkPair(server, phone);
+async function ourRelay(server: string, direction: "phone_to_browser" | "browser_to_phone", size: number, count: number, rate: number) {
+  const [phone] = await phonesFor(server, 1);
+  const pair = await linkPair(server, phone!);
   let handler: (payload: string) => void = () => {};
   const browser = relayEndpoint(pair.browser, pair.sessionId, "to_phone", pair.browserKeys, (plaintext) => handler(plaintext));
   const phoneChannel = relayEndpoint(pair.phone, pair.sessionId, "to_browser", pair.phoneKeys, (plaintext) => handler(plaintext));
@@ -215,13 +229,13 @@ async function baselineRelay(baseline: Baseline, room: string, direction: "phone
   return run;
 }
 
-async function relay(app: AppServer, baseline: Baseline, phones: Phone[]) {
+async function relay(app: AppServer, baseline: Baseline) {
   const rows: Record<string, unknown>[] = [];
   for (const size of SIZES) {
     for (const direction of ["phone_to_browser", "browser_to_phone"] as const) {
       const flood = PLAN.relayFlood[size];
-      const oursFlood = await ourRelay(app.url, phones[0]!, direction, size, flood, 0);
-      const oursPaced = await ourRelay(app.url, phones[0]!, direction, size, PLAN.paced, 200);
+      const oursFlood = await ourRelay(app.url, direction, size, flood, 0);
+      const oursPaced = await ourRelay(app.url, direction, size, PLAN.paced, 200);
       const room = `${size}-${direction}`;
       const baseFlood = await baselineRelay(baseline, `${room}-f`, direction, size, flood, 0);
       const basePaced = await baselineRelay(baseline, `${room}-p`, direction, size, PLAN.paced, 200);
@@ -239,6 +253,7 @@ async function relay(app: AppServer, baseline: Baseline, phones: Phone[]) {
   }
 
   // Aggregate: many sessions at once, 1 KiB phone -> browser.
+  const phones = await phonesFor(app.url, PLAN.aggregateSessions);
   const pairs = await inBatches(PLAN.aggregateSessions, 20, (index) => linkPair(app.url, phones[index % phones.length]!));
   let received = 0;
   const total = PLAN.aggregateSessions * PLAN.aggregateFrames;
@@ -345,10 +360,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }, quick ? 90_000 : 900_000);
   try {
-    const phones = await registeredPhones(app.url, 20);
     const pending = await pendingSessions(app);
-    const pairing = await pairingLatency(app, baseline, phones);
-    const relayed = await relay(app, baseline, phones);
+    const pairing = await pairingLatency(app, baseline);
+    const relayed = await relay(app, baseline);
     const cost = costPerMillion(pairing.counts.pairings ? { requests: pairing.counts.requests / pairing.counts.pairings, browserOut: pairing.counts.browserOut / pairing.counts.pairings } : { requests: 3, browserOut: 3 });
     const machine = {
       cores: cpus().length,
@@ -379,7 +393,7 @@ function readme(result: any, file: string): string {
     .map((l: any) => `| ${l.sessions} | ${l.rssMiB} | ${l.kibPerSession} | ${l.lateness.p50} | ${l.lateness.p99} | ${l.lateness.max} | ${l.tokens} |`)
     .join("\n");
   const pairingRows = Object.entries(result.pairing)
-    .map(([rate, r]: [string, any]) => `| ${rate} | ${r.ours.p50} | ${r.ours.p99} | ${r.baseline.p50} | ${r.baseline.p99} | ${round(r.ours.p50 / r.baseline.p50, 1)}× |`)
+    .map(([rate, r]: [string, any]) => `| ${rate} | ${r.ours.p50} | ${r.ours.p99} | ${r.baseline.p50} | ${r.baseline.p99} | ${round(r.ours.p50 / r.baseline.p50, 1)}× | ${r.failures} |`)
     .join("\n");
   const relayRows = result.relay.rows
     .map((r: any) => `| ${r.size} B | ${r.direction.replaceAll("_", " ")} | ${r.oursPerSecond} | ${r.baselinePerSecond} | ${r.oursLatency.p50} / ${r.oursLatency.p99} | ${r.baselineLatency.p50} / ${r.baselineLatency.p99} | ${r.p50Ratio}× |`)
@@ -408,8 +422,8 @@ ${result.pending.stoppedAt ? `The ramp stopped: ${result.pending.stoppedAt}.` : 
 
 ## 2. Pairing latency (phone's confirmation sent → browser receives \`linked\`)
 
-| rate | ours p50 (ms) | ours p99 | baseline p50 | baseline p99 | p50 ratio |
-|---|---|---|---|---|---|
+| rate | ours p50 (ms) | ours p99 | baseline p50 | baseline p99 | p50 ratio | failed pairings |
+|---|---|---|---|---|---|---|
 ${pairingRows}
 
 Ours includes the Account object's signature check and the session's SQLite write before the announcement.
