@@ -102,7 +102,7 @@ class PairingScreen {
     };
     await saveLink(link);
     this.done = true;
-    new ChatScreen(link, returnToPairing).start(this.socket);
+    void new ChatScreen(link, returnToPairing).start(this.socket);
     this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
   }
 
@@ -151,5 +151,5 @@ document.addEventListener("click", (event) => {
 });
 
 const stored = await loadLink().catch(() => null);
-if (stored) new ChatScreen(stored, returnToPairing).start();
+if (stored) void new ChatScreen(stored, returnToPairing).start();
 else void startPairing();

@@ -6,7 +6,7 @@ import { appMessageSchema, CLOSE_CODES, serverMessageSchema, type AppMessage, ty
 import { RelayChannel } from "../relay-channel";
 import { ChatState, type ChatView, type Delivery, type ViewMessage } from "./chat-state";
 import { $ } from "./dom";
-import { clearLink, saveLink, type StoredLink } from "./link-store";
+import { clearLink, loadView, saveLink, saveView, type StoredLink } from "./link-store";
 
 const MAX_RETRY_MS = 10_000;
 /** Closes after which this browser's link is gone: it forgets its keys and shows a fresh code. */
@@ -50,6 +50,7 @@ export class ChatScreen {
   private retryMs = 500;
   private posting: Promise<unknown> = Promise.resolve();
   private renderQueued = false;
+  private viewSaveQueued = false;
   /** Removes this screen's listeners when the link ends, so a later link starts clean. */
   private readonly listeners = new AbortController();
 
@@ -67,14 +68,16 @@ export class ChatScreen {
   }
 
   /** Takes over the socket that just linked, or resumes over a new one. */
-  start(socket?: WebSocket): void {
+  async start(socket?: WebSocket): Promise<void> {
     document.body.dataset.state = "chat";
     $("me-name").textContent = this.link.account.name;
     $("me-number").textContent = this.link.account.number;
     $("me-avatar").textContent = initials(this.link.account.name);
-    this.render();
     if (socket) this.use(socket);
     else this.connect();
+    this.state.restore(await loadView().catch(() => []));
+    for (const view of this.state.list()) this.restoreLocal(view.chat.id);
+    this.render();
   }
 
   private connect(): void {
@@ -266,7 +269,18 @@ export class ChatScreen {
     requestAnimationFrame(() => {
       this.renderQueued = false;
       this.render();
+      this.queueSaveView();
     });
+  }
+
+  /** Keeps what is shown for the next reload, at most once a second. */
+  private queueSaveView(): void {
+    if (this.viewSaveQueued) return;
+    this.viewSaveQueued = true;
+    setTimeout(() => {
+      this.viewSaveQueued = false;
+      if (!this.finished) void saveView(this.state.list());
+    }, 1_000);
   }
 
   private render(): void {
@@ -274,7 +288,8 @@ export class ChatScreen {
     list.replaceChildren(...this.state.list().map((view) => this.chatItem(view)));
     list.dataset.count = String(this.state.list().length);
     const view = this.state.selected ? this.state.chat(this.state.selected) : undefined;
-    $("conversation-title").textContent = view ? view.chat.title : this.state.synced ? "Select a chat" : "Loading chats from your phone…";
+    const loading = !this.state.synced && this.state.list().length === 0;
+    $("conversation-title").textContent = view ? view.chat.title : loading ? "Loading chats from your phone…" : "Select a chat";
     $<HTMLInputElement>("composer-input").disabled = !view;
     const messages = $("messages");
     const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;

@@ -36,8 +36,9 @@ export class ChatState {
       case "chat": {
         const existing = this.chats.get(message.chat.id);
         const fromPhone = new Set(message.messages.map((entry) => entry.id));
-        // Messages typed here that the phone does not have yet stay, after the phone's.
-        const local = existing?.messages.filter((entry) => !fromPhone.has(entry.id) && entry.status !== "delivered") ?? [];
+        // Messages this list lacks stay, after the phone's: typed here and not yet on the phone, or
+        // reaching the phone after it took this snapshot of its history.
+        const local = existing?.messages.filter((entry) => !fromPhone.has(entry.id)) ?? [];
         this.chats.set(message.chat.id, {
           chat: message.chat,
           messages: [...message.messages.map((entry) => ({ ...entry, status: "delivered" as const })), ...local],
@@ -81,6 +82,11 @@ export class ChatState {
     const hadUnread = (view?.unread ?? 0) > 0;
     if (view) view.unread = 0;
     return hadUnread;
+  }
+
+  /** Shows the chats kept from before a reload until the phone sends its own (which win). */
+  restore(views: ChatView[]): void {
+    for (const view of views) if (!this.chats.has(view.chat.id)) this.chats.set(view.chat.id, view);
   }
 
   chat(chatId: string): ChatView | undefined {

@@ -3,6 +3,7 @@
 // origin can use them, nothing can read them out.
 import type { Account, ChatMessage } from "../protocol";
 import type { ChannelKeys, ChannelState } from "../relay-channel";
+import type { ChatView } from "./chat-state";
 
 export interface StoredLink {
   sessionId: string;
@@ -20,6 +21,8 @@ export interface StoredLink {
 const DATABASE = "qr-link";
 const STORE = "link";
 const KEY = "current";
+/** The last chats shown, kept apart from the link so a frame's save does not rewrite them. */
+const VIEW_KEY = "view";
 
 function open(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
@@ -52,7 +55,16 @@ export async function saveLink(link: StoredLink): Promise<void> {
   await run("readwrite", (store) => store.put(link, KEY));
 }
 
-/** Forgets the link: keys, counters and queued messages. */
+/** Forgets the link: keys, counters, queued messages and the chats shown. */
 export async function clearLink(): Promise<void> {
   await run("readwrite", (store) => store.delete(KEY));
+  await run("readwrite", (store) => store.delete(VIEW_KEY));
+}
+
+export async function loadView(): Promise<ChatView[]> {
+  return ((await run("readonly", (store) => store.get(VIEW_KEY))) as ChatView[] | undefined) ?? [];
+}
+
+export async function saveView(chats: ChatView[]): Promise<void> {
+  await run("readwrite", (store) => store.put(chats, VIEW_KEY));
 }

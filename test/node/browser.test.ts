@@ -169,6 +169,14 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(await waiting.getAttribute("data-status")).toBe("pending");
     await saveArtifact("5-phone-away", await page.screenshot());
 
+    // A reload while the phone is away keeps the chats shown and the message waiting.
+    await page.reload();
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await page.locator(".chat-item", { hasText: chat }).click();
+    expect(await waiting.getAttribute("data-status")).toBe("pending");
+    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 3_000 });
+
     const back = spawnPhone(["online", ...bob]);
     await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 5_000 });
     await page.waitForSelector('.bubble.mine[data-status=delivered] >> text="Sent while the phone was away"', { timeout: 5_000 });
