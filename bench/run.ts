@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import { deriveLinkKeys, generateAgreementKeyPair, signConfirmation } from "../src/crypto";
 import type { Phone } from "../src/phone/phone";
 import { MAX_LINKED_DEVICES, parseQrText } from "../src/protocol";
-import { JsonSocket, linkPair, openBrowser, registeredPhones, relayEndpoint, wsUrl, type OpenedBrowser } from "./clients";
+import { linkPair, openBrowser, registeredPhones, relayEndpoint, wsUrl, type OpenedBrowser } from "./clients";
 import { raiseOpenFilesLimit, residentBytes, startApp, startBaseline, type AppServer, type Baseline } from "./servers";
 
 const quick = process.argv.includes("--quick");

@@ -180,8 +180,6 @@ export const CLOSE_CODES = {
  */
 export const HEARTBEAT = { request: "ping", response: "pong", intervalMs: 10_000 } as const;
 
-/** Refusals sent on a socket that stays open. */
-export type SocketErrorCode = "buffer_full" | "out_of_order" | "not_ready";
 
 const seqSchema = z.int().check(z.positive());
 /** An encrypted relay frame; `seq` is the sender's counter for its direction, from 1. */
