@@ -108,11 +108,11 @@ class PairingScreen {
 
   private onEnded(reason: string): void {
     this.done = true;
-    if (reason === "expired") setState("expired");
-    else if (reason === "rejected") {
-      showNotice("The link was rejected on the phone. Here is a fresh code.");
+    const abandoned = reason === "expired" && document.body.dataset.state === "scanned";
+    if (reason === "rejected" || abandoned) {
+      showNotice(abandoned ? "Nobody confirmed on the phone. Here is a fresh code." : "The link was rejected on the phone. Here is a fresh code.");
       void startPairing();
-    }
+    } else if (reason === "expired") setState("expired");
   }
 
   private onClose(): void {

@@ -13,7 +13,7 @@ import { startDevServer, type DevServer } from "./dev-server";
 import { runPhone, spawnPhone } from "./phone-cli";
 
 /** Short periods so rotations and expiry happen within seconds. */
-const SCHEDULE = { TOKEN_FIRST_TTL_MS: 4_000, TOKEN_TTL_MS: 3_000, TOKEN_COUNT: 3, TOKEN_GRACE_MS: 1_500 };
+const SCHEDULE = { TOKEN_FIRST_TTL_MS: 4_000, TOKEN_TTL_MS: 3_000, TOKEN_COUNT: 3, TOKEN_GRACE_MS: 1_500, CONFIRM_TIMEOUT_MS: 4_000 };
 
 const skipReason = missingTools();
 
@@ -263,6 +263,19 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.click("#reject");
     await waitForNewQr(page, text);
     await page.waitForSelector("body[data-state=pending]");
+  });
+
+  it("returns to a fresh code when a scan is not confirmed in time", async () => {
+    const { page } = await openPage();
+    const before = await readQr(page, "4-abandoned-before");
+    const phone = spawnPhone(["link", before.text, ...profile()]);
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: SCHEDULE.CONFIRM_TIMEOUT_MS + 3_000 });
+    expect(await page.locator("#notice").textContent()).toContain("Nobody confirmed");
+    const after = await readQr(page, "4-abandoned-after");
+    expect(parseQrText(after.text)!.sessionId).not.toBe(parseQrText(before.text)!.sessionId);
+    phone.answer("y\n");
+    expect((await phone.done).stderr).toContain("session_not_found");
   });
 
   it("returns to a fresh code when the phone rejects", async () => {
