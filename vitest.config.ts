@@ -6,7 +6,13 @@ export default defineConfig({
     projects: [
       {
         // Unit and integration tests inside workerd, against the Worker and its Durable Objects.
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // One partner origin, so the allow-list is tested.
+            miniflare: { bindings: { ALLOWED_ORIGINS: "https://partner.example" } },
+          }),
+        ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
       },
       {

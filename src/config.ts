@@ -44,3 +44,11 @@ export function signedRequestWindowMs(env: Env): number {
 export function phoneAbsentMs(env: Env): number {
   return positiveInteger(env.PHONE_ABSENT_MS, 14 * DAY_MS);
 }
+
+/** Other origins whose pages may open browser sockets (comma-separated ALLOWED_ORIGINS); the site's own always may. */
+export function allowedOrigins(env: Env): string[] {
+  return (env.ALLOWED_ORIGINS ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+}

@@ -5,6 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import { validator } from "hono/validator";
 import type * as z from "zod/mini";
 import type { SignedRequest } from "./account";
+import { allowedOrigins } from "./config";
 import { sha256Base64url } from "./crypto";
 import { SOCKET_HEADER, type SocketKind } from "./pairing-session";
 import { ERROR_STATUS, type Outcome } from "./outcome";
@@ -62,10 +63,14 @@ export const upgradeOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** Browser sockets: an upgrade whose Origin is this site, so no other page can open or resume a session. */
+/**
+ * Browser sockets: an upgrade whose Origin is this site, or one listed in
+ * ALLOWED_ORIGINS, so no other page can open or resume a session.
+ */
 export const sameOriginUpgrade: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!isUpgrade(c)) return upgradeRequired(c);
-  if (c.req.header("origin") !== new URL(c.req.url).origin) {
+  const origin = c.req.header("origin");
+  if (origin !== new URL(c.req.url).origin && !(origin && allowedOrigins(c.env).includes(origin))) {
     return errorResponse(c, "forbidden_origin", "WebSocket connections are accepted only from this site's own pages");
   }
   await next();

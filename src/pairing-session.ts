@@ -130,6 +130,9 @@ export class PairingSession extends DurableObject<Env> {
   /** WebSocket upgrades forwarded by the Worker: a new session, a browser resuming, or the phone's relay. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade") !== "websocket") return new Response("expected a WebSocket upgrade", { status: 400 });
+    if (this.ctx.getWebSockets().length >= LIMITS.socketsPerSession) {
+      return this.refuse(CLOSE_CODES.too_many_sockets, "too many connections to this session");
+    }
     const kind = request.headers.get(SOCKET_HEADER) as SocketKind | null;
     if (kind === "open") return this.openSession(request);
     if (kind === "resume") return this.acceptResume();

@@ -12,6 +12,8 @@ export const LIMITS = {
   bufferFrames: 1_000,
   bufferBytes: 8 * 1024 * 1024,
   nameLength: 64,
+  /** Sockets one session accepts at once (browser tabs, resumes waiting on their challenge, the phone). */
+  socketsPerSession: 8,
 } as const;
 
 /** The largest plaintext that still fits one relay frame once sealed and encoded. */
@@ -172,7 +174,8 @@ export const CLOSE_CODES = {
   heartbeat_timeout: 4408,
   replaced: 4409,
   message_too_large: 4413,
-} as const satisfies Record<EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large", number>;
+  too_many_sockets: 4429,
+} as const satisfies Record<EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large" | "too_many_sockets", number>;
 
 /**
  * The phone's heartbeat: it sends "ping" every 10 s and the runtime answers

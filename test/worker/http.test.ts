@@ -11,6 +11,13 @@ describe("the Worker's HTTP edges", () => {
     }
   });
 
+  it("accepts an upgrade from an origin in ALLOWED_ORIGINS", async () => {
+    const response = await workerFetch("/api/sessions/connect", { headers: { upgrade: "websocket", origin: "https://partner.example" } });
+    expect(response.status).toBe(101);
+    response.webSocket!.accept();
+    response.webSocket!.close();
+  });
+
   it("asks for an upgrade on the session endpoint", async () => {
     const response = await workerFetch("/api/sessions/connect", { headers: { origin: ORIGIN } });
     expect(response.status).toBe(426);

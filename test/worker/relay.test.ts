@@ -230,6 +230,20 @@ describe("resuming a browser", () => {
     expect(waiting.all("frame")).toHaveLength(0);
   });
 
+  it(`accepts at most ${LIMITS.socketsPerSession} sockets at once on a session`, async () => {
+    const pair = await linkedPair();
+    const waiting: TestSocket[] = [];
+    // The browser and the phone hold two; resumes that never answer their challenge fill the rest.
+    for (let i = 2; i < LIMITS.socketsPerSession; i++) waiting.push(await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN }));
+    await Promise.all(waiting.map((socket) => socket.waitFor("challenge")));
+    const one = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    expect((await one.waitForClose()).code).toBe(CLOSE_CODES.too_many_sockets);
+    waiting[0]!.socket.close(1000, "gave up");
+    await expect.poll(() => runInDurableObject(pair.browser.stub, (_instance, state) => state.getWebSockets().length)).toBeLessThan(LIMITS.socketsPerSession);
+    const again = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    expect(await again.waitFor("challenge")).toMatchObject({ type: "challenge" });
+  });
+
   it("closes a resume for a session that is not linked with a clear code, and refuses other origins", async () => {
     const socket = await TestSocket.connect(`/api/sessions/${"A".repeat(22)}/browser`, { origin: ORIGIN });
     expect((await socket.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
