@@ -142,7 +142,9 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const linkedAt = Date.now();
     await page.waitForSelector("body[data-state=chat]", { timeout: 2_000 });
     await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 2_000 });
-    expect(Date.now() - linkedAt, "the account and chats appear within 2 s").toBeLessThan(2_000);
+    const syncedIn = Date.now() - linkedAt;
+    console.log(`initial sync: 21 chats shown ${syncedIn} ms after the phone confirmed`);
+    expect(syncedIn, "the account and chats appear within 2 s").toBeLessThan(2_000);
     expect(await page.locator("#me-name").textContent()).toBe("Bob");
     await saveArtifact("4-chats", await page.screenshot());
 
