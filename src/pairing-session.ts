@@ -41,6 +41,7 @@ interface SessionRow {
   token_expires_at: number;
   previous_token: string | null;
   previous_expires_at: number | null;
+  failed_scans: number;
   scanned_by: string | null;
   scanned_at: number | null;
   account_number: string | null;
@@ -102,6 +103,7 @@ export class PairingSession extends DurableObject<Env> {
         token_expires_at INTEGER NOT NULL DEFAULT 0,
         previous_token TEXT,
         previous_expires_at INTEGER,
+        failed_scans INTEGER NOT NULL DEFAULT 0,
         scanned_by TEXT,
         scanned_at INTEGER,
         account_number TEXT,
@@ -224,6 +226,7 @@ export class PairingSession extends DurableObject<Env> {
     const session = this.session();
     if (!session) return failure("session_not_found", "no open pairing session with that id");
     if (session.state !== "pending" || !this.isLiveToken(session, token)) {
+      if (session.state === "pending") await this.failedScan(session);
       return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
     }
     const now = Date.now();
@@ -444,6 +447,23 @@ export class PairingSession extends DurableObject<Env> {
 
   private session(): SessionRow | null {
     return this.sql.exec<SessionRow>("SELECT * FROM session WHERE id = 1").toArray()[0] ?? null;
+  }
+
+  /**
+   * Someone is guessing: after a few wrong scans the code on screen is
+   * replaced at once (no grace for the old one), after more the session ends.
+   */
+  private async failedScan(session: SessionRow): Promise<void> {
+    const failed = session.failed_scans + 1;
+    this.sql.exec("UPDATE session SET failed_scans = ? WHERE id = 1", failed);
+    const lastToken = session.token_seq + 1 >= this.config.tokenCount;
+    if (failed >= LIMITS.failedScansBeforeEnd || (failed === LIMITS.failedScansBeforeRotation && lastToken)) return this.end("too_many_attempts");
+    if (failed !== LIMITS.failedScansBeforeRotation) return;
+    const now = Date.now();
+    const next = this.issueToken({ seq: session.token_seq, token: session.token ?? "", expires_at: now }, now);
+    this.sql.exec("UPDATE session SET previous_token = NULL WHERE id = 1");
+    await this.ctx.storage.setAlarm(next.expires_at);
+    this.broadcast(this.tokenMessage(next));
   }
 
   /** Writes the next token and keeps the previous one for its grace period. */

@@ -14,6 +14,9 @@ export const LIMITS = {
   nameLength: 64,
   /** Sockets one session accepts at once (browser tabs, resumes waiting on their challenge, the phone). */
   socketsPerSession: 8,
+  /** Wrong scans of one session before its code is replaced early, and before the session ends. */
+  failedScansBeforeRotation: 5,
+  failedScansBeforeEnd: 10,
 } as const;
 
 /** The largest plaintext that still fits one relay frame once sealed and encoded. */
@@ -155,7 +158,7 @@ export interface ErrorBody {
 // WebSockets: browser <-> PairingSession <-> phone
 
 export type SessionState = "pending" | "scanned" | "linked" | "ended";
-export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive"] as const;
+export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts"] as const;
 export type EndReason = (typeof END_REASONS)[number];
 export type Direction = "to_browser" | "to_phone";
 export type Presence = "online" | "offline";
@@ -168,6 +171,7 @@ export const CLOSE_CODES = {
   logged_out: 4004,
   revoked: 4005,
   inactive: 4006,
+  too_many_attempts: 4007,
   unknown_session: 4404,
   bad_message: 4400,
   resume_refused: 4401,

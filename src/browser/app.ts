@@ -113,6 +113,9 @@ class PairingScreen {
       showNotice(abandoned ? "Nobody confirmed on the phone. Here is a fresh code." : "The link was rejected on the phone. Here is a fresh code.");
       void startPairing();
     } else if (reason === "expired") setState("expired");
+    else if (reason === "too_many_attempts") {
+      showError("This code was withdrawn", "It was scanned wrongly too many times. Get a new one when you are ready to link.");
+    }
   }
 
   private onClose(): void {

@@ -54,6 +54,24 @@ describe("scanning a QR code", () => {
     expect(browser.all("scanned")).toHaveLength(0);
   });
 
+  it("replaces the code at once after 5 wrong scans, and ends the session after 10", async () => {
+    const browser = await BrowserClient.open();
+    const phone = await registeredPhone();
+    const guess = () => phone.inspect({ ...browser.qr(), token: randomBase64url(16) }).catch((error: { code: string }) => error.code);
+    for (let i = 0; i < 4; i++) expect(await guess()).toBe("invalid_token");
+    expect(browser.all("token")).toHaveLength(1);
+    const shown = browser.qr();
+    await guess();
+    expect(await browser.waitFor("token", 2)).toMatchObject({ seq: 1 });
+    // The code that was on screen gets no grace: someone may have been guessing at it.
+    await expect(phone.inspect(shown)).rejects.toMatchObject({ code: "invalid_token" });
+    for (let i = 0; i < 3; i++) await guess();
+    expect(browser.all("ended")).toHaveLength(0);
+    await guess();
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "too_many_attempts" });
+    expect((await browser.waitForClose()).code).toBe(CLOSE_CODES.too_many_attempts);
+  });
+
   it("refuses a malformed token before it reaches the session", async () => {
     const browser = await BrowserClient.open();
     const phone = await registeredPhone();
