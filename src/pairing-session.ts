@@ -460,19 +460,19 @@ export class PairingSession extends DurableObject<Env> {
     if (failed >= LIMITS.failedScansBeforeEnd || (failed === LIMITS.failedScansBeforeRotation && lastToken)) return this.end("too_many_attempts");
     if (failed !== LIMITS.failedScansBeforeRotation) return;
     const now = Date.now();
-    const next = this.issueToken({ seq: session.token_seq, token: session.token ?? "", expires_at: now }, now);
-    this.sql.exec("UPDATE session SET previous_token = NULL WHERE id = 1");
+    const next = this.issueToken({ seq: session.token_seq, token: session.token ?? "", expires_at: now }, now, { grace: false });
     await this.ctx.storage.setAlarm(next.expires_at);
     this.broadcast(this.tokenMessage(next));
   }
 
-  /** Writes the next token and keeps the previous one for its grace period. */
-  private issueToken(current: Token, now: number): Token {
+  /** Writes the next token, keeping the previous one for its grace period unless `grace` is false. */
+  private issueToken(current: Token, now: number, { grace = true } = {}): Token {
     // Anchored to the schedule, so a late alarm shortens one token instead of shifting all of them.
     const scheduled = current.expires_at + this.config.tokenTtlMs;
     const next: Token = { seq: current.seq + 1, token: randomBase64url(16), expires_at: scheduled > now ? scheduled : now + this.config.tokenTtlMs };
     this.sql.exec(
-      "UPDATE session SET previous_token = token, previous_expires_at = token_expires_at, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
+      "UPDATE session SET previous_token = ?, previous_expires_at = token_expires_at, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
+      grace ? current.token : null,
       next.token,
       next.seq,
       next.expires_at,
