@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
+import { RATE_LIMITS } from "../src/rate-limit";
 import { startBaseline, type Baseline } from "./baseline-relay";
 
 export interface AppServer {
@@ -65,7 +66,11 @@ export async function startApp(vars: Record<string, string>): Promise<AppServer>
     compatibilityFlags: ["nodejs_compat"],
     host: "127.0.0.1",
     port: 0,
-    bindings: { ...wranglerVars(), ...vars },
+    // Every bench phone comes from 127.0.0.1 and floods its socket: the
+    // per-address and per-socket limits are lifted to measure capacity. The
+    // bindings are still called on every request.
+    bindings: { ...wranglerVars(), SOCKET_MESSAGES_PER_SECOND: "1000000", ...vars },
+    ratelimits: Object.fromEntries(Object.values(RATE_LIMITS).map((rule) => [rule.binding, { simple: { limit: 1_000_000_000, period: rule.periodSeconds } }])),
     durableObjects: {
       PAIRING_SESSION: { className: "PairingSession", useSQLite: true },
       ACCOUNT: { className: "Account", useSQLite: true },

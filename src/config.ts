@@ -12,6 +12,12 @@ export interface SessionConfig {
   phoneOfflineMs: number;
   /** A linked browser unused this long is logged out as inactive. */
   deviceIdleMs: number;
+  /** A browser socket silent this long (no message, no heartbeat) is closed. */
+  socketIdleMs: number;
+  /** How long a reloaded browser has to answer its resume challenge. */
+  challengeTimeoutMs: number;
+  /** Messages a socket may send per second, with bursts of twice this. */
+  socketMessagesPerSecond: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -33,6 +39,9 @@ export function sessionConfig(env: Env): SessionConfig {
     confirmTimeoutMs: positiveInteger(env.CONFIRM_TIMEOUT_MS, 60_000),
     phoneOfflineMs: positiveInteger(env.PHONE_OFFLINE_MS, 15_000),
     deviceIdleMs: positiveInteger(env.DEVICE_IDLE_MS, 30 * DAY_MS),
+    socketIdleMs: positiveInteger(env.SOCKET_IDLE_MS, 60_000),
+    challengeTimeoutMs: positiveInteger(env.CHALLENGE_TIMEOUT_MS, 10_000),
+    socketMessagesPerSecond: positiveInteger(env.SOCKET_MESSAGES_PER_SECOND, 500),
   };
 }
 

@@ -9,6 +9,7 @@ import { allowedOrigins } from "./config";
 import { sha256Base64url } from "./crypto";
 import { SOCKET_HEADER, type SocketKind } from "./pairing-session";
 import { ERROR_STATUS, type Outcome } from "./outcome";
+import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
   credentialsFromSubprotocols,
   LIMITS,
@@ -36,6 +37,30 @@ export const limitPhoneBody = bodyLimit({
   maxSize: LIMITS.phoneRequestBytes,
   onError: (c) => errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`),
 });
+
+/**
+ * Counts the request against `rule` under the key `keyOf` picks (none: not
+ * counted); over the limit it is refused with 429 and Retry-After.
+ */
+export function rateLimit(rule: RateLimitRule, keyOf: (c: Context<AppEnv>) => string | null): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = keyOf(c);
+    if (key !== null && !(await withinRateLimit(c.env, rule, key))) {
+      c.header("retry-after", String(rule.periodSeconds));
+      return errorResponse(c, "rate_limited", `too many requests; at most ${rule.limit} every ${rule.periodSeconds} s, try again later`);
+    }
+    await next();
+  };
+}
+
+/** Rate-limit key: the client's address. */
+export const byAddress = (c: Context): string => addressKey(c.req.header("cf-connecting-ip"));
+
+/** Rate-limit key: the phone number the request claims, when it is one. */
+export const byClaimedNumber = (c: Context): string | null => {
+  const number = phoneNumberSchema.safeParse(c.req.header(SIGNATURE_HEADERS.number));
+  return number.success ? number.data : null;
+};
 
 /** Validates the JSON body against a protocol schema; malformed JSON is a `bad_json` error (see app.onError). */
 export function jsonBody<T extends z.ZodMiniType>(schema: T) {

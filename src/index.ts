@@ -5,18 +5,22 @@ import { HTTPException } from "hono/http-exception";
 import { randomBase64url } from "./crypto";
 import { describeDevice } from "./device-context";
 import {
+  byAddress,
+  byClaimedNumber,
   errorResponse,
   forwardUpgrade,
   jsonBody,
   jsonParam,
   limitPhoneBody,
   outcomeResponse,
+  rateLimit,
   sameOriginUpgrade,
   signedByPhone,
   signedRequestOf,
   upgradeOnly,
   type AppEnv,
 } from "./http";
+import { RATE_LIMITS } from "./rate-limit";
 import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./pairing-session";
 import {
   confirmRequestSchema,
@@ -53,21 +57,40 @@ app.get("/api/sessions/:sessionId/phone", upgradeOnly, jsonParam("sessionId", se
 );
 
 /** A phone registers its number with its identity key; the request is signed by that key. */
-app.post("/api/accounts", limitPhoneBody, jsonBody(registerRequestSchema), async (c) => {
-  const body = c.req.valid("json");
-  const signed = await signedRequestOf(c);
-  if (!signed || signed.number !== body.number) {
-    return errorResponse(c, "missing_signature", "registration is signed with the key being registered, for the number in the body");
-  }
-  return outcomeResponse(c, await c.env.ACCOUNT.getByName(body.number).register(body, signed));
-});
+app.post(
+  "/api/accounts",
+  limitPhoneBody,
+  rateLimit(RATE_LIMITS.registrationsPerIp, byAddress),
+  rateLimit(RATE_LIMITS.registrationsPerNumber, byClaimedNumber),
+  jsonBody(registerRequestSchema),
+  async (c) => {
+    const body = c.req.valid("json");
+    const signed = await signedRequestOf(c);
+    if (!signed || signed.number !== body.number) {
+      return errorResponse(c, "missing_signature", "registration is signed with the key being registered, for the number in the body");
+    }
+    return outcomeResponse(c, await c.env.ACCOUNT.getByName(body.number).register(body, signed));
+  },
+);
 
-/** The phone scanned a QR: spend the token, learn what is asking to be linked. */
-app.post("/api/link/inspect", limitPhoneBody, signedByPhone, jsonBody(inspectRequestSchema), async (c) => {
-  const { sessionId, token } = c.req.valid("json");
-  const phonePlace = describeDevice(c.req.raw).place;
-  return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number, phonePlace));
-});
+/**
+ * The phone scanned a QR: spend the token, learn what is asking to be linked.
+ * Scans are counted per address before the signature is checked, and per
+ * account after, so neither a crowd of numbers nor one account can spray codes.
+ */
+app.post(
+  "/api/link/inspect",
+  limitPhoneBody,
+  rateLimit(RATE_LIMITS.scansPerIp, byAddress),
+  signedByPhone,
+  rateLimit(RATE_LIMITS.scansPerNumber, (c) => c.var.account.number),
+  jsonBody(inspectRequestSchema),
+  async (c) => {
+    const { sessionId, token } = c.req.valid("json");
+    const phonePlace = describeDevice(c.req.raw).place;
+    return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number, phonePlace));
+  },
+);
 
 app.post("/api/link/confirm", limitPhoneBody, signedByPhone, jsonBody(confirmRequestSchema), async (c) => {
   const { sessionId, phonePublicKey, confirmation } = c.req.valid("json");

@@ -30,5 +30,6 @@ export const ERROR_STATUS = {
   wrong_state: 409,
   device_limit: 409,
   unknown_device: 404,
+  rate_limited: 429,
   internal: 500,
 } as const satisfies Record<ErrorCode, number>;

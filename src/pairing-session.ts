@@ -68,8 +68,17 @@ interface Token {
  * Kept on each socket so it survives hibernation. A browser socket is
  * `verified` when it opened the session or answered the resume challenge.
  */
-type SocketAttachment = { role: "browser"; verified: boolean; nonce?: string } | { role: "phone"; connectedAt: number };
+type SocketAttachment = { role: "browser"; verified: boolean; nonce?: string; connectedAt: number } | { role: "phone"; connectedAt: number };
 type Role = SocketAttachment["role"];
+
+/** What a socket may still send: refilled at the configured rate, up to a burst of two seconds' worth. */
+interface Allowance {
+  messages: number;
+  /** When the socket last sent a message (its heartbeats are answered by the runtime and tracked there). */
+  lastMessageAt: number;
+  /** Refusals before this time are not announced again: the socket was already told to wait until then. */
+  quietUntil: number;
+}
 
 /** Which way a frame from this role travels. */
 const OUTBOUND: Record<Role, Direction> = { browser: "to_phone", phone: "to_browser" };
@@ -79,8 +88,8 @@ const RECEIVER: Record<Direction, Role> = { to_browser: "browser", to_phone: "ph
 export class PairingSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly config: SessionConfig;
-  /** When the phone last sent a message; its pings are answered without waking us (see HEARTBEAT). */
-  private phoneMessageAt = 0;
+  /** Per socket, in memory: a socket that hibernated was quiet, and starts again with a full allowance. */
+  private readonly allowances = new Map<WebSocket, Allowance>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -147,8 +156,8 @@ export class PairingSession extends DurableObject<Env> {
     const device = request.headers.get(DEVICE_HEADER);
     if (!sessionId || !device || this.session()) return new Response("cannot open this session", { status: 409 });
 
-    const server = this.accept("browser", { role: "browser", verified: true });
     const now = Date.now();
+    const server = this.accept("browser", { role: "browser", verified: true, connectedAt: now });
     const first = { seq: 0, token: randomBase64url(16), expires_at: now + this.config.firstTokenTtlMs };
     this.sql.exec(
       "INSERT INTO session (id, session_id, state, created_at, device, token, token_seq, token_expires_at) VALUES (1, ?, 'pending', ?, ?, ?, ?, ?)",
@@ -166,12 +175,14 @@ export class PairingSession extends DurableObject<Env> {
     return server.response;
   }
 
-  /** A reloaded browser: it gets a challenge, and nothing else until it signs it with its device key. */
-  private acceptResume(): Response {
+  /** A reloaded browser: it gets a challenge, and nothing else until it signs it (in time) with its device key. */
+  private async acceptResume(): Promise<Response> {
     const session = this.session();
     if (session?.state !== "linked" || !session.device_public_key) return this.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
     const nonce = randomBase64url(32);
-    const server = this.accept("browser", { role: "browser", verified: false, nonce });
+    const now = Date.now();
+    const server = this.accept("browser", { role: "browser", verified: false, nonce, connectedAt: now });
+    await this.armSocketCheck(now + this.config.challengeTimeoutMs);
     this.send(server.socket, { type: "challenge", nonce });
     return server.response;
   }
@@ -189,14 +200,13 @@ export class PairingSession extends DurableObject<Env> {
     for (const old of this.sockets("phone")) old.close(CLOSE_CODES.replaced, "replaced by a newer connection");
     const now = Date.now();
     const server = this.accept("phone", { role: "phone", connectedAt: now }, subprotocol);
-    this.phoneMessageAt = now;
-    await this.armHeartbeatCheck(now + this.config.phoneOfflineMs);
+    await this.armSocketCheck(now + this.config.phoneOfflineMs);
     this.startRelay(server.socket, session, "phone");
     if (!wasOnline) this.broadcastTo("browser", { type: "presence", phone: "online" });
     return server.response;
   }
 
-  /** Rotates the token on schedule, ends an unconfirmed scan, and marks a silent phone offline. Safe to run twice or early. */
+  /** Rotates the token on schedule, ends an unconfirmed scan, and closes silent sockets. Safe to run twice or early. */
   override async alarm(): Promise<void> {
     const session = this.session();
     if (!session) return;
@@ -205,9 +215,11 @@ export class PairingSession extends DurableObject<Env> {
       const current = { seq: session.token_seq, token: session.token ?? "", expires_at: session.token_expires_at };
       if (now < current.expires_at) return this.ctx.storage.setAlarm(current.expires_at);
       if (current.seq + 1 >= this.config.tokenCount) return this.end("expired");
+      // Persisted, announced, then re-armed: a run that fails at any step is
+      // retried and finds either the old token due or the new one already shown.
       const next = this.issueToken(current, now);
-      await this.ctx.storage.setAlarm(next.expires_at);
       this.broadcast(this.tokenMessage(next));
+      await this.ctx.storage.setAlarm(next.expires_at);
     } else if (session.state === "scanned") {
       const deadline = (session.scanned_at ?? now) + this.config.confirmTimeoutMs;
       if (now < deadline) return this.ctx.storage.setAlarm(deadline);
@@ -215,7 +227,7 @@ export class PairingSession extends DurableObject<Env> {
     } else if (session.state === "linked") {
       const idleUntil = (session.browser_active_at ?? now) + this.config.deviceIdleMs;
       if (now >= idleUntil) return this.end("inactive");
-      await this.ctx.storage.setAlarm(Math.min(idleUntil, this.checkPhoneHeartbeat(now) ?? idleUntil));
+      await this.ctx.storage.setAlarm(Math.min(idleUntil, this.closeSilentSockets(now) ?? idleUntil));
     } else {
       await this.wipe();
     }
@@ -262,7 +274,8 @@ export class PairingSession extends DurableObject<Env> {
       confirmation,
       now,
     );
-    await this.ctx.storage.setAlarm(now + this.config.deviceIdleMs);
+    // The alarm now watches for an idle device and for silent sockets, whichever is due first.
+    await this.ctx.storage.setAlarm(now + Math.min(this.config.deviceIdleMs, this.config.socketIdleMs));
     this.broadcast({ type: "linked", account, phonePublicKey, confirmation });
     return success(account);
   }
@@ -281,6 +294,8 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    // Counted before anything is parsed, so a flood costs as little as possible.
+    if (!this.allowMessage(ws)) return;
     const size = typeof raw === "string" ? raw.length : raw.byteLength;
     if (size > LIMITS.relayMessageBytes) return ws.close(CLOSE_CODES.message_too_large, "message too large");
     let parsed: unknown = null;
@@ -292,7 +307,6 @@ export class PairingSession extends DurableObject<Env> {
     const result = clientMessageSchema.safeParse(parsed);
     const attachment = ws.deserializeAttachment() as SocketAttachment;
     if (!result.success) return ws.close(CLOSE_CODES.bad_message, "malformed message");
-    if (attachment.role === "phone") this.phoneMessageAt = Date.now();
     await this.handle(ws, attachment, result.data);
   }
 
@@ -335,7 +349,9 @@ export class PairingSession extends DurableObject<Env> {
       return ws.close(CLOSE_CODES.resume_refused, "the resume signature does not verify");
     }
     for (const other of this.sockets("browser")) if (other !== ws) other.close(CLOSE_CODES.replaced, "replaced by a newer connection");
-    ws.serializeAttachment({ role: "browser", verified: true } satisfies SocketAttachment);
+    const now = Date.now();
+    ws.serializeAttachment({ role: "browser", verified: true, connectedAt: now } satisfies SocketAttachment);
+    await this.armSocketCheck(now + this.config.socketIdleMs);
     this.startRelay(ws, session, "browser");
     await this.browserActive(session);
   }
@@ -427,6 +443,7 @@ export class PairingSession extends DurableObject<Env> {
    * goes away is offline.
    */
   override async webSocketClose(ws: WebSocket): Promise<void> {
+    this.allowances.delete(ws);
     const attachment = ws.deserializeAttachment() as SocketAttachment | null;
     const others = (role: Role) => this.sockets(role).filter((socket) => socket !== ws);
     if (attachment?.role === "phone") {
@@ -461,8 +478,8 @@ export class PairingSession extends DurableObject<Env> {
     if (failed !== LIMITS.failedScansBeforeRotation) return;
     const now = Date.now();
     const next = this.issueToken({ seq: session.token_seq, token: session.token ?? "", expires_at: now }, now, { grace: false });
-    await this.ctx.storage.setAlarm(next.expires_at);
     this.broadcast(this.tokenMessage(next));
+    await this.ctx.storage.setAlarm(next.expires_at);
   }
 
   /** Writes the next token, keeping the previous one for its grace period unless `grace` is false. */
@@ -517,25 +534,60 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** The alarm is shared: never push it later than a deadline already set. */
-  private async armHeartbeatCheck(at: number): Promise<void> {
+  private async armSocketCheck(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   /**
-   * A phone silent for `phoneOfflineMs` (no message, no ping) is cut off and
-   * shown offline. Returns when to look again, or null with no phone online.
+   * Counts a message against the socket's allowance. Over it, the message is
+   * dropped unstored and the socket told when to try again, once per wait.
    */
-  private checkPhoneHeartbeat(now: number): number | null {
-    const phone = this.sockets("phone")[0];
-    if (!phone) return null;
-    const attachment = phone.deserializeAttachment() as Extract<SocketAttachment, { role: "phone" }>;
-    const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(phone)?.getTime() ?? 0;
-    const lastSeen = Math.max(lastPing, this.phoneMessageAt, attachment.connectedAt);
-    if (now - lastSeen < this.config.phoneOfflineMs) return lastSeen + this.config.phoneOfflineMs;
-    phone.close(CLOSE_CODES.heartbeat_timeout, "no heartbeat");
-    this.broadcastTo("browser", { type: "presence", phone: "offline" });
-    return null;
+  private allowMessage(ws: WebSocket): boolean {
+    const now = Date.now();
+    const rate = this.config.socketMessagesPerSecond;
+    const allowance = this.allowances.get(ws) ?? { messages: 2 * rate, lastMessageAt: now, quietUntil: 0 };
+    allowance.messages = Math.min(2 * rate, allowance.messages + ((now - allowance.lastMessageAt) * rate) / 1000);
+    allowance.lastMessageAt = now;
+    this.allowances.set(ws, allowance);
+    if (allowance.messages >= 1) {
+      allowance.messages -= 1;
+      return true;
+    }
+    if (now >= allowance.quietUntil) {
+      const retryAfterMs = Math.ceil(((1 - allowance.messages) * 1000) / rate);
+      allowance.quietUntil = now + retryAfterMs;
+      this.send(ws, { type: "error", code: "rate_limited", message: `at most ${rate} messages a second; send again in ${retryAfterMs} ms`, retryAfterMs });
+    }
+    return false;
+  }
+
+  /**
+   * Closes sockets that went silent (no message, no heartbeat): a phone after
+   * `phoneOfflineMs`, shown offline; a browser after `socketIdleMs`, or after
+   * `challengeTimeoutMs` while it has not answered its resume challenge.
+   * Returns when to look again, or null with no socket left to watch.
+   */
+  private closeSilentSockets(now: number): number | null {
+    let next: number | null = null;
+    for (const ws of [...this.sockets("phone"), ...this.sockets("browser")]) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment;
+      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const lastSeen = Math.max(lastPing, this.allowances.get(ws)?.lastMessageAt ?? 0, attachment.connectedAt);
+      const deadline =
+        attachment.role === "phone"
+          ? lastSeen + this.config.phoneOfflineMs
+          : attachment.verified
+            ? lastSeen + this.config.socketIdleMs
+            : attachment.connectedAt + this.config.challengeTimeoutMs;
+      if (now < deadline) {
+        next = Math.min(next ?? deadline, deadline);
+        continue;
+      }
+      ws.close(CLOSE_CODES.heartbeat_timeout, attachment.role === "browser" && !attachment.verified ? "challenge not answered" : "no heartbeat");
+      if (attachment.role === "phone") this.broadcastTo("browser", { type: "presence", phone: "offline" });
+    }
+    return next;
   }
 
   private presence(): Presence {

@@ -148,6 +148,7 @@ export type ErrorCode =
   | "wrong_state"
   | "device_limit"
   | "unknown_device"
+  | "rate_limited"
   | "internal";
 
 export interface ErrorBody {
@@ -182,8 +183,9 @@ export const CLOSE_CODES = {
 } as const satisfies Record<EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large" | "too_many_sockets", number>;
 
 /**
- * The phone's heartbeat: it sends "ping" every 10 s and the runtime answers
- * "pong" without waking the session object; 15 s of silence is offline.
+ * Heartbeat: phone and browser send "ping" every 10 s and the runtime answers
+ * "pong" without waking the session object. A phone silent for 15 s is
+ * offline; a browser silent for SOCKET_IDLE_MS is disconnected.
  */
 export const HEARTBEAT = { request: "ping", response: "pong", intervalMs: 10_000 } as const;
 
@@ -227,7 +229,14 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("delivered"), seq: seqSchema }),
   z.object({ type: z.literal("presence"), phone: z.enum(["online", "offline"]) }),
   /** A refusal on a socket that stays open; `expected` is the seq the server waits for (out_of_order). */
-  z.object({ type: z.literal("error"), code: z.enum(["buffer_full", "out_of_order", "not_ready"]), message: z.string(), expected: z.optional(z.int()) }),
+  /** rate_limited: the socket sent too much; what was refused was not stored, send it again after `retryAfterMs`. */
+  z.object({
+    type: z.literal("error"),
+    code: z.enum(["buffer_full", "out_of_order", "not_ready", "rate_limited"]),
+    message: z.string(),
+    expected: z.optional(z.int()),
+    retryAfterMs: z.optional(z.int().check(z.nonnegative())),
+  }),
   z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

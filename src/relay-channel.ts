@@ -113,13 +113,15 @@ export class RelayChannel {
           break;
         case "error":
           if (message.code === "out_of_order" && message.expected !== undefined) this.resendFrom(message.expected);
-          if (message.code === "buffer_full" && !this.retryScheduled) {
-            // Every refused frame of a burst says so; one retry covers them all.
+          if ((message.code === "buffer_full" || message.code === "rate_limited") && !this.retryScheduled) {
+            // Every refused frame of a burst says so; one retry covers them all,
+            // and repeats the ack in case the refused message was one.
             this.retryScheduled = true;
             setTimeout(() => {
               this.retryScheduled = false;
               this.resendFrom(this.state.unstored[0]?.seq ?? this.state.sent + 1);
-            }, RETRY_AFTER_FULL_MS);
+              if (this.state.received > 0) this.transmit?.({ type: "ack", seq: this.state.received });
+            }, message.retryAfterMs ?? RETRY_AFTER_FULL_MS);
           }
           break;
       }

@@ -2,7 +2,7 @@
 // (resuming with the device key), shows the chats the phone streams, and
 // sends what is typed here out through the phone, with delivery ticks.
 import { signResume } from "../crypto";
-import { appMessageSchema, CLOSE_CODES, serverMessageSchema, type AppMessage, type ChatMessage, type Presence, type ServerMessage } from "../protocol";
+import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage, type Presence, type ServerMessage } from "../protocol";
 import { RelayChannel } from "../relay-channel";
 import { ChatState, type ChatView, type Delivery, type ViewMessage } from "./chat-state";
 import { $ } from "./dom";
@@ -89,11 +89,17 @@ export class ChatScreen {
   private use(socket: WebSocket): void {
     this.socket = socket;
     this.channel.attach((message) => socket.send(JSON.stringify(message)));
+    // The server closes a browser socket that stays silent; the runtime answers these without waking it.
+    const heartbeat = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(HEARTBEAT.request), HEARTBEAT.intervalMs);
     socket.addEventListener("message", (event) => {
+      if (event.data === HEARTBEAT.response) return;
       const parsed = serverMessageSchema.safeParse(JSON.parse(String(event.data)));
       if (parsed.success) void this.onServerMessage(parsed.data);
     });
-    socket.addEventListener("close", (event) => this.onClose(event.code));
+    socket.addEventListener("close", (event) => {
+      clearInterval(heartbeat);
+      this.onClose(event.code);
+    });
   }
 
   private async onServerMessage(message: ServerMessage): Promise<void> {

@@ -7,7 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PhoneProfile } from "../../src/phone/profile";
 import { Phone } from "../../src/phone/phone";
-import { parseQrText, serverMessageSchema, type ServerMessage } from "../../src/protocol";
+import { HEARTBEAT, parseQrText, serverMessageSchema, type ServerMessage } from "../../src/protocol";
 import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
 import { runPhone, spawnPhone } from "./phone-cli";
@@ -45,7 +45,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   async function openPage(colorScheme: "light" | "dark" = "light"): Promise<OpenedPage> {
     const page = await (await chromium.newContext({ colorScheme, viewport: { width: 1280, height: 720 } })).newPage();
     const messages: ServerMessage[] = [];
-    page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => messages.push(serverMessageSchema.parse(JSON.parse(String(payload))))));
+    page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => payload !== HEARTBEAT.response && messages.push(serverMessageSchema.parse(JSON.parse(String(payload))))));
     await page.goto(server.url);
     await page.waitForSelector("body[data-state=pending]", { timeout: 1_000 });
     return { page, messages };

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { generateIdentityKeyPair } from "../../src/crypto";
 import { Phone, type PhoneIdentity } from "../../src/phone/phone";
 import { LIMITS } from "../../src/protocol";
-import { BrowserClient, errorCode, ORIGIN, registeredPhone, signedPost, workerFetch } from "./helpers";
+import { BrowserClient, errorCode, ORIGIN, phoneFetch, registeredPhone, signedPost, workerFetch } from "./helpers";
 
 async function newIdentity(number: string, name = "Alice"): Promise<PhoneIdentity> {
   return { number, name, ...(await generateIdentityKeyPair(false)) };
@@ -14,15 +14,15 @@ const registerBody = (identity: PhoneIdentity) => JSON.stringify({ number: ident
 describe("phone registration", () => {
   it("registers a number with its key, and lets the same key change the name", async () => {
     const identity = await newIdentity("+15550001");
-    const phone = new Phone(ORIGIN, identity, (request) => workerFetch(request));
+    const phone = new Phone(ORIGIN, identity, phoneFetch());
     await expect(phone.register()).resolves.toEqual({ number: "+15550001", name: "Alice" });
-    const renamed = new Phone(ORIGIN, { ...identity, name: "Alice B." }, (request) => workerFetch(request));
+    const renamed = new Phone(ORIGIN, { ...identity, name: "Alice B." }, phoneFetch());
     await expect(renamed.register()).resolves.toEqual({ number: "+15550001", name: "Alice B." });
   });
 
   it("does not let another key take a registered number over", async () => {
-    await new Phone(ORIGIN, await newIdentity("+15550002"), (request) => workerFetch(request)).register();
-    const intruder = new Phone(ORIGIN, await newIdentity("+15550002", "Mallory"), (request) => workerFetch(request));
+    await new Phone(ORIGIN, await newIdentity("+15550002"), phoneFetch()).register();
+    const intruder = new Phone(ORIGIN, await newIdentity("+15550002", "Mallory"), phoneFetch());
     await expect(intruder.register()).rejects.toMatchObject({ status: 409, code: "number_taken" });
   });
 

@@ -83,14 +83,16 @@ describe("expiry", () => {
   it("ends a linked browser unused for 30 days as inactive", async () => {
     const start = clock.start();
     const pair = await linkedPair();
+    pair.browser.socket.close(1001, "tab closed");
+    pair.phoneSocket.socket.close(1001, "phone asleep");
     clock.set(start + 30 * DAY - 1);
     await runDurableObjectAlarm(pair.browser.stub);
-    expect(pair.browser.all("ended")).toHaveLength(0);
+    expect(await pair.phone.devices()).toHaveLength(1);
     clock.set(start + 30 * DAY);
     await runDurableObjectAlarm(pair.browser.stub);
-    expect(await pair.browser.waitFor("ended")).toEqual({ type: "ended", reason: "inactive" });
-    expect((await pair.browser.waitForClose()).code).toBe(CLOSE_CODES.inactive);
     expect(await pair.phone.devices()).toEqual([]);
+    const resume = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    expect((await resume.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });
 
   it("ends every linked browser of a phone unseen for 14 days", async () => {

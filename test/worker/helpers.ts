@@ -146,13 +146,32 @@ export class BrowserClient extends TestSocket {
   }
 }
 
-let phoneCount = 0;
+/**
+ * A fresh address and number for each test phone, as real phones have: the
+ * rate limits count per address and per number across the whole test run.
+ */
+export function randomAddress(): string {
+  const [a = 0, b = 0] = crypto.getRandomValues(new Uint8Array(2));
+  return `198.18.${a}.${b}`;
+}
+
+export function randomNumber(): string {
+  return `+1555${String(crypto.getRandomValues(new Uint32Array(1))[0]! % 10_000_000).padStart(7, "0")}`;
+}
+
+/** How a test phone reaches the Worker: from its own address. */
+export function phoneFetch(address = randomAddress()): (request: Request) => Promise<Response> {
+  return (request) => {
+    const addressed = new Request(request);
+    addressed.headers.set("cf-connecting-ip", address);
+    return workerFetch(addressed);
+  };
+}
 
 export async function registeredPhone(name = "Alice"): Promise<Phone> {
-  phoneCount += 1;
   const pair = await generateIdentityKeyPair(false);
-  const identity: PhoneIdentity = { number: `+1555${String(1000 + phoneCount).padStart(7, "0")}`, name, ...pair };
-  const phone = new Phone(ORIGIN, identity, (request) => workerFetch(request));
+  const identity: PhoneIdentity = { number: randomNumber(), name, ...pair };
+  const phone = new Phone(ORIGIN, identity, phoneFetch());
   await phone.register();
   return phone;
 }
@@ -176,6 +195,7 @@ export async function signedPost(identity: PhoneIdentity, path: string, body: st
     method: "POST",
     headers: {
       "content-type": "application/json",
+      "cf-connecting-ip": randomAddress(),
       [SIGNATURE_HEADERS.number]: options.number ?? identity.number,
       [SIGNATURE_HEADERS.timestamp]: timestamp,
       [SIGNATURE_HEADERS.signature]: signature,

@@ -1,0 +1,63 @@
+// Request rate limits for the phone endpoints. Where wrangler.toml declares
+// Cloudflare's rate-limiting binding (deployed, `wrangler dev`, miniflare) the
+// binding counts; a Worker without it falls back to a fixed window in its own
+// isolate with the same numbers, so a limit is never silently off.
+
+export interface RateLimitRule {
+  /** The [[ratelimits]] binding in wrangler.toml; its `simple` limit and period are these numbers. */
+  binding: "REGISTRATIONS_PER_IP" | "REGISTRATIONS_PER_NUMBER" | "SCANS_PER_IP" | "SCANS_PER_NUMBER";
+  limit: number;
+  periodSeconds: 10 | 60;
+}
+
+/** Generous per address, since carrier NAT puts many phones behind one; tight per number. */
+export const RATE_LIMITS = {
+  registrationsPerIp: { binding: "REGISTRATIONS_PER_IP", limit: 20, periodSeconds: 60 },
+  registrationsPerNumber: { binding: "REGISTRATIONS_PER_NUMBER", limit: 5, periodSeconds: 60 },
+  scansPerIp: { binding: "SCANS_PER_IP", limit: 60, periodSeconds: 60 },
+  scansPerNumber: { binding: "SCANS_PER_NUMBER", limit: 20, periodSeconds: 60 },
+} as const satisfies Record<string, RateLimitRule>;
+
+/** The fallback's counts, per rule: one fixed window at a time, cleared when the next begins. */
+const windows = new Map<string, { window: number; counts: Map<string, number> }>();
+
+function countInIsolate(rule: RateLimitRule, key: string): boolean {
+  const window = Math.floor(Date.now() / (rule.periodSeconds * 1000));
+  let current = windows.get(rule.binding);
+  if (current?.window !== window) {
+    current = { window, counts: new Map() };
+    windows.set(rule.binding, current);
+  }
+  const count = current.counts.get(key) ?? 0;
+  if (count >= rule.limit) return false;
+  current.counts.set(key, count + 1);
+  return true;
+}
+
+/** Cloudflare's rate-limiting binding, as the Worker's Env holds it. */
+interface RateLimitBinding {
+  limit(options: { key: string }): Promise<{ success: boolean }>;
+}
+
+/** Counts one request against `rule` for `key`; false when the key is over its limit. */
+export async function withinRateLimit(
+  env: Partial<Record<RateLimitRule["binding"], RateLimitBinding>>,
+  rule: RateLimitRule,
+  key: string,
+): Promise<boolean> {
+  const binding = env[rule.binding];
+  if (binding) return (await binding.limit({ key })).success;
+  return countInIsolate(rule, key);
+}
+
+/** The key for a client address: IPv4 as it is, IPv6 by its /64, which one subscriber usually holds whole. */
+export function addressKey(ip: string | null | undefined): string {
+  if (!ip) return "unknown";
+  if (!ip.includes(":")) return ip;
+  const [head = "", tail = ""] = ip.toLowerCase().split("::");
+  const headGroups = head ? head.split(":") : [];
+  const tailGroups = tail ? tail.split(":") : [];
+  const zeros = ip.includes("::") ? Array(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0") : [];
+  const groups = [...headGroups, ...zeros, ...tailGroups];
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
