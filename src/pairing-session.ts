@@ -12,8 +12,8 @@ import {
   HEARTBEAT,
   LIMITS,
   RELAY_SUBPROTOCOL,
-  clientMessageSchema,
   credentialsFromSubprotocols,
+  parseClientMessage,
   type Account,
   type ClientMessage,
   type DeviceContext,
@@ -298,16 +298,9 @@ export class PairingSession extends DurableObject<Env> {
     if (!this.allowMessage(ws)) return;
     const size = typeof raw === "string" ? raw.length : raw.byteLength;
     if (size > LIMITS.relayMessageBytes) return ws.close(CLOSE_CODES.message_too_large, "message too large");
-    let parsed: unknown = null;
-    try {
-      if (typeof raw === "string") parsed = JSON.parse(raw);
-    } catch {
-      // falls through to the schema check
-    }
-    const result = clientMessageSchema.safeParse(parsed);
-    const attachment = ws.deserializeAttachment() as SocketAttachment;
-    if (!result.success) return ws.close(CLOSE_CODES.bad_message, "malformed message");
-    await this.handle(ws, attachment, result.data);
+    const message = parseClientMessage(raw);
+    if (!message) return ws.close(CLOSE_CODES.bad_message, "malformed message");
+    await this.handle(ws, ws.deserializeAttachment() as SocketAttachment, message);
   }
 
   /** Where each client message is handled; a message the socket's role may not send closes it. */

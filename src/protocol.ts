@@ -258,6 +258,19 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
+/** Reads a WebSocket message from a browser or phone: a JSON text of one of the client kinds, or null. */
+export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | null {
+  if (typeof raw !== "string") return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  const parsed = clientMessageSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
+
 // ---------------------------------------------------------------------------
 // App messages: what phone and browser say to each other inside encrypted
 // frames. The server never sees them.
