@@ -407,6 +407,9 @@ The harness starts QR Link through the Miniflare API on the Worker bundled by
 \`wrangler deploy --dry-run\` (one workerd process, no \`wrangler dev\` proxy), and
 the baseline relay (\`bench/baseline-relay.ts\`: Node \`ws\`, no storage, no
 encryption) inside the harness's Node process. All traffic is on 127.0.0.1 and bounded.
+Every bench phone comes from 127.0.0.1 and floods its socket, so the request
+rate limits and the per-socket message allowance are lifted (the rate-limiting
+bindings are still called on every request): these are capacity figures.
 
 Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}, workerd ${m.workerd}, open files ${m.openFiles}.
 

@@ -53,7 +53,8 @@ export async function withinRateLimit(
 /** The key for a client address: IPv4 as it is, IPv6 by its /64, which one subscriber usually holds whole. */
 export function addressKey(ip: string | null | undefined): string {
   if (!ip) return "unknown";
-  if (!ip.includes(":")) return ip;
+  // IPv4, or IPv4 written as IPv6 (::ffff:192.0.2.1): the dotted part is the address.
+  if (ip.includes(".")) return ip.slice(ip.lastIndexOf(":") + 1);
   const [head = "", tail = ""] = ip.toLowerCase().split("::");
   const headGroups = head ? head.split(":") : [];
   const tailGroups = tail ? tail.split(":") : [];

@@ -18,6 +18,7 @@ import {
   revokeRequestSchema,
   type ClientMessage,
 } from "../../src/protocol";
+import { addressKey } from "../../src/rate-limit";
 
 const RUNS = 10_000;
 const base64url = (length: number) =>
@@ -143,5 +144,30 @@ describe("the phone's request bodies", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe("addressKey (what the per-address rate limits count by)", () => {
+  const group = fc.integer({ min: 0, max: 0xffff }).map((value) => value.toString(16));
+  const ipv6 = fc.array(group, { minLength: 8, maxLength: 8 });
+
+  it("counts every IPv6 address of one /64 as one, however it is written, and different /64s apart", () => {
+    fc.assert(
+      fc.property(ipv6, ipv6, (a, b) => {
+        const compressed = `${a.slice(0, 4).join(":")}::${a[7]}`;
+        const sameNetwork = [...a.slice(0, 4), ...b.slice(4)].join(":");
+        expect(addressKey(a.join(":"))).toBe(addressKey(sameNetwork));
+        expect(addressKey(compressed)).toBe(addressKey(a.join(":")));
+        if (a.slice(0, 4).some((value, i) => parseInt(value, 16) !== parseInt(b[i]!, 16))) expect(addressKey(a.join(":"))).not.toBe(addressKey(b.join(":")));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("keeps IPv4 addresses whole, also when written as IPv6", () => {
+    expect(addressKey("203.0.113.7")).toBe("203.0.113.7");
+    expect(addressKey("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(addressKey("203.0.113.8")).not.toBe(addressKey("203.0.113.7"));
+    expect(addressKey(null)).toBe("unknown");
   });
 });
