@@ -182,7 +182,7 @@ export class PairingSession extends DurableObject<Env> {
     const nonce = randomBase64url(32);
     const now = Date.now();
     const server = this.accept("browser", { role: "browser", verified: false, nonce, connectedAt: now });
-    await this.armSocketCheck(now + this.config.challengeTimeoutMs);
+    await this.armNoLaterThan(now + this.config.challengeTimeoutMs);
     this.send(server.socket, { type: "challenge", nonce });
     return server.response;
   }
@@ -200,7 +200,7 @@ export class PairingSession extends DurableObject<Env> {
     for (const old of this.sockets("phone")) old.close(CLOSE_CODES.replaced, "replaced by a newer connection");
     const now = Date.now();
     const server = this.accept("phone", { role: "phone", connectedAt: now }, subprotocol);
-    await this.armSocketCheck(now + this.config.phoneOfflineMs);
+    await this.armNoLaterThan(now + this.config.phoneOfflineMs);
     this.startRelay(server.socket, session, "phone");
     if (!wasOnline) this.broadcastTo("browser", { type: "presence", phone: "online" });
     return server.response;
@@ -344,7 +344,7 @@ export class PairingSession extends DurableObject<Env> {
     for (const other of this.sockets("browser")) if (other !== ws) other.close(CLOSE_CODES.replaced, "replaced by a newer connection");
     const now = Date.now();
     ws.serializeAttachment({ role: "browser", verified: true, connectedAt: now } satisfies SocketAttachment);
-    await this.armSocketCheck(now + this.config.socketIdleMs);
+    await this.armNoLaterThan(now + this.config.socketIdleMs);
     this.startRelay(ws, session, "browser");
     await this.browserActive(session);
   }
@@ -354,7 +354,7 @@ export class PairingSession extends DurableObject<Env> {
     const now = Date.now();
     if (now - (session.browser_active_at ?? 0) < ACTIVITY_RESOLUTION_MS) return;
     this.sql.exec("UPDATE session SET browser_active_at = ? WHERE id = 1", now);
-    await this.ctx.storage.setAlarm(Math.min(now + this.config.deviceIdleMs, (await this.ctx.storage.getAlarm()) ?? Infinity));
+    await this.armNoLaterThan(now + this.config.deviceIdleMs);
     if (session.account_number) await this.env.ACCOUNT.getByName(session.account_number).touchDevice(session.session_id, now);
   }
 
@@ -527,7 +527,7 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** The alarm is shared: never push it later than a deadline already set. */
-  private async armSocketCheck(at: number): Promise<void> {
+  private async armNoLaterThan(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }

@@ -1,7 +1,6 @@
-import { createExecutionContext, env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBase64url } from "../../src/crypto";
-import worker from "../../src/index";
 import { CLOSE_CODES } from "../../src/protocol";
 import { RATE_LIMITS, type RateLimitRule } from "../../src/rate-limit";
 import type { Phone } from "../../src/phone/phone";
@@ -9,6 +8,7 @@ import {
   clock,
   resumeBrowser,
   endpoint,
+  fetchWithRateLimiters,
   linkedPair,
   ORIGIN,
   randomAddress,
@@ -24,11 +24,7 @@ const SECOND = 1000;
 const socketRate = Number(env.SOCKET_MESSAGES_PER_SECOND);
 
 /** A Worker deployed without the rate-limiting bindings: it falls back to counting in its own isolate. */
-function fetchWithoutBindings(request: Request): Promise<Response> {
-  const bare: Record<string, unknown> = { ...env };
-  for (const rule of Object.values(RATE_LIMITS)) delete bare[rule.binding];
-  return Promise.resolve(worker.fetch(request, bare as unknown as Env, createExecutionContext()));
-}
+const fetchWithoutBindings = fetchWithRateLimiters();
 
 type Fetch = (request: Request) => Promise<Response>;
 
@@ -48,14 +44,14 @@ const scanOfNothing = (phone: Phone) => async (fetch: Fetch) => {
   return fetch(new Request(new URL("/api/link/inspect", ORIGIN), { method: "POST", headers: { "content-type": "application/json", ...headers }, body }));
 };
 
+/** Requests to `path` from one fresh address. */
+const fromOneAddress = (rule: RateLimitRule, path: string): Counted => ({
+  rule,
+  prepare: async () => unsignedPost(path, { "cf-connecting-ip": randomAddress() }),
+});
+
 const COUNTED: Record<string, Counted> = {
-  "registrations per address": {
-    rule: RATE_LIMITS.registrationsPerIp,
-    prepare: async () => {
-      const address = randomAddress();
-      return unsignedPost("/api/accounts", { "cf-connecting-ip": address });
-    },
-  },
+  "registrations per address": fromOneAddress(RATE_LIMITS.registrationsPerIp, "/api/accounts"),
   "registrations per number": {
     rule: RATE_LIMITS.registrationsPerNumber,
     prepare: async () => {
@@ -63,13 +59,7 @@ const COUNTED: Record<string, Counted> = {
       return (fetch) => unsignedPost("/api/accounts", { "cf-connecting-ip": randomAddress(), "x-qrl-number": number })(fetch);
     },
   },
-  "scans per address": {
-    rule: RATE_LIMITS.scansPerIp,
-    prepare: async () => {
-      const address = randomAddress();
-      return unsignedPost("/api/link/inspect", { "cf-connecting-ip": address });
-    },
-  },
+  "scans per address": fromOneAddress(RATE_LIMITS.scansPerIp, "/api/link/inspect"),
   "scans per number": {
     rule: RATE_LIMITS.scansPerNumber,
     prepare: async () => scanOfNothing(await registeredPhone()),

@@ -118,34 +118,29 @@ function reattach(sender: Endpoint, socket: TestSocket): void {
 
 describe("a socket cut in the middle of a burst", () => {
   const burst = Array.from({ length: 60 }, (_, i) => `burst ${i + 1}`);
+  const sides = {
+    phone: { receiver: "browser", reconnects: "the phone reconnects" },
+    browser: { receiver: "phone", reconnects: "the reloaded browser" },
+  } as const;
 
-  it("on the phone's side: the phone reconnects and sends again what was not stored, the browser gets each frame once", async () => {
-    const pair = await linkedPair();
-    const sessionId = pair.browser.sessionId;
-    const phone = endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys);
-    const browser = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys);
+  for (const [side, { receiver, reconnects }] of Object.entries(sides) as [keyof typeof sides, (typeof sides)[keyof typeof sides]][]) {
+    it(`on the ${side}'s side: ${reconnects} and sends again what was not stored, the ${receiver} gets each frame once`, async () => {
+      const pair = await linkedPair();
+      const sessionId = pair.browser.sessionId;
+      const ends = {
+        phone: { socket: pair.phoneSocket, endpoint: endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys) },
+        browser: { socket: pair.browser as TestSocket, endpoint: endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys) },
+      };
+      const sender = ends[side].endpoint;
 
-    const inFlight = await burstWithCut(phone, burst, () => cutFromServer(pair.browser, "phone"));
-    await pair.phoneSocket.waitForClose();
-    const again = await openPhoneSocket(pair.phone, sessionId);
-    reattach(phone, again);
-    await pair.browser.until(() => browser.received.length >= burst.length, "the whole burst at the browser");
-    await again.until(() => phone.channel.state.unstored.length === 0, "every frame stored");
-    report("phone socket cut mid-burst", burst, browser.received, inFlight);
-  });
-
-  it("on the browser's side: the reloaded browser sends again what was not stored, the phone gets each frame once", async () => {
-    const pair = await linkedPair();
-    const sessionId = pair.browser.sessionId;
-    const phone = endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys);
-    const browser = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys);
-
-    const inFlight = await burstWithCut(browser, burst, () => cutFromServer(pair.browser, "browser"));
-    await pair.browser.waitForClose();
-    const again = await resumeBrowser(sessionId, pair.deviceKey);
-    reattach(browser, again);
-    await pair.phoneSocket.until(() => phone.received.length >= burst.length, "the whole burst at the phone");
-    await again.until(() => browser.channel.state.unstored.length === 0, "every frame stored");
-    report("browser socket cut mid-burst", burst, phone.received, inFlight);
-  });
+      const inFlight = await burstWithCut(sender, burst, () => cutFromServer(pair.browser, side));
+      await ends[side].socket.waitForClose();
+      const again = side === "phone" ? await openPhoneSocket(pair.phone, sessionId) : await resumeBrowser(sessionId, pair.deviceKey);
+      reattach(sender, again);
+      const received = ends[receiver].endpoint.received;
+      await ends[receiver].socket.until(() => received.length >= burst.length, `the whole burst at the ${receiver}`);
+      await again.until(() => sender.channel.state.unstored.length === 0, "every frame stored");
+      report(`${side} socket cut mid-burst`, burst, received, inFlight);
+    });
+  }
 });

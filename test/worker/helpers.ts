@@ -1,9 +1,11 @@
 // Test helpers: a browser socket that records what the server says, phones
 // that sign their requests with the real phone code, and a driven clock.
-import { env } from "cloudflare:test";
+import { createExecutionContext, env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { BrowserPairing } from "../../src/browser/pairing";
+import worker from "../../src/index";
+import { RATE_LIMITS } from "../../src/rate-limit";
 import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/crypto";
 import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/relay-channel";
 import { Phone, type PhoneIdentity } from "../../src/phone/phone";
@@ -13,6 +15,19 @@ export const ORIGIN = "https://qr.example";
 
 export function workerFetch(input: string | Request, init?: RequestInit): Promise<Response> {
   return exports.default.fetch(typeof input === "string" ? new URL(input, ORIGIN).toString() : input, init);
+}
+
+/**
+ * The Worker's fetch with its rate-limiting bindings replaced: `binding` for
+ * each (an object with `limit`), or none at all, as deployed without them.
+ */
+export function fetchWithRateLimiters(binding?: { limit(options: { key: string }): Promise<{ success: boolean }> }): (request: Request) => Promise<Response> {
+  const configured: Record<string, unknown> = { ...env };
+  for (const rule of Object.values(RATE_LIMITS)) {
+    if (binding) configured[rule.binding] = binding;
+    else delete configured[rule.binding];
+  }
+  return (request) => Promise.resolve(worker.fetch(request, configured as unknown as Env, createExecutionContext()));
 }
 
 /** Drives Date for the Worker and its objects (they share the test isolate); alarms are run with runDurableObjectAlarm. */

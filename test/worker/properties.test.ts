@@ -1,11 +1,8 @@
-import { createExecutionContext, env } from "cloudflare:test";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { ERROR_STATUS } from "../../src/outcome";
-import { RATE_LIMITS } from "../../src/rate-limit";
 import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/protocol";
-import { BrowserClient, clock, linkedPair, openPhoneSocket, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
+import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, openPhoneSocket, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
 
 const RUNS = 10_000;
 /** Most generated messages close their socket, and each reopening is a signed upgrade: fewer runs here, the parser itself gets RUNS in test/node/parsers.test.ts. */
@@ -14,12 +11,7 @@ const SOCKET_RUNS = 300;
 afterEach(() => clock.stop());
 
 /** The Worker with its rate limits lifted, so every input reaches the code under test. */
-const unlimited: Env = { ...env };
-for (const rule of Object.values(RATE_LIMITS)) Object.assign(unlimited, { [rule.binding]: { limit: async () => ({ success: true }) } });
-
-function fetchUnlimited(request: Request): Promise<Response> {
-  return Promise.resolve(worker.fetch(request, unlimited, createExecutionContext()));
-}
+const fetchUnlimited = fetchWithRateLimiters({ limit: async () => ({ success: true }) });
 
 /** A refusal is always 4xx with a JSON body naming a documented code, and the status that code has. */
 async function expectDocumentedRefusal(response: Response): Promise<void> {
