@@ -3,7 +3,7 @@
 // Runtime types generated with workerd@1.20260426.1 2026-04-20 nodejs_compat
 declare namespace Cloudflare {
 	interface GlobalProps {
-		mainModule: typeof import("./src/index");
+		mainModule: typeof import("./src/worker/index");
 		durableNamespaces: "PairingSession" | "Account";
 	}
 	interface Env {
@@ -25,8 +25,8 @@ declare namespace Cloudflare {
 		SOCKET_IDLE_MS: string;
 		CHALLENGE_TIMEOUT_MS: string;
 		ALLOWED_ORIGINS: string;
-		PAIRING_SESSION: DurableObjectNamespace<import("./src/index").PairingSession>;
-		ACCOUNT: DurableObjectNamespace<import("./src/index").Account>;
+		PAIRING_SESSION: DurableObjectNamespace<import("./src/worker/index").PairingSession>;
+		ACCOUNT: DurableObjectNamespace<import("./src/worker/index").Account>;
 	}
 }
 interface Env extends Cloudflare.Env {}

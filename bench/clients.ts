@@ -1,11 +1,11 @@
 // Benchmark clients: browsers and phones in Node, speaking QR Link with the
 // project's own protocol, crypto and relay code.
 import WebSocket from "ws";
-import { BrowserPairing } from "../src/browser/pairing";
-import { generateIdentityKeyPair } from "../src/crypto";
-import { Phone } from "../src/phone/phone";
-import { parseQrText, type ServerMessage } from "../src/protocol";
-import { emptyChannelState, RelayChannel, type ChannelKeys } from "../src/relay-channel";
+import { BrowserPairing } from "../src/clients/browser/pairing";
+import { generateIdentityKeyPair } from "../src/shared/crypto";
+import { Phone } from "../src/clients/phone-core/phone";
+import { parseQrText, type ServerMessage } from "../src/shared/protocol";
+import { emptyChannelState, RelayChannel, type ChannelKeys } from "../src/shared/relay-channel";
 
 export const wsUrl = (http: string, path: string) => `${http.replace(/^http/, "ws")}${path}`;
 

@@ -6,9 +6,9 @@ import { cpus, totalmem } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
-import { deriveLinkKeys, generateAgreementKeyPair, signConfirmation } from "../src/crypto";
-import type { Phone } from "../src/phone/phone";
-import { MAX_LINKED_DEVICES, parseQrText } from "../src/protocol";
+import { deriveLinkKeys, generateAgreementKeyPair, signConfirmation } from "../src/shared/crypto";
+import type { Phone } from "../src/clients/phone-core/phone";
+import { MAX_LINKED_DEVICES, parseQrText } from "../src/shared/protocol";
 import { linkPair, openBrowser, registeredPhones, relayEndpoint, wsUrl, type OpenedBrowser } from "./clients";
 import { raiseOpenFilesLimit, residentBytes, startApp, startBaseline, type AppServer, type Baseline } from "./servers";
 

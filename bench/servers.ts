@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { RATE_LIMITS } from "../src/rate-limit";
+import { RATE_LIMITS } from "../src/worker/rate-limit";
 import { startBaseline, type Baseline } from "./baseline-relay";
 
 export interface AppServer {

@@ -3,7 +3,7 @@
 import { build } from "esbuild";
 
 await build({
-  entryPoints: { app: "src/browser/app.ts", phone: "src/browser/phone-app.ts" },
+  entryPoints: { app: "src/clients/browser/app.ts", phone: "src/clients/phone-page/phone-app.ts" },
   outdir: "public/build",
   bundle: true,
   format: "esm",

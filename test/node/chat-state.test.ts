@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatState } from "../../src/browser/chat-state";
-import type { ChatMessage } from "../../src/protocol";
+import { ChatState } from "../../src/clients/browser/chat-state";
+import type { ChatMessage } from "../../src/shared/protocol";
 
 const chat = { id: "c1", title: "Bob Lee", group: false };
 const message = (id: string, from = "Bob Lee", at = 1): ChatMessage => ({ id, chatId: "c1", from, text: `text ${id}`, at });

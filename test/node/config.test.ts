@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
-import { RATE_LIMITS } from "../../src/rate-limit";
+import { RATE_LIMITS } from "../../src/worker/rate-limit";
 
 describe("wrangler.toml", () => {
   it("declares a rate-limiting binding for every limit, with the numbers the fallback uses", () => {

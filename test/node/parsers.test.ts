@@ -17,8 +17,8 @@ import {
   rejectRequestSchema,
   revokeRequestSchema,
   type ClientMessage,
-} from "../../src/protocol";
-import { addressKey } from "../../src/rate-limit";
+} from "../../src/shared/protocol";
+import { addressKey } from "../../src/worker/rate-limit";
 
 const RUNS = 10_000;
 const base64url = (length: number) =>

@@ -2,8 +2,8 @@
 // that records what the server tells it.
 import { spawn } from "node:child_process";
 import WebSocket from "ws";
-import { BrowserPairing } from "../../src/browser/pairing";
-import { serverMessageSchema, type ServerMessage } from "../../src/protocol";
+import { BrowserPairing } from "../../src/clients/browser/pairing";
+import { serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
 import { OFFLINE_ENV } from "./dev-server";
 
 export interface CliResult {
@@ -25,7 +25,7 @@ export interface RunningPhone {
 }
 
 export function spawnPhone(args: string[]): RunningPhone {
-  const child = spawn("node_modules/.bin/tsx", ["src/phone/cli.ts", ...args], { env: OFFLINE_ENV });
+  const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args], { env: OFFLINE_ENV });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

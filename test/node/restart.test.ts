@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import WebSocket from "ws";
-import { generateIdentityKeyPair, signResume, type IdentityKeyPair } from "../../src/crypto";
-import { appMessageSchema, serverMessageSchema } from "../../src/protocol";
-import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/relay-channel";
+import { generateIdentityKeyPair, signResume, type IdentityKeyPair } from "../../src/shared/crypto";
+import { appMessageSchema, serverMessageSchema } from "../../src/shared/protocol";
+import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
 import { startDevServer, type DevServer } from "./dev-server";
 import { runPhone, SocketBrowser, spawnPhone } from "./phone-cli";
 

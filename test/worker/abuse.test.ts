@@ -1,9 +1,9 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { randomBase64url } from "../../src/crypto";
-import { CLOSE_CODES } from "../../src/protocol";
-import { RATE_LIMITS, type RateLimitRule } from "../../src/rate-limit";
-import type { Phone } from "../../src/phone/phone";
+import { randomBase64url } from "../../src/shared/crypto";
+import { CLOSE_CODES } from "../../src/shared/protocol";
+import { RATE_LIMITS, type RateLimitRule } from "../../src/worker/rate-limit";
+import type { Phone } from "../../src/clients/phone-core/phone";
 import {
   clock,
   resumeBrowser,

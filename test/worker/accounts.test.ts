@@ -1,8 +1,8 @@
 import { env, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { generateIdentityKeyPair } from "../../src/crypto";
-import { Phone, type PhoneIdentity } from "../../src/phone/phone";
-import { LIMITS } from "../../src/protocol";
+import { generateIdentityKeyPair } from "../../src/shared/crypto";
+import { Phone, type PhoneIdentity } from "../../src/clients/phone-core/phone";
+import { LIMITS } from "../../src/shared/protocol";
 import { BrowserClient, errorCode, ORIGIN, phoneFetch, registeredPhone, signedPost, workerFetch } from "./helpers";
 
 async function newIdentity(number: string, name = "Alice"): Promise<PhoneIdentity> {

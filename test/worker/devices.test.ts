@@ -1,8 +1,8 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLOSE_CODES, MAX_LINKED_DEVICES } from "../../src/protocol";
+import { CLOSE_CODES, MAX_LINKED_DEVICES } from "../../src/shared/protocol";
 import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, signedPost, TestSocket } from "./helpers";
-import type { Phone } from "../../src/phone/phone";
+import type { Phone } from "../../src/clients/phone-core/phone";
 
 afterEach(() => clock.stop());
 

@@ -3,7 +3,7 @@
 // doubled; the counts are printed with the test output.
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import type { PairingSession } from "../../src/pairing-session";
+import type { PairingSession } from "../../src/worker/pairing-session/pairing-session";
 import { BrowserClient, clock, endpoint, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, type Endpoint, type TestSocket } from "./helpers";
 
 afterEach(() => clock.stop());

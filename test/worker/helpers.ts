@@ -3,13 +3,13 @@
 import { createExecutionContext, env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
-import { BrowserPairing } from "../../src/browser/pairing";
-import worker from "../../src/index";
-import { RATE_LIMITS } from "../../src/rate-limit";
-import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/crypto";
-import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/relay-channel";
-import { Phone, type PhoneIdentity } from "../../src/phone/phone";
-import { HEARTBEAT, parseQrText, SIGNATURE_HEADERS, serverMessageSchema, type QrPayload, type Direction, type ServerMessage, type ServerMessageOf } from "../../src/protocol";
+import { BrowserPairing } from "../../src/clients/browser/pairing";
+import worker from "../../src/worker/index";
+import { RATE_LIMITS } from "../../src/worker/rate-limit";
+import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/shared/crypto";
+import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
+import { Phone, type PhoneIdentity } from "../../src/clients/phone-core/phone";
+import { HEARTBEAT, parseQrText, SIGNATURE_HEADERS, serverMessageSchema, type QrPayload, type Direction, type ServerMessage, type ServerMessageOf } from "../../src/shared/protocol";
 
 export const ORIGIN = "https://qr.example";
 

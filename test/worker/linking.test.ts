@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { randomBase64url } from "../../src/crypto";
-import { CLOSE_CODES, LIMITS } from "../../src/protocol";
+import { randomBase64url } from "../../src/shared/crypto";
+import { CLOSE_CODES, LIMITS } from "../../src/shared/protocol";
 import { BrowserClient, clock, errorCode, registeredPhone, signedPost } from "./helpers";
 
 afterEach(() => clock.stop());

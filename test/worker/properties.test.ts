@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { ERROR_STATUS } from "../../src/outcome";
-import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/protocol";
+import { ERROR_STATUS } from "../../src/worker/outcome";
+import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/shared/protocol";
 import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, openPhoneSocket, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
 
 const RUNS = 10_000;

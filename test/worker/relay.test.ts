@@ -1,8 +1,8 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/crypto";
-import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL } from "../../src/protocol";
-import { RelayChannel, emptyChannelState } from "../../src/relay-channel";
+import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/shared/crypto";
+import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL } from "../../src/shared/protocol";
+import { RelayChannel, emptyChannelState } from "../../src/shared/relay-channel";
 import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, TestSocket, workerFetch } from "./helpers";
 
 afterEach(() => clock.stop());

@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLOSE_CODES } from "../../src/protocol";
+import { CLOSE_CODES } from "../../src/shared/protocol";
 import { BrowserClient, clock, registeredPhone } from "./helpers";
 
 afterEach(() => clock.stop());

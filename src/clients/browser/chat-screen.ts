@@ -1,9 +1,9 @@
 // The linked browser: a window onto the phone. Keeps the relay socket up
 // (resuming with the device key), shows the chats the phone streams, and
 // sends what is typed here out through the phone, with delivery ticks.
-import { signResume } from "../crypto";
-import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage, type Presence, type ServerMessage } from "../protocol";
-import { RelayChannel } from "../relay-channel";
+import { signResume } from "../../shared/crypto";
+import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage, type Presence, type ServerMessage } from "../../shared/protocol";
+import { RelayChannel } from "../../shared/relay-channel";
 import { ChatState, type ChatView, type Delivery, type ViewMessage } from "./chat-state";
 import { $ } from "./dom";
 import { clearLink, loadView, saveLink, saveView, type StoredLink } from "./link-store";

@@ -1,13 +1,13 @@
 // What this browser keeps of its link, in IndexedDB, so a reload resumes
 // without a rescan. The keys are non-extractable CryptoKeys: script on this
 // origin can use them, nothing can read them out.
-import type { Account, ChatMessage } from "../protocol";
-import type { ChannelKeys, ChannelState } from "../relay-channel";
+import type { AccountInfo, ChatMessage } from "../../shared/protocol";
+import type { ChannelKeys, ChannelState } from "../../shared/relay-channel";
 import type { ChatView } from "./chat-state";
 
 export interface StoredLink {
   sessionId: string;
-  account: Account;
+  account: AccountInfo;
   /** The private half of the device key; signs the server's challenge on resume. */
   deviceKey: CryptoKey;
   keys: ChannelKeys;

@@ -3,9 +3,9 @@
 // counters) and the chat messages added since its history was generated.
 // It holds private keys, so it is written owner-only and gitignored.
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { generateIdentityKeyPair } from "../crypto";
-import type { PhoneIdentity } from "./phone";
-import { StoredPhone, type PhoneState } from "./stored-phone";
+import { generateIdentityKeyPair } from "../../shared/crypto";
+import type { PhoneIdentity } from "../phone-core/phone";
+import { StoredPhone, type PhoneState } from "../phone-core/stored-phone";
 
 interface ProfileFile extends PhoneState {
   name: string;

@@ -1,8 +1,8 @@
 // The phone page's state in IndexedDB: its identity (a non-extractable
 // signing key), its linked browsers and the chat messages added since its
 // history was generated. The same PhoneStore the CLI keeps in a file.
-import type { PhoneIdentity } from "../phone/phone";
-import { StoredPhone, type PhoneState } from "../phone/stored-phone";
+import type { PhoneIdentity } from "../phone-core/phone";
+import { StoredPhone, type PhoneState } from "../phone-core/stored-phone";
 
 interface PageState extends PhoneState {
   identity: PhoneIdentity;

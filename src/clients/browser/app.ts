@@ -1,9 +1,9 @@
 // The browser page: shows a rotating QR code until a phone links this
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
-import { generateIdentityKeyPair } from "../crypto";
-import { serverMessageSchema, type ServerMessage } from "../protocol";
-import { emptyChannelState } from "../relay-channel";
+import { generateIdentityKeyPair } from "../../shared/crypto";
+import { serverMessageSchema, type ServerMessage } from "../../shared/protocol";
+import { emptyChannelState } from "../../shared/relay-channel";
 import { ChatScreen } from "./chat-screen";
 import { loadLink, saveLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";

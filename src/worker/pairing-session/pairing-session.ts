@@ -3,10 +3,11 @@
 // alarm, re-armed by itself), the relay buffers and the session's state in
 // SQLite. Every transition is written before it is announced.
 import { DurableObject } from "cloudflare:workers";
-import { ACTIVITY_RESOLUTION_MS, sessionConfig, type SessionConfig } from "./config";
-import { UNKNOWN_PLACE, type Description } from "./device-context";
-import { fromBase64url, importIdentityPublicKey, randomBase64url, verifyResume } from "./crypto";
-import { failure, success, type Outcome } from "./outcome";
+import { ACTIVITY_RESOLUTION_MS, sessionConfig, type SessionConfig } from "../config";
+import { UNKNOWN_PLACE, type Description } from "../device-context";
+import { fromBase64url, importIdentityPublicKey, randomBase64url, verifyResume } from "../../shared/crypto";
+import { failure, success, type Outcome } from "../outcome";
+import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER, type SocketKind } from "../forwarded-headers";
 import {
   CLOSE_CODES,
   HEARTBEAT,
@@ -14,7 +15,7 @@ import {
   RELAY_SUBPROTOCOL,
   credentialsFromSubprotocols,
   parseClientMessage,
-  type Account,
+  type AccountInfo,
   type ClientMessage,
   type DeviceContext,
   type Direction,
@@ -22,14 +23,8 @@ import {
   type Presence,
   type ServerMessage,
   type SessionState,
-} from "./protocol";
+} from "../../shared/protocol";
 
-/** Headers the Worker sets on the upgrade requests it forwards here. */
-export const SOCKET_HEADER = "x-qrl-socket";
-export const SESSION_ID_HEADER = "x-qrl-session-id";
-export const DEVICE_HEADER = "x-qrl-device";
-export const PHONE_NUMBER_HEADER = "x-qrl-phone-number";
-export type SocketKind = "open" | "resume" | "phone";
 
 interface SessionRow {
   session_id: string;
@@ -252,7 +247,7 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** The phone that scanned confirms, with its key-agreement half and its MAC over the transcript. */
-  async confirm(account: Account, phonePublicKey: string, confirmation: string): Promise<Outcome<Account>> {
+  async confirm(account: AccountInfo, phonePublicKey: string, confirmation: string): Promise<Outcome<AccountInfo>> {
     const scanned = this.scannedBy(account.number);
     if (!scanned.ok) return scanned;
     const now = Date.now();

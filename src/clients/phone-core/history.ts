@@ -1,6 +1,6 @@
 // The simulated phone's chats: a deterministic history (the same for the same
 // number), contacts who answer, and the messages added since.
-import type { Chat, ChatMessage } from "../protocol";
+import type { Chat, ChatMessage } from "../../shared/protocol";
 
 const CONTACTS = ["Bob Lee", "Carol Diaz", "Dan Okafor", "Eve Martin", "Frank Ito", "Grace Kim", "Heidi Novak", "Ivan Petrov", "Judy Chen", "Mallory Stone", "Niaj Patel", "Olivia Rossi", "Peggy Brown", "Rupert Hale", "Sybil Grant"];
 const GROUPS = ["Family", "Climbing crew", "Book club", "Flat 4B", "Work: platform team", "Weekend football"];

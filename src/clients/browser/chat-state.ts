@@ -1,6 +1,6 @@
 // The chat screen's model, free of the DOM: the phone's chats and messages as
 // they arrive, plus the messages typed here and how far each has got.
-import type { AppMessage, Chat, ChatMessage } from "../protocol";
+import type { AppMessage, Chat, ChatMessage } from "../../shared/protocol";
 
 /** A message typed here: waiting (clock), held by the server (one tick), on the phone (two ticks). */
 export type Delivery = "pending" | "sent" | "delivered";

@@ -1,9 +1,9 @@
 // One linked browser as the phone serves it: the relay socket (signed,
 // reconnecting, with heartbeats), the sync of the chat history, the messages
 // the browser sends out through the phone, and the contacts' replies.
-import { deriveLinkKeys } from "../crypto";
-import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage } from "../protocol";
-import { RelayChannel, type ChannelState } from "../relay-channel";
+import { deriveLinkKeys } from "../../shared/crypto";
+import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage } from "../../shared/protocol";
+import { RelayChannel, type ChannelState } from "../../shared/relay-channel";
 import { replyTo, type ChatWithHistory } from "./history";
 import type { Phone, RelaySocketRequest } from "./phone";
 

@@ -1,6 +1,6 @@
 // What a simulated phone keeps, and the PhoneStore operations on it; the CLI
 // keeps it in a file, the phone page in IndexedDB.
-import type { ChatMessage } from "../protocol";
+import type { ChatMessage } from "../../shared/protocol";
 import { currentHistory, type ChatLog, type ChatWithHistory } from "./history";
 import type { LinkRecord, PhoneStore } from "./phone-link";
 

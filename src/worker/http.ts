@@ -4,10 +4,10 @@ import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { validator } from "hono/validator";
 import type * as z from "zod/mini";
-import type { SignedRequest } from "./account";
+import type { SignedRequest } from "./account/account";
 import { allowedOrigins } from "./config";
-import { sha256Base64url } from "./crypto";
-import { SOCKET_HEADER, type SocketKind } from "./pairing-session";
+import { sha256Base64url } from "../shared/crypto";
+import { SOCKET_HEADER, type SocketKind } from "./forwarded-headers";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
@@ -15,13 +15,13 @@ import {
   LIMITS,
   phoneNumberSchema,
   SIGNATURE_HEADERS,
-  type Account,
+  type AccountInfo,
   type ErrorBody,
   type ErrorCode,
   type PhoneCredentials,
-} from "./protocol";
+} from "../shared/protocol";
 
-export type AppEnv = { Bindings: Env; Variables: { account: Account } };
+export type AppEnv = { Bindings: Env; Variables: { account: AccountInfo } };
 
 export function errorResponse(c: Context, code: ErrorCode, message: string): Response {
   return c.json({ error: { code, message } } satisfies ErrorBody, ERROR_STATUS[code]);

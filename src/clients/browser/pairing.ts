@@ -1,8 +1,8 @@
 // The browser's half of linking, free of the DOM so tests can drive it: the
 // per-session key pair and qrSecret, the QR text, and the check of the
 // phone's confirmation before anything is trusted.
-import { deriveLinkKeys, generateAgreementKeyPair, randomBase64url, verifyConfirmation, type AgreementKeyPair, type LinkKeys } from "../crypto";
-import { formatQrText, type ServerMessage } from "../protocol";
+import { deriveLinkKeys, generateAgreementKeyPair, randomBase64url, verifyConfirmation, type AgreementKeyPair, type LinkKeys } from "../../shared/crypto";
+import { formatQrText, type ServerMessage } from "../../shared/protocol";
 
 type LinkedMessage = Extract<ServerMessage, { type: "linked" }>;
 

@@ -1,6 +1,6 @@
 // Results of Durable Object RPC methods. Errors thrown across RPC lose their
 // fields, so the objects return a code the Worker turns into an HTTP reply.
-import type { ErrorCode } from "./protocol";
+import type { ErrorCode } from "../shared/protocol";
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
 

@@ -94,7 +94,7 @@ export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 export const rejectRequestSchema = z.strictObject({ sessionId: sessionIdSchema });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 
-export interface Account {
+export interface AccountInfo {
   number: string;
   name: string;
 }

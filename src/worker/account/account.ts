@@ -3,10 +3,10 @@
 // account's linked browsers, which it can revoke and ends when the phone has
 // been away too long.
 import { DurableObject } from "cloudflare:workers";
-import { ACTIVITY_RESOLUTION_MS, phoneAbsentMs, signedRequestWindowMs } from "./config";
-import { canonicalRequest, importIdentityPublicKey, sha256Base64url, verifyRequestSignature, type SignedRequestParts } from "./crypto";
-import { failure, success, type Outcome } from "./outcome";
-import { MAX_LINKED_DEVICES, type Account as AccountInfo, type LinkedDevice, type RegisterRequest } from "./protocol";
+import { ACTIVITY_RESOLUTION_MS, phoneAbsentMs, signedRequestWindowMs } from "../config";
+import { canonicalRequest, importIdentityPublicKey, sha256Base64url, verifyRequestSignature, type SignedRequestParts } from "../../shared/crypto";
+import { failure, success, type Outcome } from "../outcome";
+import { MAX_LINKED_DEVICES, type AccountInfo, type LinkedDevice, type RegisterRequest } from "../../shared/protocol";
 
 export interface SignedRequest extends SignedRequestParts {
   signature: string;

@@ -4,11 +4,11 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type DeviceContext } from "../protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type DeviceContext } from "../../shared/protocol";
 import WebSocket from "ws";
-import { emptyChannelState } from "../relay-channel";
-import { Phone, ServerError } from "./phone";
-import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "./phone-link";
+import { emptyChannelState } from "../../shared/relay-channel";
+import { Phone, ServerError } from "../phone-core/phone";
+import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "../phone-core/phone-link";
 import { DEFAULT_PROFILE, PhoneProfile } from "./profile";
 
 const USAGE = `QR Link phone simulator

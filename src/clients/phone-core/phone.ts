@@ -8,11 +8,11 @@ import {
   signConfirmation,
   signRequest,
   type LinkKeys,
-} from "../crypto";
+} from "../../shared/crypto";
 import {
   credentialsToSubprotocols,
   SIGNATURE_HEADERS,
-  type Account,
+  type AccountInfo,
   type ConfirmRequest,
   type DeviceContext,
   type ErrorBody,
@@ -22,7 +22,7 @@ import {
   type RegisterRequest,
   type RejectRequest,
   type RevokeRequest,
-} from "../protocol";
+} from "../../shared/protocol";
 
 export interface PhoneIdentity {
   number: string;
@@ -50,7 +50,7 @@ export interface RelaySocketRequest {
 }
 
 export interface Link {
-  account: Account;
+  account: AccountInfo;
   keys: LinkKeys;
   /** The phone's X25519 half, kept so the link keys can be derived again later. */
   agreement: AgreementKeyPair;
@@ -65,9 +65,9 @@ export class Phone {
   ) {}
 
   /** Registers this phone's number and identity key (again, to change the name). */
-  register(): Promise<Account> {
+  register(): Promise<AccountInfo> {
     const { number, name, publicKey } = this.identity;
-    return this.post<RegisterRequest, Account>("/api/accounts", { number, name, publicKey });
+    return this.post<RegisterRequest, AccountInfo>("/api/accounts", { number, name, publicKey });
   }
 
   /** Spends the scanned token and returns what is asking to be linked; the browser shows "scanned". */
@@ -86,7 +86,7 @@ export class Phone {
       phonePublicKey: agreement.publicKey,
       number: this.identity.number,
     });
-    const account = await this.post<ConfirmRequest, Account>("/api/link/confirm", {
+    const account = await this.post<ConfirmRequest, AccountInfo>("/api/link/confirm", {
       sessionId: qr.sessionId,
       phonePublicKey: agreement.publicKey,
       confirmation,

@@ -2,12 +2,12 @@
 // QR code): register, scan and confirm, list and revoke linked devices, and
 // stream this phone's chats to them with the same code as the CLI phone.
 import jsQR from "jsqr";
-import { generateIdentityKeyPair } from "../crypto";
-import { LINK_PATH, parseQrText, type DeviceContext, type QrPayload } from "../protocol";
-import { emptyChannelState } from "../relay-channel";
-import { Phone, ServerError } from "../phone/phone";
-import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone/phone-link";
-import { $, showNotice } from "./dom";
+import { generateIdentityKeyPair } from "../../shared/crypto";
+import { LINK_PATH, parseQrText, type DeviceContext, type QrPayload } from "../../shared/protocol";
+import { emptyChannelState } from "../../shared/relay-channel";
+import { Phone, ServerError } from "../phone-core/phone";
+import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
+import { $, showNotice } from "../browser/dom";
 import { PagePhoneStore } from "./phone-store";
 
 type Screen = "loading" | "register" | "home" | "scan" | "confirm";

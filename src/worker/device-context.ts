@@ -1,7 +1,7 @@
 // What the phone is shown about a browser asking to be linked, read from the
 // browser's WebSocket upgrade request.
 import Bowser from "bowser";
-import type { DeviceContext } from "./protocol";
+import type { DeviceContext } from "../shared/protocol";
 
 export const UNKNOWN_PLACE = "unknown";
 

@@ -2,7 +2,7 @@
 // public/ are served by the assets binding before this code runs.
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { randomBase64url } from "./crypto";
+import { randomBase64url } from "../shared/crypto";
 import { describeDevice } from "./device-context";
 import {
   byAddress,
@@ -21,7 +21,7 @@ import {
   type AppEnv,
 } from "./http";
 import { RATE_LIMITS } from "./rate-limit";
-import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./pairing-session";
+import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./forwarded-headers";
 import {
   confirmRequestSchema,
   inspectRequestSchema,
@@ -30,10 +30,10 @@ import {
   rejectRequestSchema,
   revokeRequestSchema,
   sessionIdSchema,
-} from "./protocol";
+} from "../shared/protocol";
 
-export { Account } from "./account";
-export { PairingSession } from "./pairing-session";
+export { Account } from "./account/account";
+export { PairingSession } from "./pairing-session/pairing-session";
 
 const app = new Hono<AppEnv>();
 

@@ -1,0 +1,7 @@
+// Headers the Worker sets on the WebSocket upgrades it hands to a
+// PairingSession: what kind of socket it is, and what the Worker checked.
+export const SOCKET_HEADER = "x-qrl-socket";
+export const SESSION_ID_HEADER = "x-qrl-session-id";
+export const DEVICE_HEADER = "x-qrl-device";
+export const PHONE_NUMBER_HEADER = "x-qrl-phone-number";
+export type SocketKind = "open" | "resume" | "phone";
