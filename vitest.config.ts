@@ -16,6 +16,10 @@ export default defineConfig({
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
       },
       {
+        // The pure modules (tokens, deadlines, relay buffer, allowance, …) in plain Node: milliseconds each.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"] },
+      },
+      {
         // The phone CLI and the browser suite, against a real `wrangler dev`.
         test: { name: "node", include: ["test/node/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 120_000 },
       },

@@ -149,6 +149,7 @@ export type ErrorCode =
   | "device_limit"
   | "unknown_device"
   | "rate_limited"
+  | "unavailable"
   | "internal";
 
 export interface ErrorBody {
@@ -158,7 +159,7 @@ export interface ErrorBody {
 // ---------------------------------------------------------------------------
 // WebSockets: browser <-> PairingSession <-> phone
 
-export type SessionState = "pending" | "scanned" | "linked" | "ended";
+export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
 export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts"] as const;
 export type EndReason = (typeof END_REASONS)[number];
 export type Direction = "to_browser" | "to_phone";
@@ -180,7 +181,12 @@ export const CLOSE_CODES = {
   replaced: 4409,
   message_too_large: 4413,
   too_many_sockets: 4429,
-} as const satisfies Record<EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large" | "too_many_sockets", number>;
+  /** The server failed handling a message; the client reconnects. */
+  internal_error: 1011,
+} as const satisfies Record<
+  EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large" | "too_many_sockets" | "internal_error",
+  number
+>;
 
 /**
  * Heartbeat: phone and browser send "ping" every 10 s and the runtime answers

@@ -31,5 +31,6 @@ export const ERROR_STATUS = {
   device_limit: 409,
   unknown_device: 404,
   rate_limited: 429,
+  unavailable: 503,
   internal: 500,
 } as const satisfies Record<ErrorCode, number>;

@@ -1,6 +1,6 @@
 // Test helpers: a browser socket that records what the server says, phones
 // that sign their requests with the real phone code, and a driven clock.
-import { createExecutionContext, env } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { BrowserPairing } from "../../src/clients/browser/pairing";
@@ -289,4 +289,9 @@ export function endpoint(socket: TestSocket, sessionId: string, outbound: Direct
   channel.attach((message) => socket.send(message));
   socket.subscribe((message) => void channel.handle(message));
   return { channel, received };
+}
+
+/** The object's own tables (not the runtime's `_cf_*`): none once it deleted its storage, or if it never had any. */
+export function storedTables(stub: DurableObjectStub): Promise<number> {
+  return runInDurableObject(stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'").one().n as number);
 }

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBase64url } from "../../src/shared/crypto";
 import { CLOSE_CODES, LIMITS } from "../../src/shared/protocol";
-import { BrowserClient, clock, errorCode, registeredPhone, signedPost } from "./helpers";
+import { BrowserClient, clock, errorCode, registeredPhone, signedPost, storedTables } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -180,9 +180,7 @@ describe("the browser socket", () => {
   it("leaves nothing behind when the tab closes before linking", async () => {
     const browser = await BrowserClient.open();
     browser.socket.close(1000, "tab closed");
-    await expect
-      .poll(() => runInDurableObject(browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM session").one().n))
-      .toBe(0);
+    await expect.poll(() => storedTables(browser.stub)).toBe(0);
     expect(await runInDurableObject(browser.stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/shared/crypto";
 import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL } from "../../src/shared/protocol";
 import { RelayChannel, emptyChannelState } from "../../src/shared/relay-channel";
-import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, TestSocket, workerFetch } from "./helpers";
+import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, storedTables, TestSocket, workerFetch } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -297,8 +297,7 @@ describe("phone presence and logging out", () => {
     expect(await pair.browser.waitFor("ended")).toEqual({ type: "ended", reason: "logged_out" });
     expect(await pair.phoneSocket.waitFor("ended")).toEqual({ type: "ended", reason: "logged_out" });
     expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.logged_out);
-    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM session").one().n);
-    expect(rows).toBe(0);
+    await expect.poll(() => storedTables(pair.browser.stub)).toBe(0);
     const resumed = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
     expect((await resumed.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });

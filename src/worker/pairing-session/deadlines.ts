@@ -1,0 +1,76 @@
+// The session's one alarm, behind named deadlines. Each deadline is computed
+// from the state, the sockets and the outbox by one pure function, so code
+// that changes state only asks for a re-arm; nothing arms the alarm itself.
+import type { OutboxEntry, Session } from "./store";
+
+export type DeadlineName =
+  /** The token on screen expires: the next one is issued, or the session ends after the last. */
+  | "rotate"
+  /** A scan that nobody confirmed in time ends. */
+  | "confirm"
+  /** A call to the Account that failed is tried again. */
+  | "outbox"
+  /** A linked browser unused for too long is logged out. */
+  | "device_idle"
+  /** A socket fell silent (no message, no heartbeat), or a resume left its challenge unanswered. */
+  | "silent_socket";
+
+export interface Deadline {
+  name: DeadlineName;
+  at: number;
+}
+
+export interface DeadlineConfig {
+  confirmTimeoutMs: number;
+  deviceIdleMs: number;
+  phoneOfflineMs: number;
+  socketIdleMs: number;
+  challengeTimeoutMs: number;
+}
+
+/** What the alarm needs to know of a socket. */
+export interface WatchedSocket {
+  role: "browser" | "phone";
+  /** A browser that opened the session or answered its resume challenge. */
+  verified: boolean;
+  connectedAt: number;
+  /** Its last message or runtime-answered heartbeat. */
+  lastSeenAt: number;
+}
+
+/** When a socket counts as silent and is closed. */
+export function silentAt(socket: WatchedSocket, config: DeadlineConfig): number {
+  if (socket.role === "phone") return socket.lastSeenAt + config.phoneOfflineMs;
+  return socket.verified ? socket.lastSeenAt + config.socketIdleMs : socket.connectedAt + config.challengeTimeoutMs;
+}
+
+/** Every deadline the session has now, whether due or not. */
+export function deadlines(session: Session | null, sockets: readonly WatchedSocket[], outbox: readonly OutboxEntry[], config: DeadlineConfig): Deadline[] {
+  const found: Deadline[] = outbox.map((entry) => ({ name: "outbox", at: entry.dueAt }));
+  switch (session?.state) {
+    case "pending":
+      found.push({ name: "rotate", at: session.tokens.current.expiresAt });
+      break;
+    case "scanned":
+    case "confirming":
+      found.push({ name: "confirm", at: session.scannedAt + config.confirmTimeoutMs });
+      break;
+    case "linked":
+      found.push({ name: "device_idle", at: session.browserActiveAt + config.deviceIdleMs });
+      for (const socket of sockets) found.push({ name: "silent_socket", at: silentAt(socket, config) });
+      break;
+  }
+  return found;
+}
+
+/** The earliest deadline, which the alarm is set to; null leaves no alarm. */
+export function nextAlarm(found: readonly Deadline[]): number | null {
+  return found.reduce<number | null>((earliest, deadline) => (earliest === null || deadline.at < earliest ? deadline.at : earliest), null);
+}
+
+/** The names due at `now`, each once, in the order they should run. */
+export function dueNow(found: readonly Deadline[], now: number): DeadlineName[] {
+  const order: DeadlineName[] = ["outbox", "rotate", "confirm", "silent_socket", "device_idle"];
+  const due = new Set(found.filter((deadline) => deadline.at <= now).map((deadline) => deadline.name));
+  return order.filter((name) => due.has(name));
+}

@@ -1,0 +1,103 @@
+// Where each client message is handled: who may send it, in which state, and
+// what runs. The table is keyed by every message type of the protocol, so a
+// new message type does not compile until it has a route here.
+import { importIdentityPublicKey, verifyResume } from "../../shared/crypto";
+import { CLOSE_CODES, type ClientMessage } from "../../shared/protocol";
+import { ACTIVITY_RESOLUTION_MS } from "../config";
+import type { Lifecycle } from "./lifecycle";
+import type { SessionParts } from "./parts";
+import type { Relay } from "./relay";
+import { close, send, type SocketAttachment } from "./sockets";
+import type { LinkedSession, Session } from "./store";
+
+/** The socket a message came on, and the session as it stands. */
+export interface Sender {
+  ws: WebSocket;
+  attachment: SocketAttachment;
+  session: Session;
+}
+
+export interface Handlers {
+  parts: SessionParts;
+  lifecycle: Lifecycle;
+  relay: Relay;
+}
+
+type MessageOf<T extends ClientMessage["type"]> = Extract<ClientMessage, { type: T }>;
+
+interface Route<T extends ClientMessage["type"]> {
+  /** Whether this socket may send this message now; it is then given the linked session. */
+  allowed(sender: Sender): sender is Sender & { session: LinkedSession };
+  run(handlers: Handlers, sender: Sender & { session: LinkedSession }, message: MessageOf<T>): void | Promise<void>;
+  /** What a sender that may not send it is told: by default its socket is closed as misbehaving. */
+  otherwise?: "not_ready";
+}
+
+type Routes = { [T in ClientMessage["type"]]: Route<T> };
+
+const linked = (sender: Sender): sender is Sender & { session: LinkedSession } => sender.session.state === "linked";
+const verifiedBrowser = (sender: Sender) => sender.attachment.role === "browser" && sender.attachment.verified;
+/** A browser that checked the phone's MAC but has not yet registered its device key. */
+const linkingBrowser = (sender: Sender): sender is Sender & { session: LinkedSession } =>
+  verifiedBrowser(sender) && linked(sender) && sender.session.devicePublicKey === null;
+/** On the relay: the phone, or a verified browser with its device key registered. */
+const onRelay = (sender: Sender): sender is Sender & { session: LinkedSession } =>
+  linked(sender) && (sender.attachment.role === "phone" || (verifiedBrowser(sender) && sender.session.devicePublicKey !== null));
+
+export const ROUTES: Routes = {
+  key_mismatch: {
+    allowed: linkingBrowser,
+    run: ({ lifecycle }) => lifecycle.end("key_mismatch"),
+  },
+  link_ack: {
+    allowed: linkingBrowser,
+    run: ({ parts, relay }, { ws, session }, message) => {
+      parts.store.registerDeviceKey(message.devicePublicKey);
+      relay.start(ws, { ...session, devicePublicKey: message.devicePublicKey }, "browser");
+    },
+  },
+  resume: {
+    allowed: (sender): sender is Sender & { session: LinkedSession } =>
+      linked(sender) && sender.attachment.role === "browser" && !sender.attachment.verified && sender.attachment.nonce !== undefined,
+    run: resume,
+  },
+  logout: {
+    allowed: (sender): sender is Sender & { session: LinkedSession } => onRelay(sender) && sender.attachment.role === "browser",
+    run: ({ lifecycle }) => lifecycle.end("logged_out"),
+  },
+  frame: {
+    allowed: onRelay,
+    run: ({ relay }, { ws, session, attachment }, message) => relay.frame(ws, session, attachment.role, message.seq, message.data),
+    otherwise: "not_ready",
+  },
+  ack: {
+    allowed: onRelay,
+    run: ({ relay }, { session, attachment }, message) => relay.ack(session, attachment.role, message.seq),
+  },
+};
+
+export async function dispatch(handlers: Handlers, sender: Sender, message: ClientMessage): Promise<void> {
+  const route = ROUTES[message.type] as Route<typeof message.type>;
+  if (route.allowed(sender)) return route.run(handlers, sender, message as never);
+  if (route.otherwise === "not_ready") return send(sender.ws, { type: "error", code: "not_ready", message: "the relay is not open on this socket yet" });
+  close(sender.ws, CLOSE_CODES.bad_message, `${message.type} is not expected now`);
+}
+
+/** A reloaded browser signed its challenge: it replaces any older tab, and the relay starts. */
+async function resume({ parts, relay, lifecycle }: Handlers, { ws, session, attachment }: Sender & { session: LinkedSession }, message: MessageOf<"resume">): Promise<void> {
+  const nonce = attachment.role === "browser" ? attachment.nonce : undefined;
+  const key = session.devicePublicKey ? await importIdentityPublicKey(session.devicePublicKey) : null;
+  if (!nonce || !key || !(await verifyResume(key, session.sessionId, nonce, message.signature))) {
+    return close(ws, CLOSE_CODES.resume_refused, "the resume signature does not verify");
+  }
+  for (const other of parts.sockets.of("browser")) if (other !== ws) close(other, CLOSE_CODES.replaced, "replaced by a newer connection");
+  const now = Date.now();
+  ws.serializeAttachment({ role: "browser", verified: true, connectedAt: now } satisfies SocketAttachment);
+  relay.start(ws, session, "browser");
+  // The browser came back: it is not idle. Written at most once an hour, as the account's list is.
+  if (now - session.browserActiveAt >= ACTIVITY_RESOLUTION_MS) {
+    parts.store.browserActive(now);
+    await parts.env.ACCOUNT.getByName(session.proof.account.number).touchDevice(session.sessionId, now);
+  }
+  await lifecycle.rearm();
+}

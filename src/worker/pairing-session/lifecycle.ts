@@ -1,0 +1,226 @@
+// The session's transitions: open, rotate, scan, confirm, link, end, and the
+// outbox of calls to the Account that are retried until both objects agree.
+// Each is persisted, then announced, then the alarm is re-armed from state.
+import { CLOSE_CODES, type AccountInfo, type DeviceContext, type EndReason } from "../../shared/protocol";
+import { UNKNOWN_PLACE, type Description } from "../device-context";
+import { failure, success, type Outcome } from "../outcome";
+import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
+import type { SessionParts } from "./parts";
+import { close } from "./sockets";
+import type { LinkProof, OutboxEntry, Session } from "./store";
+import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type Token } from "./tokens";
+
+/** A failed call to the Account is tried again after 1 s, 2 s, 4 s, … up to a minute. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(1_000 * 2 ** attempts, 60_000);
+}
+
+export class Lifecycle {
+  /** Set while this object waits on `Account.addDevice`: a removal owed meanwhile waits until the addition has landed. */
+  private confirmInFlight = false;
+
+  constructor(private readonly parts: SessionParts) {}
+
+  private get store() {
+    return this.parts.store;
+  }
+
+  open(sessionId: string, device: Description, now: number): Token {
+    const first = firstToken(this.parts.config, now);
+    this.store.open({ sessionId, createdAt: now, device }, first);
+    return first;
+  }
+
+  tokenMessage(token: Token) {
+    return { type: "token", token: token.token, seq: token.seq, count: this.parts.config.tokenCount, expiresAt: token.expiresAt } as const;
+  }
+
+  /** A phone scanned the QR: spends the token and tells the browser at once. `phonePlace` is where the phone's request came from. */
+  async scan(token: string, phoneNumber: string, phonePlace: string, now: number): Promise<Outcome<DeviceContext>> {
+    const session = this.store.session();
+    if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
+    if (session.state !== "pending" || !isLiveToken(this.parts.config, session.tokens, token, now)) {
+      if (session.state === "pending") await this.wrongScan(session.tokens.current, now);
+      return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
+    }
+    this.store.scan(phoneNumber, now);
+    this.parts.sockets.broadcast({ type: "scanned" });
+    await this.rearm();
+    const browser = session.device;
+    const placeMismatch = browser.place !== UNKNOWN_PLACE && phonePlace !== UNKNOWN_PLACE && browser.place !== phonePlace;
+    return success({ ...browser, qrCreatedAt: session.createdAt, placeMismatch });
+  }
+
+  private async wrongScan(current: Token, now: number): Promise<void> {
+    const decision = afterWrongScan(this.parts.config, this.store.countWrongScan(), current);
+    if (decision === "end") return this.end("too_many_attempts");
+    if (decision === "nothing") return;
+    // Replaced at once, and without grace: the code being guessed at stops working.
+    const next = nextToken(this.parts.config, { ...current, expiresAt: now }, now);
+    this.store.rotate(current, next, false);
+    this.parts.sockets.broadcast(this.tokenMessage(next));
+    await this.rearm();
+  }
+
+  /**
+   * The phone that scanned confirms. `confirming` is written before the
+   * Account is asked for a device slot, so a second confirm is refused, and a
+   * call that fails is retried (by the phone or the outbox) until both agree.
+   */
+  async confirm(proof: LinkProof, now: number): Promise<Outcome<AccountInfo>> {
+    const session = this.store.session();
+    if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
+    const retried = (session.state === "confirming" || session.state === "linked") && sameProof(session.proof, proof);
+    if (session.state === "linked" && retried) return success(session.proof.account);
+    if (session.state === "confirming" && (!retried || this.confirmInFlight)) return failure("wrong_state", "this session is already being confirmed");
+    if (session.state === "scanned" && session.scannedBy === proof.account.number) this.store.beginConfirm(proof, now);
+    else if (!retried) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
+    return this.addDevice();
+  }
+
+  /** Asks the Account for the device slot; links on yes, waits for another scan's confirm on a refusal, retries on a failure. */
+  private async addDevice(): Promise<Outcome<AccountInfo>> {
+    const session = this.store.session();
+    if (session?.state !== "confirming") return failure("wrong_state", "this session is not being confirmed");
+    const now = Date.now();
+    const device = { id: session.sessionId, name: `${session.device.browser} on ${session.device.os}`, place: session.device.place, linkedAt: now, lastActiveAt: now };
+    let added: Outcome<null>;
+    this.confirmInFlight = true;
+    try {
+      added = await this.parts.env.ACCOUNT.getByName(session.proof.account.number).addDevice(device);
+    } catch (error) {
+      console.error("addDevice failed; retried from the outbox", error);
+      const entry = this.store.outbox().find((candidate) => candidate.kind === "add_device");
+      if (entry) this.store.postpone(entry, now + retryDelayMs(entry.attempts));
+      await this.settle();
+      return failure("unavailable", "the account did not answer; the link is retried, or confirm again");
+    } finally {
+      this.confirmInFlight = false;
+    }
+    const after = this.store.session();
+    if (after?.state !== "confirming") {
+      // Ended while the Account answered: its end owes the removal, which may now go.
+      await this.settle();
+      return failure("wrong_state", "this session changed while it was being confirmed");
+    }
+    if (!added.ok) {
+      this.store.backToScanned();
+      await this.rearm();
+      return added;
+    }
+    this.store.link(Date.now());
+    const { account, phonePublicKey, confirmation } = after.proof;
+    this.parts.sockets.broadcast({ type: "linked", account, phonePublicKey, confirmation });
+    await this.rearm();
+    return success(account);
+  }
+
+  /** The phone that scanned says no: the session ends and the browser starts a fresh QR. */
+  async reject(phoneNumber: string): Promise<Outcome<null>> {
+    const session = this.store.session();
+    if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
+    if (session.state !== "scanned" || session.scannedBy !== phoneNumber) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
+    await this.end("rejected");
+    return success(null);
+  }
+
+  /** Persists the end, tells everyone why, closes with the reason's code; the storage goes once the Account is told. */
+  async end(reason: EndReason): Promise<void> {
+    const session = this.store.session();
+    if (!session || session.state === "ended") return;
+    const owesRemoval = session.state === "linked" || session.state === "confirming" ? session.proof.account.number : null;
+    this.store.end(reason, owesRemoval, Date.now());
+    this.parts.sockets.broadcast({ type: "ended", reason });
+    this.parts.sockets.closeAll(CLOSE_CODES[reason], reason);
+    await this.settle();
+  }
+
+  /** Makes the calls the outbox owes, then deletes an ended session's storage, or re-arms for what is left. */
+  async settle(): Promise<void> {
+    const now = Date.now();
+    for (const entry of this.store.outbox()) {
+      if (entry.dueAt > now) continue;
+      if (entry.kind === "add_device" && !this.confirmInFlight) await this.addDevice();
+      if (entry.kind === "remove_device" && !this.confirmInFlight) await this.removeDevice(entry, now);
+    }
+    const session = this.store.session();
+    if (session?.state === "ended" && this.store.outbox().length === 0) return this.store.wipe();
+    await this.rearm();
+  }
+
+  private async removeDevice(entry: OutboxEntry, now: number): Promise<void> {
+    const session = this.store.session();
+    if (!session) return;
+    try {
+      await this.parts.env.ACCOUNT.getByName(entry.accountNumber).removeDevice(session.sessionId);
+      this.store.done(entry);
+    } catch (error) {
+      console.error("removeDevice failed; retried from the outbox", error);
+      this.store.postpone(entry, now + retryDelayMs(entry.attempts));
+    }
+  }
+
+  /** Runs what is due; safe to run early or twice, since each step compares the clock with the state. */
+  async runDeadlines(now: number): Promise<void> {
+    for (const name of dueNow(this.deadlines(), now)) await this.run(name, now);
+    await this.rearm();
+  }
+
+  private async run(name: DeadlineName, now: number): Promise<void> {
+    const session = this.store.session();
+    if (!session) return;
+    if (name === "outbox") return this.settle();
+    if (name === "rotate" && session.state === "pending") return this.rotate(session.tokens.current, now);
+    if (name === "confirm" && (session.state === "scanned" || session.state === "confirming")) return this.end("expired");
+    if (name === "silent_socket" && session.state === "linked") return this.closeSilentSockets(now);
+    if (name === "device_idle" && session.state === "linked") return this.end("inactive");
+  }
+
+  /** Persisted, announced, then re-armed: a run that fails at any step is retried and finds either the old token due or the new one already shown. */
+  private async rotate(current: Token, now: number): Promise<void> {
+    if (now < current.expiresAt) return;
+    if (isLastToken(this.parts.config, current)) return this.end("expired");
+    const next = nextToken(this.parts.config, current, now);
+    this.store.rotate(current, next, true);
+    this.parts.sockets.broadcast(this.tokenMessage(next));
+  }
+
+  /** Closes sockets that went silent: a phone (shown offline), a browser, or a resume that left its challenge unanswered. */
+  private closeSilentSockets(now: number): void {
+    for (const { ws, watch } of this.watched()) {
+      if (now < silentAt(watch, this.parts.config)) continue;
+      close(ws, CLOSE_CODES.heartbeat_timeout, watch.verified ? "no heartbeat" : "challenge not answered");
+      if (watch.role === "phone" && this.parts.sockets.of("phone").length === 0) this.parts.sockets.announceTo("browser", { type: "presence", phone: "offline" });
+    }
+  }
+
+  private watched() {
+    return this.parts.sockets.watched((ws) => this.parts.allowances.get(ws)?.lastMessageAt ?? 0);
+  }
+
+  private deadlines() {
+    const session = this.store.session();
+    return deadlines(session, this.watched().map(({ watch }) => watch), session ? this.store.outbox() : [], this.parts.config);
+  }
+
+  /** Sets the one alarm to the earliest deadline, or clears it; an object with no state is not touched. */
+  async rearm(): Promise<void> {
+    if (!this.store.session()) return;
+    const at = nextAlarm(this.deadlines());
+    const current = await this.parts.ctx.storage.getAlarm();
+    if (at === null) {
+      if (current !== null) await this.parts.ctx.storage.deleteAlarm();
+    } else if (current !== at) {
+      await this.parts.ctx.storage.setAlarm(at);
+    }
+  }
+
+  /** The session, for the modules that act on it. */
+  session(): Session | null {
+    return this.store.session();
+  }
+}
+
+function sameProof(a: LinkProof, b: LinkProof): boolean {
+  return a.account.number === b.account.number && a.phonePublicKey === b.phonePublicKey && a.confirmation === b.confirmation;
+}

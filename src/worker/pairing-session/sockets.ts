@@ -1,0 +1,124 @@
+// The session's hibernatable WebSockets: accepting and refusing upgrades, the
+// small attachment each socket keeps across hibernation (validated when read
+// back), who may be sent what, and closing properly.
+import { CLOSE_CODES, type ServerMessage } from "../../shared/protocol";
+import type { WatchedSocket } from "./deadlines";
+
+/** Kept on each socket so it survives hibernation. A browser socket is verified when it opened the session or answered its challenge. */
+export type SocketAttachment = { role: "browser"; verified: boolean; nonce?: string; connectedAt: number } | { role: "phone"; connectedAt: number };
+export type Role = SocketAttachment["role"];
+
+/** Reads a socket's attachment back; a socket without a valid one (never ours) is treated as gone. */
+export function attachmentOf(ws: WebSocket): SocketAttachment | null {
+  const value = ws.deserializeAttachment() as Partial<SocketAttachment> | null;
+  if (!value || typeof value.connectedAt !== "number") return null;
+  if (value.role === "phone") return { role: "phone", connectedAt: value.connectedAt };
+  if (value.role === "browser" && typeof value.verified === "boolean") {
+    return { role: "browser", verified: value.verified, connectedAt: value.connectedAt, ...(typeof value.nonce === "string" ? { nonce: value.nonce } : {}) };
+  }
+  return null;
+}
+
+/** Close codes a peer may send that cannot be sent back (reserved, or saying no code was given). */
+const UNSENDABLE = new Set([1005, 1006, 1015]);
+
+export class Sockets {
+  constructor(private readonly ctx: DurableObjectState) {}
+
+  accept(attachment: SocketAttachment, subprotocol?: string): { socket: WebSocket; response: Response } {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [attachment.role]);
+    server.serializeAttachment(attachment);
+    return { socket: server, response: upgraded(client, subprotocol) };
+  }
+
+  /** Completes the upgrade only to close it with a code, which a browser can read (a failed upgrade it cannot). */
+  refuse(code: number, reason: string, subprotocol?: string): Response {
+    const { 0: client, 1: server } = new WebSocketPair();
+    server.accept();
+    server.close(code, reason);
+    return upgraded(client, subprotocol);
+  }
+
+  count(): number {
+    return this.ctx.getWebSockets().length;
+  }
+
+  /** Open sockets of a role. */
+  of(role: Role): WebSocket[] {
+    return this.ctx.getWebSockets(role).filter((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  /** Browser sockets that opened the session or answered their challenge. */
+  verifiedBrowsers(): WebSocket[] {
+    return this.of("browser").filter((ws) => {
+      const attachment = attachmentOf(ws);
+      return attachment?.role === "browser" && attachment.verified;
+    });
+  }
+
+  /** Phone and verified browsers: the sockets told about the session. */
+  announceTo(role: Role, message: ServerMessage): void {
+    for (const ws of role === "phone" ? this.of("phone") : this.verifiedBrowsers()) send(ws, message);
+  }
+
+  /** Every socket, verified or not (a token, the end). */
+  broadcast(message: ServerMessage): void {
+    for (const ws of this.ctx.getWebSockets()) send(ws, message);
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) close(ws, code, reason);
+  }
+
+  /** Each open socket with what the alarm needs to know of it; `lastMessageAt` is the in-memory record of its messages. */
+  watched(lastMessageAt: (ws: WebSocket) => number): { ws: WebSocket; watch: WatchedSocket }[] {
+    const watched: { ws: WebSocket; watch: WatchedSocket }[] = [];
+    for (const ws of [...this.of("phone"), ...this.of("browser")]) {
+      const attachment = attachmentOf(ws);
+      if (!attachment) continue;
+      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const watch: WatchedSocket = {
+        role: attachment.role,
+        verified: attachment.role === "phone" || attachment.verified,
+        connectedAt: attachment.connectedAt,
+        lastSeenAt: Math.max(lastPing, lastMessageAt(ws), attachment.connectedAt),
+      };
+      watched.push({ ws, watch });
+    }
+    return watched;
+  }
+}
+
+export function send(ws: WebSocket, message: ServerMessage): void {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // A socket closing under us; the close handler does the bookkeeping.
+  }
+}
+
+/** Closes a socket, if it is not closed already. */
+export function close(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Answers a close the client started, so its side completes at once instead of waiting out a timeout. */
+export function answerClose(ws: WebSocket, code: number, reason: string): void {
+  close(ws, UNSENDABLE.has(code) ? 1000 : code, reason);
+}
+
+/** A handler failed: logged, and the socket closed with a code the client understands. */
+export function closeOnError(ws: WebSocket, error: unknown): void {
+  console.error("socket handler failed", error);
+  close(ws, CLOSE_CODES.internal_error, "internal error");
+}
+
+function upgraded(client: WebSocket, subprotocol?: string): Response {
+  const headers = subprotocol ? { "sec-websocket-protocol": subprotocol } : undefined;
+  return new Response(null, { status: 101, webSocket: client, headers });
+}

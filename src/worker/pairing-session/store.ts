@@ -1,0 +1,241 @@
+// The session's state in SQLite, read as one shape per state and changed only
+// through the transitions below. Nothing is created until a browser opens the
+// session: an object that is only asked about keeps no database.
+import type { AccountInfo, EndReason } from "../../shared/protocol";
+import type { Description } from "../device-context";
+import { hasState, migrate } from "../migrations";
+import { SESSION_MIGRATIONS } from "./schema";
+import type { LiveTokens, Token } from "./tokens";
+
+interface Opened {
+  sessionId: string;
+  createdAt: number;
+  /** The browser as its upgrade request described it. */
+  device: Description;
+}
+
+/** What the phone sent to confirm: its account, its key-agreement half and its MAC over the transcript. */
+export interface LinkProof {
+  account: AccountInfo;
+  phonePublicKey: string;
+  confirmation: string;
+}
+
+export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; failedScans: number };
+export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number };
+/** Written before the Account is asked for a device slot, so a second confirm is refused and a failed call is retried. */
+export type ConfirmingSession = Opened & { state: "confirming"; scannedBy: string; scannedAt: number; proof: LinkProof };
+export type LinkedSession = Opened & {
+  state: "linked";
+  proof: LinkProof;
+  /** The browser's resume key; null until the browser checked the MAC and registered it. */
+  devicePublicKey: string | null;
+  browserActiveAt: number;
+};
+/** Kept only while the outbox still has calls to make; then the storage is deleted. */
+export type EndedSession = Opened & { state: "ended"; reason: EndReason };
+export type Session = PendingSession | ScannedSession | ConfirmingSession | LinkedSession | EndedSession;
+
+export type OutboxKind = "add_device" | "remove_device";
+export interface OutboxEntry {
+  kind: OutboxKind;
+  accountNumber: string;
+  attempts: number;
+  dueAt: number;
+}
+
+interface SessionRow extends Record<string, SqlStorageValue> {
+  session_id: string;
+  state: Session["state"];
+  created_at: number;
+  device: string;
+  token: string | null;
+  token_seq: number;
+  token_expires_at: number;
+  previous_token: string | null;
+  previous_expires_at: number | null;
+  failed_scans: number;
+  scanned_by: string | null;
+  scanned_at: number | null;
+  account_number: string | null;
+  account_name: string | null;
+  phone_public_key: string | null;
+  confirmation: string | null;
+  device_public_key: string | null;
+  browser_active_at: number | null;
+  end_reason: EndReason | null;
+}
+
+const SESSION_COLUMNS =
+  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason";
+
+function toSession(row: SessionRow): Session {
+  const opened: Opened = { sessionId: row.session_id, createdAt: row.created_at, device: JSON.parse(row.device) as Description };
+  const proof = (): LinkProof => ({
+    account: { number: row.account_number ?? "", name: row.account_name ?? "" },
+    phonePublicKey: row.phone_public_key ?? "",
+    confirmation: row.confirmation ?? "",
+  });
+  switch (row.state) {
+    case "pending": {
+      const current: Token = { seq: row.token_seq, token: row.token ?? "", expiresAt: row.token_expires_at };
+      const previous = row.previous_token ? { token: row.previous_token, expiresAt: row.previous_expires_at ?? 0 } : null;
+      return { ...opened, state: "pending", tokens: { current, previous }, failedScans: row.failed_scans };
+    }
+    case "scanned":
+      return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0 };
+    case "confirming":
+      return { ...opened, state: "confirming", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, proof: proof() };
+    case "linked":
+      return { ...opened, state: "linked", proof: proof(), devicePublicKey: row.device_public_key, browserActiveAt: row.browser_active_at ?? row.created_at };
+    case "ended":
+      return { ...opened, state: "ended", reason: row.end_reason ?? "expired" };
+  }
+}
+
+export class SessionStore {
+  private readonly sql: SqlStorage;
+  /** The row as last read or written; every write goes through here, so it is never stale within this object. */
+  private cached: Session | null | undefined;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+  }
+
+  /** Whether this object's schema is known to be current (it is brought up to date once per object, when it has state). */
+  private migrated = false;
+
+  /** The session, or null when there is none; reading an object that never had one creates nothing. */
+  session(): Session | null {
+    if (this.cached !== undefined) return this.cached;
+    if (!this.migrated && hasState(this.storage)) this.migrate();
+    const row = this.migrated ? this.sql.exec<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM session WHERE id = 1`).toArray()[0] : undefined;
+    this.cached = row ? toSession(row) : null;
+    return this.cached;
+  }
+
+  private write(query: string, ...bindings: SqlStorageValue[]): void {
+    this.cached = undefined;
+    this.sql.exec(query, ...bindings);
+  }
+
+  // --- transitions ---------------------------------------------------------
+
+  private migrate(): void {
+    migrate(this.storage, SESSION_MIGRATIONS);
+    this.migrated = true;
+  }
+
+  open(opened: Opened, first: Token): void {
+    this.migrate();
+    this.write(
+      "INSERT INTO session (id, session_id, state, created_at, device, token, token_seq, token_expires_at) VALUES (1, ?, 'pending', ?, ?, ?, ?, ?)",
+      opened.sessionId,
+      opened.createdAt,
+      JSON.stringify(opened.device),
+      first.token,
+      first.seq,
+      first.expiresAt,
+    );
+  }
+
+  /** The next token replaces the current one, which keeps its grace unless `keepPrevious` is false. */
+  rotate(current: Token, next: Token, keepPrevious: boolean): void {
+    this.write(
+      "UPDATE session SET previous_token = ?, previous_expires_at = ?, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
+      keepPrevious ? current.token : null,
+      current.expiresAt,
+      next.token,
+      next.seq,
+      next.expiresAt,
+    );
+  }
+
+  countWrongScan(): number {
+    this.cached = undefined;
+    return this.sql.exec<{ failed_scans: number }>("UPDATE session SET failed_scans = failed_scans + 1 WHERE id = 1 RETURNING failed_scans").one().failed_scans;
+  }
+
+  /** Spending the token clears both: a code is good for one scan. */
+  scan(phoneNumber: string, at: number): void {
+    this.write("UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, token = NULL, previous_token = NULL WHERE id = 1", phoneNumber, at);
+  }
+
+  /** The confirmation is under way, and the Account is owed a device slot until it answers. */
+  beginConfirm(proof: LinkProof, now: number): void {
+    this.storage.transactionSync(() => {
+      this.write(
+        "UPDATE session SET state = 'confirming', account_number = ?, account_name = ?, phone_public_key = ?, confirmation = ? WHERE id = 1",
+        proof.account.number,
+        proof.account.name,
+        proof.phonePublicKey,
+        proof.confirmation,
+      );
+      this.enqueue("add_device", proof.account.number, now);
+    });
+  }
+
+  /** The Account refused the slot (the device limit): the scan waits again, as before the confirm. */
+  backToScanned(): void {
+    this.storage.transactionSync(() => {
+      this.write("UPDATE session SET state = 'scanned', account_number = NULL, account_name = NULL, phone_public_key = NULL, confirmation = NULL WHERE id = 1");
+      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
+    });
+  }
+
+  /** The Account holds the device row: the session is linked. */
+  link(now: number): void {
+    this.storage.transactionSync(() => {
+      this.write("UPDATE session SET state = 'linked', browser_active_at = ? WHERE id = 1", now);
+      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
+    });
+  }
+
+  registerDeviceKey(devicePublicKey: string): void {
+    this.write("UPDATE session SET device_public_key = ? WHERE id = 1", devicePublicKey);
+  }
+
+  browserActive(at: number): void {
+    this.write("UPDATE session SET browser_active_at = ? WHERE id = 1", at);
+  }
+
+  /** Ended, and if the Account may hold a device row for it, owed its removal (which replaces any pending addition). */
+  end(reason: EndReason, owesRemoval: string | null, now: number): void {
+    this.storage.transactionSync(() => {
+      this.write("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
+      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
+      if (owesRemoval) this.enqueue("remove_device", owesRemoval, now);
+    });
+  }
+
+  /** Deletes everything: the alarm, the tables, the database. */
+  async wipe(): Promise<void> {
+    this.cached = null;
+    this.migrated = false;
+    await this.storage.deleteAlarm();
+    await this.storage.deleteAll();
+  }
+
+  // --- the outbox ----------------------------------------------------------
+
+  private enqueue(kind: OutboxKind, accountNumber: string, now: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO outbox (kind, account_number, attempts, due_at) VALUES (?, ?, 0, ?)", kind, accountNumber, now);
+  }
+
+  outbox(): OutboxEntry[] {
+    if (!this.session()) return [];
+    return this.sql
+      .exec<{ kind: OutboxKind; account_number: string; attempts: number; due_at: number }>("SELECT kind, account_number, attempts, due_at FROM outbox ORDER BY due_at")
+      .toArray()
+      .map((row) => ({ kind: row.kind, accountNumber: row.account_number, attempts: row.attempts, dueAt: row.due_at }));
+  }
+
+  /** A call that failed is tried again at `dueAt`. */
+  postpone(entry: OutboxEntry, dueAt: number): void {
+    this.sql.exec("UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
+  }
+
+  done(entry: OutboxEntry): void {
+    this.sql.exec("DELETE FROM outbox WHERE kind = ? AND account_number = ?", entry.kind, entry.accountNumber);
+  }
+}

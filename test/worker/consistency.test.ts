@@ -1,0 +1,249 @@
+// Steps that span the PairingSession and the Account, raced and failed half
+// way: whatever happens, no device row outlives its session and no linked
+// session lacks one. Also: probes keep no storage, closes complete, the relay
+// buffer cannot wedge, and a live link survives a new migration.
+import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateAgreementKeyPair, randomBase64url } from "../../src/shared/crypto";
+import type { AccountInfo } from "../../src/shared/protocol";
+import { migrate } from "../../src/worker/migrations";
+import { SESSION_MIGRATIONS } from "../../src/worker/pairing-session/schema";
+import { BrowserClient, clock, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, storedTables, TestSocket, ORIGIN } from "./helpers";
+
+afterEach(() => clock.stop());
+
+const confirmTimeout = Number(env.CONFIRM_TIMEOUT_MS);
+
+function accountOf(phone: { identity: { number: string; name: string } }): AccountInfo {
+  return { number: phone.identity.number, name: phone.identity.name };
+}
+
+function deviceRows(number: string): Promise<string[]> {
+  return runInDurableObject(env.ACCOUNT.getByName(number), (instance) => instance.devices().map((device) => device.id));
+}
+
+function sessionState(stub: DurableObjectStub): Promise<string | null> {
+  return runInDurableObject(stub, (_instance, state) => {
+    const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session'").toArray();
+    return tables.length === 0 ? null : ((state.storage.sql.exec("SELECT state FROM session").toArray()[0]?.state as string | undefined) ?? null);
+  });
+}
+
+/** A confirmation the session will accept: a fresh key-agreement half, and a MAC it cannot check (the browser does). */
+async function proof(): Promise<{ phonePublicKey: string; confirmation: string }> {
+  return { phonePublicKey: (await generateAgreementKeyPair()).publicKey, confirmation: randomBase64url(32) };
+}
+
+/**
+ * Makes the session's next `times` calls of an Account method fail on the way:
+ * the call is lost, or (`afterRunning`) it ran and its reply was lost. The
+ * session sees the Account through its env, which is swapped for one whose
+ * stubs fail.
+ */
+async function failAccountCall(stub: DurableObjectStub, method: "addDevice" | "removeDevice", times: number, afterRunning = false): Promise<void> {
+  await runInDurableObject(stub, (instance) => {
+    const parts = (instance as unknown as { parts: { env: Env } }).parts;
+    let left = times;
+    const accounts = {
+      getByName(number: string) {
+        const real = env.ACCOUNT.getByName(number) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+        return new Proxy(real, {
+          get(target, property) {
+            if (property !== method) return target[property as string];
+            return async (...args: unknown[]) => {
+              if (left <= 0) return target[method]!(...args);
+              left -= 1;
+              if (afterRunning) await target[method]!(...args);
+              throw new Error(`injected: ${method} failed`);
+            };
+          },
+        });
+      },
+    };
+    parts.env = { ...parts.env, ACCOUNT: accounts as unknown as Env["ACCOUNT"] };
+  });
+}
+
+async function scannedSession() {
+  const browser = await BrowserClient.open();
+  const phone = await registeredPhone();
+  await phone.inspect(browser.qr());
+  await browser.waitFor("scanned");
+  return { browser, phone };
+}
+
+describe("confirming a scan", () => {
+  it("links once when two confirmations race: one device row, one linked session", async () => {
+    const { browser, phone } = await scannedSession();
+    const confirm = async (): Promise<{ ok: boolean; code?: string }> => {
+      const p = await proof();
+      const outcome = await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
+      return outcome.ok ? { ok: true } : { ok: false, code: outcome.code };
+    };
+    const [first, second] = await Promise.all([confirm(), confirm()]);
+    expect([first.ok, second.ok].sort()).toEqual([false, true]);
+    expect([first, second].find((outcome) => !outcome.ok)).toMatchObject({ code: "wrong_state" });
+    await browser.waitFor("linked");
+    expect(browser.all("linked")).toHaveLength(1);
+    expect(await deviceRows(phone.identity.number)).toEqual([browser.sessionId]);
+    expect(await sessionState(browser.stub)).toBe("linked");
+  });
+
+  it("links after an addDevice whose reply was lost: the outbox retries it, and the phone's retry is answered", async () => {
+    const start = clock.start();
+    const { browser, phone } = await scannedSession();
+    await failAccountCall(browser.stub, "addDevice", 1, true);
+    const p = await proof();
+    const failed = await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
+    expect(failed).toMatchObject({ ok: false, code: "unavailable" });
+    expect(await sessionState(browser.stub)).toBe("confirming");
+    expect(browser.all("linked")).toHaveLength(0);
+
+    clock.set(start + 1_000);
+    await runDurableObjectAlarm(browser.stub);
+    await browser.waitFor("linked");
+    expect(await deviceRows(phone.identity.number)).toEqual([browser.sessionId]);
+    // The phone, told 503, confirms again with the same proof: it is told the link stands.
+    expect(await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation)).toMatchObject({ ok: true });
+    expect(browser.all("linked")).toHaveLength(1);
+  });
+
+  it("leaves no device row when the Account fails until the confirmation deadline", async () => {
+    const start = clock.start();
+    const { browser, phone } = await scannedSession();
+    await failAccountCall(browser.stub, "addDevice", 100, true);
+    const p = await proof();
+    expect(await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation)).toMatchObject({ ok: false });
+    // The row went in, but the session never heard: a ghost unless the end takes it out again.
+    expect(await deviceRows(phone.identity.number)).toEqual([browser.sessionId]);
+
+    clock.set(start + confirmTimeout + 1);
+    await runDurableObjectAlarm(browser.stub);
+    expect(await browser.waitForClose()).toMatchObject({ code: 4001 });
+    expect(await deviceRows(phone.identity.number)).toEqual([]);
+    expect(await sessionState(browser.stub)).toBeNull();
+  });
+
+  it("takes back the device slot when the browser leaves while the confirmation is unsettled", async () => {
+    const { browser, phone } = await scannedSession();
+    await failAccountCall(browser.stub, "addDevice", 1, true);
+    const p = await proof();
+    await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
+    browser.socket.close(1000, "tab closed");
+    await expect.poll(() => sessionState(browser.stub)).toBeNull();
+    expect(await deviceRows(phone.identity.number)).toEqual([]);
+  });
+});
+
+describe("ending a link", () => {
+  it("keeps the session until the Account has removed its device row, retrying a failed call", async () => {
+    const start = clock.start();
+    const pair = await linkedPair();
+    const number = pair.phone.identity.number;
+    await failAccountCall(pair.browser.stub, "removeDevice", 1);
+    pair.browser.send({ type: "logout" });
+    expect(await pair.browser.waitForClose()).toMatchObject({ code: 4004 });
+    // Ended for both sides at once; the row waits for the retry, and the session row for the row.
+    await expect.poll(() => sessionState(pair.browser.stub)).toBe("ended");
+    expect(await deviceRows(number)).toEqual([pair.browser.sessionId]);
+
+    clock.set(start + 1_000);
+    await runDurableObjectAlarm(pair.browser.stub);
+    expect(await deviceRows(number)).toEqual([]);
+    expect(await sessionState(pair.browser.stub)).toBeNull();
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
+  });
+});
+
+describe("probes", () => {
+  it("of a session that does not exist leave no storage behind", async () => {
+    const phone = await registeredPhone();
+    const sessionId = randomBase64url(16);
+    const stub = env.PAIRING_SESSION.getByName(sessionId);
+    const resume = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+    expect(await resume.waitForClose()).toMatchObject({ code: 4404 });
+    const relay = await openPhoneSocket(phone, sessionId);
+    expect(await relay.waitForClose()).toMatchObject({ code: 4404 });
+    const p = await proof();
+    expect(await stub.inspect(randomBase64url(16), phone.identity.number, "unknown")).toMatchObject({ code: "session_not_found" });
+    expect(await stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation)).toMatchObject({ code: "session_not_found" });
+    expect(await stub.reject(phone.identity.number)).toMatchObject({ code: "session_not_found" });
+    await stub.endLink("revoked");
+    await runDurableObjectAlarm(stub);
+
+    expect(await storedTables(stub)).toBe(0);
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  it("of a session that ended find nothing and write nothing", async () => {
+    const pair = await linkedPair();
+    pair.browser.send({ type: "logout" });
+    await pair.browser.waitForClose();
+    await expect.poll(() => storedTables(pair.browser.stub)).toBe(0);
+    const resume = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    expect(await resume.waitForClose()).toMatchObject({ code: 4404 });
+    expect(await storedTables(pair.browser.stub)).toBe(0);
+  });
+});
+
+describe("closing", () => {
+  it("answers a close the client starts, for the browser and the phone", async () => {
+    const pair = await linkedPair();
+    pair.phoneSocket.socket.close(1000, "phone going away");
+    expect(await pair.phoneSocket.waitForClose()).toMatchObject({ code: 1000 });
+    pair.browser.socket.close(1000, "tab closing");
+    expect(await pair.browser.waitForClose()).toMatchObject({ code: 1000 });
+  });
+});
+
+describe("the relay buffer", () => {
+  it("never wedges: frames ahead of a gap leave room for the frame that fills it", async () => {
+    const pair = await linkedPair();
+    pair.browser.socket.close(1000, "away");
+    const data = "A".repeat(60_000);
+    for (let seq = 2; seq <= 140; seq++) pair.phoneSocket.send({ type: "frame", seq, data });
+    await pair.phoneSocket.until(() => pair.phoneSocket.all("error").length > 0, "a refusal");
+    pair.phoneSocket.send({ type: "frame", seq: 1, data });
+    const stored = await pair.phoneSocket.waitFor("stored");
+    expect(stored.seq).toBeGreaterThan(100);
+
+    // The browser comes back, takes what is held; the refused frames go again and arrive too.
+    const browser = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    await browser.until(() => browser.all("frame").length === stored.seq, "the held frames");
+    browser.send({ type: "ack", seq: stored.seq });
+    for (let seq = stored.seq + 1; seq <= 140; seq++) pair.phoneSocket.send({ type: "frame", seq, data });
+    await browser.until(() => browser.all("frame").length === 140, "every frame");
+    expect(browser.all("frame").map((frame) => frame.seq)).toEqual(Array.from({ length: 140 }, (_, index) => index + 1));
+  });
+});
+
+describe("migrations", () => {
+  it("bring a live linked session forward: a new migration runs once and the link keeps working", async () => {
+    const pair = await linkedPair();
+    const added = { version: SESSION_MIGRATIONS.length + 1, name: "test: a column added later", sql: "ALTER TABLE session ADD COLUMN added_later TEXT" };
+    const versions = await runInDurableObject(pair.browser.stub, (_instance, state) => [
+      migrate(state.storage, [...SESSION_MIGRATIONS, added]),
+      migrate(state.storage, [...SESSION_MIGRATIONS, added]),
+    ]);
+    expect(versions).toEqual([added.version, added.version]);
+
+    pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
+    expect(await pair.browser.waitFor("frame")).toMatchObject({ seq: 1 });
+    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    expect(await reloaded.waitFor("frame")).toMatchObject({ seq: 1 });
+  });
+
+  it("adopt a session created before migrations existed", async () => {
+    const pair = await linkedPair();
+    // As a session from the previous deploy: today's version 1 tables, no migration record, no outbox.
+    await runInDurableObject(pair.browser.stub, (_instance, state) => {
+      state.storage.sql.exec("DROP TABLE _migration");
+      state.storage.sql.exec("DROP TABLE outbox");
+    });
+    await abortAllDurableObjects();
+    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    reloaded.send({ type: "logout" });
+    expect(await reloaded.waitForClose()).toMatchObject({ code: 4004 });
+    expect(await deviceRows(pair.phone.identity.number)).toEqual([]);
+  });
+});
