@@ -10,6 +10,7 @@ const projects = [
   "src/clients/phone-page",
   "src/clients/phone-cli",
   "test/worker",
+  "test/unit",
   "tsconfig.node.json",
 ];
 

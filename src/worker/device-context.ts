@@ -1,7 +1,7 @@
 // What the phone is shown about a browser asking to be linked, read from the
 // browser's WebSocket upgrade request.
 import Bowser from "bowser";
-import type { DeviceContext } from "../shared/protocol";
+import type { Description } from "./pairing-session/session";
 
 export const UNKNOWN_PLACE = "unknown";
 
@@ -19,8 +19,6 @@ function isLocalAddress(ip: string | null): boolean {
   return !ip || /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd]|fe80:)/i.test(ip);
 }
 
-/** What a request says of its sender; the session adds when its QR was made and whether the places match. */
-export type Description = Omit<DeviceContext, "qrCreatedAt" | "placeMismatch">;
 
 export function describeDevice(request: Request): Description {
   const userAgent = request.headers.get("user-agent");

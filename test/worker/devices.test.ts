@@ -1,29 +1,19 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLOSE_CODES, MAX_LINKED_DEVICES } from "../../src/shared/protocol";
-import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, signedPost, TestSocket } from "./helpers";
-import type { Phone } from "../../src/clients/phone-core/phone";
+import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, signedPost, TestSocket, linkBrowser } from "./helpers";
 
 afterEach(() => clock.stop());
 
 const DAY = 24 * 60 * 60 * 1000;
 
-/** Links one more browser to `phone` through the Worker; returns the browser. */
-async function link(phone: Phone): Promise<BrowserClient> {
-  const browser = await BrowserClient.open();
-  await phone.inspect(browser.qr());
-  await phone.confirm(browser.qr());
-  await browser.waitFor("linked");
-  return browser;
-}
-
 describe("linked devices", () => {
   it("lists each linked browser with its name, place and times", async () => {
     const start = clock.start();
     const phone = await registeredPhone();
-    const first = await link(phone);
+    const first = await linkBrowser(phone);
     clock.set(start + 5_000);
-    const second = await link(phone);
+    const second = await linkBrowser(phone);
     const devices = await phone.devices();
     expect(devices).toEqual([
       { id: first.sessionId, name: "Chrome 156 on Linux", place: "unknown", linkedAt: start, lastActiveAt: start },
@@ -33,7 +23,7 @@ describe("linked devices", () => {
 
   it(`refuses a link past ${MAX_LINKED_DEVICES} devices, naming the limit and what to do`, async () => {
     const phone = await registeredPhone();
-    for (let i = 0; i < MAX_LINKED_DEVICES; i++) await link(phone);
+    for (let i = 0; i < MAX_LINKED_DEVICES; i++) await linkBrowser(phone);
     const fifth = await BrowserClient.open();
     await phone.inspect(fifth.qr());
     const refusal = await phone.confirm(fifth.qr()).catch((error: unknown) => error as { status: number; code: string; message: string });
@@ -64,7 +54,7 @@ describe("linked devices", () => {
 
   it("ends a link whose browser leaves before registering its device key, freeing its slot", async () => {
     const phone = await registeredPhone();
-    const browser = await link(phone);
+    const browser = await linkBrowser(phone);
     expect(await phone.devices()).toHaveLength(1);
     browser.socket.close(1000, "tab closed");
     await expect.poll(() => phone.devices()).toEqual([]);
@@ -98,7 +88,7 @@ describe("expiry", () => {
   it("ends every linked browser of a phone unseen for 14 days", async () => {
     const start = clock.start();
     const phone = await registeredPhone();
-    const browsers = [await link(phone), await link(phone)];
+    const browsers = [await linkBrowser(phone), await linkBrowser(phone)];
     const account = env.ACCOUNT.getByName(phone.identity.number);
     clock.set(start + 14 * DAY - 1);
     await runDurableObjectAlarm(account);
@@ -112,7 +102,7 @@ describe("expiry", () => {
   it("keeps the browsers of a phone that keeps coming back", async () => {
     const start = clock.start();
     const phone = await registeredPhone();
-    const browser = await link(phone);
+    const browser = await linkBrowser(phone);
     clock.set(start + 10 * DAY);
     await phone.devices();
     clock.set(start + 14 * DAY);

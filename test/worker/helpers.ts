@@ -295,3 +295,12 @@ export function endpoint(socket: TestSocket, sessionId: string, outbound: Direct
 export function storedTables(stub: DurableObjectStub): Promise<number> {
   return runInDurableObject(stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'").one().n as number);
 }
+
+/** Links one more browser to `phone` through the Worker (its device key not yet registered); returns the browser. */
+export async function linkBrowser(phone: Phone): Promise<BrowserClient> {
+  const browser = await BrowserClient.open();
+  await phone.inspect(browser.qr());
+  await phone.confirm(browser.qr());
+  await browser.waitFor("linked");
+  return browser;
+}

@@ -20,8 +20,9 @@ export function fullAllowance(rate: number, now: number): Allowance {
 export function spend(allowance: Allowance, rate: number, now: number): AllowanceDecision {
   allowance.messages = Math.min(2 * rate, allowance.messages + ((now - allowance.lastMessageAt) * rate) / 1000);
   allowance.lastMessageAt = now;
-  if (allowance.messages >= 1) {
-    allowance.messages -= 1;
+  // Refills add fractions: allow for rounding, so a socket told to wait is never refused at the moment its wait ends.
+  if (allowance.messages >= 1 - 1e-9) {
+    allowance.messages = Math.max(0, allowance.messages - 1);
     return { allowed: true };
   }
   if (now < allowance.quietUntil) return { allowed: false, tell: null };

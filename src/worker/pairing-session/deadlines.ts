@@ -1,7 +1,7 @@
 // The session's one alarm, behind named deadlines. Each deadline is computed
 // from the state, the sockets and the outbox by one pure function, so code
 // that changes state only asks for a re-arm; nothing arms the alarm itself.
-import type { OutboxEntry, Session } from "./store";
+import type { OutboxEntry, Session } from "./session";
 
 export type DeadlineName =
   /** The token on screen expires: the next one is issued, or the session ends after the last. */

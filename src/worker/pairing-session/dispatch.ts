@@ -8,7 +8,7 @@ import type { Lifecycle } from "./lifecycle";
 import type { SessionParts } from "./parts";
 import type { Relay } from "./relay";
 import { close, send, type SocketAttachment } from "./sockets";
-import type { LinkedSession, Session } from "./store";
+import type { LinkedSession, Session } from "./session";
 
 /** The socket a message came on, and the session as it stands. */
 export interface Sender {

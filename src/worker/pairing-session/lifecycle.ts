@@ -2,12 +2,12 @@
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
 import { CLOSE_CODES, type AccountInfo, type DeviceContext, type EndReason } from "../../shared/protocol";
-import { UNKNOWN_PLACE, type Description } from "../device-context";
+import { UNKNOWN_PLACE } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
 import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
 import type { SessionParts } from "./parts";
 import { close } from "./sockets";
-import type { LinkProof, OutboxEntry, Session } from "./store";
+import type { Description, LinkProof, OutboxEntry, Session } from "./session";
 import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type Token } from "./tokens";
 
 /** A failed call to the Account is tried again after 1 s, 2 s, 4 s, … up to a minute. */

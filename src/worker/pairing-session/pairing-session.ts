@@ -5,7 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { randomBase64url } from "../../shared/crypto";
 import { CLOSE_CODES, HEARTBEAT, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols, parseClientMessage, type AccountInfo, type DeviceContext } from "../../shared/protocol";
 import { sessionConfig } from "../config";
-import type { Description } from "../device-context";
+import type { Description } from "./session";
 import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
 import type { Outcome } from "../outcome";
 import { fullAllowance, spend } from "./allowance";

@@ -5,7 +5,7 @@ import { LIMITS, type Direction } from "../../shared/protocol";
 import type { SessionParts } from "./parts";
 import { acknowledge, receive, unacknowledged } from "./relay-buffer";
 import { send, type Role } from "./sockets";
-import type { LinkedSession } from "./store";
+import type { LinkedSession } from "./session";
 
 /** Which way a frame from this role travels, and which way the frames it receives travel. */
 export const OUTBOUND: Record<Role, Direction> = { browser: "to_phone", phone: "to_browser" };

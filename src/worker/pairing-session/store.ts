@@ -1,48 +1,11 @@
 // The session's state in SQLite, read as one shape per state and changed only
 // through the transitions below. Nothing is created until a browser opens the
 // session: an object that is only asked about keeps no database.
-import type { AccountInfo, EndReason } from "../../shared/protocol";
-import type { Description } from "../device-context";
+import type { EndReason } from "../../shared/protocol";
 import { hasState, migrate } from "../migrations";
 import { SESSION_MIGRATIONS } from "./schema";
-import type { LiveTokens, Token } from "./tokens";
-
-interface Opened {
-  sessionId: string;
-  createdAt: number;
-  /** The browser as its upgrade request described it. */
-  device: Description;
-}
-
-/** What the phone sent to confirm: its account, its key-agreement half and its MAC over the transcript. */
-export interface LinkProof {
-  account: AccountInfo;
-  phonePublicKey: string;
-  confirmation: string;
-}
-
-export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; failedScans: number };
-export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number };
-/** Written before the Account is asked for a device slot, so a second confirm is refused and a failed call is retried. */
-export type ConfirmingSession = Opened & { state: "confirming"; scannedBy: string; scannedAt: number; proof: LinkProof };
-export type LinkedSession = Opened & {
-  state: "linked";
-  proof: LinkProof;
-  /** The browser's resume key; null until the browser checked the MAC and registered it. */
-  devicePublicKey: string | null;
-  browserActiveAt: number;
-};
-/** Kept only while the outbox still has calls to make; then the storage is deleted. */
-export type EndedSession = Opened & { state: "ended"; reason: EndReason };
-export type Session = PendingSession | ScannedSession | ConfirmingSession | LinkedSession | EndedSession;
-
-export type OutboxKind = "add_device" | "remove_device";
-export interface OutboxEntry {
-  kind: OutboxKind;
-  accountNumber: string;
-  attempts: number;
-  dueAt: number;
-}
+import type { Description, LinkProof, Opened, OutboxEntry, OutboxKind, Session } from "./session";
+import type { Token } from "./tokens";
 
 interface SessionRow extends Record<string, SqlStorageValue> {
   session_id: string;

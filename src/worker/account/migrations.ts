@@ -1,0 +1,32 @@
+// The Account's schema, as append-only migrations (see ../migrations.ts).
+// Version 1 is the schema live accounts had before migrations existed, written
+// with IF NOT EXISTS so that their tables are adopted as they are.
+import type { Migration } from "../migrations";
+
+export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "account row, seen requests, linked devices",
+    sql: `
+      CREATE TABLE IF NOT EXISTS account (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        number TEXT NOT NULL,
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        registered_at INTEGER NOT NULL,
+        phone_seen_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS seen_request (
+        request_hash TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS device (
+        session_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        place TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        last_active_at INTEGER NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,52 @@
+// The check of a signed phone request, in two halves: `authenticate` (time
+// window and signature) needs no storage, so a request that fails it writes
+// nothing; `acceptOnce` (replay) keeps what was accepted until its window
+// closes. Both take `now` so they can be tested without a clock.
+import { canonicalRequest, importIdentityPublicKey, sha256Base64url, verifyRequestSignature, type SignedRequestParts } from "../../shared/crypto";
+import { failure, success, type Outcome } from "../outcome";
+
+export interface SignedRequest extends SignedRequestParts {
+  signature: string;
+}
+
+/** The requests already accepted, each until its window closes. */
+export interface SeenRequests {
+  forgetExpired(now: number): void;
+  has(requestHash: string): boolean;
+  add(requestHash: string, expiresAt: number): void;
+}
+
+/** A request whose signature verified: what the replay check keeps. */
+export interface Authenticated {
+  requestHash: string;
+  /** After this, the timestamp is out of the window: the request would be refused as stale anyway. */
+  expiresAt: number;
+}
+
+export async function authenticate(publicKey: string, signed: SignedRequest, now: number, windowMs: number): Promise<Outcome<Authenticated>> {
+  const timestamp = Number(signed.timestamp);
+  if (!/^\d{1,15}$/.test(signed.timestamp) || Math.abs(now - timestamp) > windowMs) {
+    return failure("stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
+  }
+  const key = await importIdentityPublicKey(publicKey);
+  if (!key || !(await verifyRequestSignature(key, signed, signed.signature))) {
+    return failure("bad_signature", "the request signature does not verify");
+  }
+  // Keyed by what was signed, not by the signature: ECDSA signatures are malleable.
+  const requestHash = await sha256Base64url(canonicalRequest(signed));
+  return success({ requestHash, expiresAt: timestamp + windowMs });
+}
+
+/** Each signed request is accepted once. */
+export function acceptOnce(seen: SeenRequests, request: Authenticated, now: number): Outcome<null> {
+  seen.forgetExpired(now);
+  if (seen.has(request.requestHash)) return failure("replayed_request", "this signed request was already used");
+  seen.add(request.requestHash, request.expiresAt);
+  return success(null);
+}
+
+/** Both halves, for a request to an account that exists. */
+export async function checkSignedRequest(seen: SeenRequests, publicKey: string, signed: SignedRequest, now: number, windowMs: number): Promise<Outcome<null>> {
+  const authenticated = await authenticate(publicKey, signed, now, windowMs);
+  return authenticated.ok ? acceptOnce(seen, authenticated.value, now) : authenticated;
+}

@@ -1,0 +1,45 @@
+// The shapes of a session, one per state: what the store reads and the pure
+// modules (deadlines) reason about. Types only.
+import type { AccountInfo, DeviceContext, EndReason } from "../../shared/protocol";
+import type { LiveTokens } from "./tokens";
+
+/** What the browser's upgrade request says of it; the session adds when its QR was made and whether the places match. */
+export type Description = Omit<DeviceContext, "qrCreatedAt" | "placeMismatch">;
+
+export interface Opened {
+  sessionId: string;
+  createdAt: number;
+  /** The browser as its upgrade request described it. */
+  device: Description;
+}
+
+/** What the phone sent to confirm: its account, its key-agreement half and its MAC over the transcript. */
+export interface LinkProof {
+  account: AccountInfo;
+  phonePublicKey: string;
+  confirmation: string;
+}
+
+export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; failedScans: number };
+export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number };
+/** Written before the Account is asked for a device slot, so a second confirm is refused and a failed call is retried. */
+export type ConfirmingSession = Opened & { state: "confirming"; scannedBy: string; scannedAt: number; proof: LinkProof };
+export type LinkedSession = Opened & {
+  state: "linked";
+  proof: LinkProof;
+  /** The browser's resume key; null until the browser checked the MAC and registered it. */
+  devicePublicKey: string | null;
+  browserActiveAt: number;
+};
+/** Kept only while the outbox still has calls to make; then the storage is deleted. */
+export type EndedSession = Opened & { state: "ended"; reason: EndReason };
+export type Session = PendingSession | ScannedSession | ConfirmingSession | LinkedSession | EndedSession;
+
+export type OutboxKind = "add_device" | "remove_device";
+export interface OutboxEntry {
+  kind: OutboxKind;
+  accountNumber: string;
+  attempts: number;
+  dueAt: number;
+}
+

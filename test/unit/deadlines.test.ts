@@ -1,0 +1,170 @@
+import { describe, expect, it } from "vitest";
+import {
+  deadlines,
+  dueNow,
+  nextAlarm,
+  silentAt,
+  type Deadline,
+  type DeadlineConfig,
+  type WatchedSocket,
+} from "../../src/worker/pairing-session/deadlines";
+import type { LinkProof, OutboxEntry, Session } from "../../src/worker/pairing-session/session";
+
+const T0 = 1_700_000_000_000;
+
+const config: DeadlineConfig = {
+  confirmTimeoutMs: 120_000,
+  deviceIdleMs: 7 * 24 * 3_600_000,
+  phoneOfflineMs: 45_000,
+  socketIdleMs: 90_000,
+  challengeTimeoutMs: 10_000,
+};
+
+const opened = {
+  sessionId: "AAAAAAAAAAAAAAAAAAAAAA",
+  createdAt: T0,
+  device: { browser: "Firefox 140", os: "Linux", place: "Berlin, DE", ipPrefix: "203.0.113.x" },
+};
+const proof: LinkProof = { account: { number: "+15550001", name: "Ada" }, phonePublicKey: "p".repeat(43), confirmation: "c".repeat(43) };
+
+const pending: Session = {
+  ...opened,
+  state: "pending",
+  tokens: { current: { seq: 1, token: "t".repeat(22), expiresAt: T0 + 80_000 }, previous: { token: "u".repeat(22), expiresAt: T0 + 60_000 } },
+  failedScans: 0,
+};
+const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000 };
+const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof };
+const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000 };
+const ended: Session = { ...opened, state: "ended", reason: "revoked" };
+
+const phone: WatchedSocket = { role: "phone", verified: true, connectedAt: T0 + 40_000, lastSeenAt: T0 + 70_000 };
+const browser: WatchedSocket = { role: "browser", verified: true, connectedAt: T0, lastSeenAt: T0 + 60_000 };
+const resuming: WatchedSocket = { role: "browser", verified: false, connectedAt: T0 + 65_000, lastSeenAt: T0 + 66_000 };
+
+function outboxEntry(kind: OutboxEntry["kind"], dueAt: number): OutboxEntry {
+  return { kind, accountNumber: "+15550001", attempts: 1, dueAt };
+}
+
+describe("silentAt", () => {
+  it("a phone is silent phoneOfflineMs after it was last seen", () => {
+    expect(silentAt(phone, config)).toBe(phone.lastSeenAt + config.phoneOfflineMs);
+  });
+
+  it("a phone is judged by when it was last seen, verified or not", () => {
+    expect(silentAt({ ...phone, verified: false }, config)).toBe(phone.lastSeenAt + config.phoneOfflineMs);
+  });
+
+  it("a verified browser is silent socketIdleMs after it was last seen", () => {
+    expect(silentAt(browser, config)).toBe(browser.lastSeenAt + config.socketIdleMs);
+  });
+
+  it("an unverified browser has challengeTimeoutMs from connecting to answer, whatever else it sends", () => {
+    expect(silentAt(resuming, config)).toBe(resuming.connectedAt + config.challengeTimeoutMs);
+    expect(silentAt({ ...resuming, lastSeenAt: resuming.connectedAt + 9_999 }, config)).toBe(resuming.connectedAt + config.challengeTimeoutMs);
+  });
+});
+
+describe("deadlines", () => {
+  it("pending: rotate when the token on screen expires", () => {
+    expect(deadlines(pending, [browser], [], config)).toEqual([{ name: "rotate", at: T0 + 80_000 }]);
+  });
+
+  it("scanned and confirming: confirm at the scan plus the confirm timeout", () => {
+    const at = T0 + 30_000 + config.confirmTimeoutMs;
+    expect(deadlines(scanned, [browser, phone], [], config)).toEqual([{ name: "confirm", at }]);
+    expect(deadlines(confirming, [browser, phone], [], config)).toEqual([{ name: "confirm", at }]);
+  });
+
+  it("linked: device_idle from the browser's last activity, and one silent_socket per watched socket", () => {
+    const found = deadlines(linked, [phone, browser, resuming], [], config);
+    expect(found).toHaveLength(4);
+    expect(found).toContainEqual({ name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs });
+    expect(found.filter((d) => d.name === "silent_socket").map((d) => d.at).sort((a, b) => a - b)).toEqual(
+      [silentAt(phone, config), silentAt(browser, config), silentAt(resuming, config)].sort((a, b) => a - b),
+    );
+  });
+
+  it("linked with no sockets: only device_idle", () => {
+    expect(deadlines(linked, [], [], config)).toEqual([{ name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs }]);
+  });
+
+  it("watches sockets only once linked", () => {
+    for (const session of [pending, scanned, confirming, ended]) {
+      expect(deadlines(session, [phone, browser, resuming], [], config).some((d) => d.name === "silent_socket")).toBe(false);
+    }
+  });
+
+  it("one outbox deadline per entry, in every state, even ended or with no session", () => {
+    const outbox = [outboxEntry("add_device", T0 + 1_000), outboxEntry("remove_device", T0 + 4_000)];
+    for (const session of [null, pending, scanned, confirming, linked, ended]) {
+      const found = deadlines(session, [], outbox, config).filter((d) => d.name === "outbox");
+      expect(found.map((d) => d.at)).toEqual([T0 + 1_000, T0 + 4_000]);
+    }
+  });
+
+  it("an ended session, or none, with an empty outbox has no deadlines", () => {
+    expect(deadlines(ended, [phone, browser], [], config)).toEqual([]);
+    expect(deadlines(null, [phone, browser], [], config)).toEqual([]);
+  });
+});
+
+describe("nextAlarm", () => {
+  it("is null when there is no deadline", () => {
+    expect(nextAlarm([])).toBeNull();
+  });
+
+  it("is the earliest deadline, wherever it is in the list", () => {
+    const found: Deadline[] = [
+      { name: "device_idle", at: T0 + 9_000 },
+      { name: "silent_socket", at: T0 + 3_000 },
+      { name: "outbox", at: T0 + 5_000 },
+      { name: "silent_socket", at: T0 + 4_000 },
+    ];
+    expect(nextAlarm(found)).toBe(T0 + 3_000);
+    expect(nextAlarm([...found].reverse())).toBe(T0 + 3_000);
+  });
+
+  it("for a linked session is its first silent socket when that comes before idleness and the outbox", () => {
+    const found = deadlines(linked, [browser, phone], [outboxEntry("remove_device", T0 + 200_000)], config);
+    expect(nextAlarm(found)).toBe(Math.min(silentAt(browser, config), silentAt(phone, config)));
+  });
+
+  it("picks an outbox retry due before the rotation", () => {
+    expect(nextAlarm(deadlines(pending, [], [outboxEntry("remove_device", T0 + 10_000)], config))).toBe(T0 + 10_000);
+  });
+});
+
+describe("dueNow", () => {
+  const found: Deadline[] = [
+    { name: "device_idle", at: T0 + 1_000 },
+    { name: "silent_socket", at: T0 + 2_000 },
+    { name: "silent_socket", at: T0 + 1_500 },
+    { name: "confirm", at: T0 + 3_000 },
+    { name: "rotate", at: T0 },
+    { name: "outbox", at: T0 + 500 },
+    { name: "outbox", at: T0 + 800 },
+  ];
+
+  it("nothing before the earliest deadline", () => {
+    expect(dueNow(found, T0 - 1)).toEqual([]);
+  });
+
+  it("a deadline is due at its instant, not only after it", () => {
+    expect(dueNow(found, T0)).toEqual(["rotate"]);
+  });
+
+  it("names each due deadline once, in the order they run: outbox, rotate, confirm, silent_socket, device_idle", () => {
+    expect(dueNow(found, T0 + 2_000)).toEqual(["outbox", "rotate", "silent_socket", "device_idle"]);
+    expect(dueNow(found, T0 + 10_000)).toEqual(["outbox", "rotate", "confirm", "silent_socket", "device_idle"]);
+  });
+
+  it("leaves out what is not yet due", () => {
+    expect(dueNow(found, T0 + 1_499)).toEqual(["outbox", "rotate", "device_idle"]);
+  });
+
+  it("on a linked session whose socket fell silent, names silent_socket and not device_idle", () => {
+    const now = silentAt(browser, config);
+    expect(dueNow(deadlines(linked, [browser, phone], [], config), now)).toEqual(["silent_socket"]);
+  });
+});
