@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PhoneProfile } from "../../src/clients/phone-cli/profile";
+import { FilePhoneStore } from "../../src/clients/phone-cli/file-phone-store";
 import { Phone } from "../../src/clients/phone-core/phone";
 import { HEARTBEAT, parseQrText, serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
 import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
@@ -95,7 +95,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(secondQr.token).not.toBe(firstQr.token);
 
     // Past the grace window the first token is dead; the current one still works.
-    const phone = new Phone(server.url, (await PhoneProfile.load(profile()[3]!)).identity);
+    const phone = new Phone(server.url, (await FilePhoneStore.load(profile()[3]!)).identity);
     const graceEnds = messages.find((message) => message.type === "token")!.expiresAt + SCHEDULE.TOKEN_GRACE_MS;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, graceEnds - Date.now() + 200)));
     await expect(phone.inspect(firstQr)).rejects.toMatchObject({ code: "invalid_token" });
@@ -107,7 +107,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page } = await openPage();
     const first = await readQr(page, "2-grace-before");
     await waitForNewQr(page, first.text);
-    const phone = new Phone(server.url, (await PhoneProfile.load(profile()[3]!)).identity);
+    const phone = new Phone(server.url, (await FilePhoneStore.load(profile()[3]!)).identity);
     await expect(phone.inspect(parseQrText(first.text)!)).resolves.toMatchObject({ place: "unknown" });
     await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
   });

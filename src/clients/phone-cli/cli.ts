@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "../phone-core/phone-link";
-import { DEFAULT_PROFILE, PhoneProfile } from "./profile";
+import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 
 const USAGE = `QR Link phone simulator
 
@@ -49,14 +49,14 @@ async function register(values: Options): Promise<void> {
   const number = phoneNumberSchema.safeParse(values.number);
   const name = displayNameSchema.safeParse(values.name);
   if (!number.success || !name.success) throw new UsageError("register needs --number in E.164 form (+15550001) and a --name");
-  const existing = await PhoneProfile.load(values.profile).catch(() => null);
+  const existing = await FilePhoneStore.load(values.profile).catch(() => null);
   if (existing && existing.identity.number !== number.data) {
     throw new UsageError(`${values.profile} already holds the phone ${existing.identity.number}; pass --profile <path> for another phone`);
   }
   // Registering again keeps the key, so only the name changes.
-  const profile = existing ?? (await PhoneProfile.create(values.profile, number.data, name.data));
-  const account = await new Phone(values.server, { ...profile.identity, name: name.data }).register();
-  await profile.rename(account.name);
+  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data));
+  const account = await new Phone(values.server, { ...store.identity, name: name.data }).register();
+  await store.rename(account.name);
   console.log(`Registered ${account.name} (${account.number}) with ${values.server}`);
   console.log(`Profile: ${values.profile} (holds this phone's private key; keep it private)`);
 }
@@ -88,8 +88,8 @@ function describe(context: DeviceContext): string {
 }
 
 async function devices(values: Options): Promise<void> {
-  const profile = await PhoneProfile.load(values.profile);
-  const list = await new Phone(new URL(values.server).origin, profile.identity).devices();
+  const store = await FilePhoneStore.load(values.profile);
+  const list = await new Phone(new URL(values.server).origin, store.identity).devices();
   if (list.length === 0) {
     console.log("No linked devices.");
     return;
@@ -103,9 +103,9 @@ async function devices(values: Options): Promise<void> {
 async function revoke(values: Options, positionals: string[]): Promise<void> {
   const id = positionals[0];
   if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
-  const profile = await PhoneProfile.load(values.profile);
-  await new Phone(new URL(values.server).origin, profile.identity).revoke(id);
-  await profile.removeLink(id);
+  const store = await FilePhoneStore.load(values.profile);
+  await new Phone(new URL(values.server).origin, store.identity).revoke(id);
+  await store.removeLink(id);
   console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
 }
 
@@ -125,8 +125,8 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const server = new URL(values.server).origin;
   if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server)`);
 
-  const profile = await PhoneProfile.load(values.profile);
-  const phone = new Phone(server, profile.identity);
+  const store = await FilePhoneStore.load(values.profile);
+  const phone = new Phone(server, store.identity);
   const context = await phone.inspect(qr);
   console.log("A device asks to be linked:");
   console.log(describe(context));
@@ -139,7 +139,7 @@ async function link(values: Options, positionals: string[]): Promise<void> {
     return;
   }
   const linked = await phone.confirm(qr, { extractableKey: true });
-  await profile.saveLink({
+  await store.saveLink({
     sessionId: qr.sessionId,
     browserPublicKey: qr.browserPublicKey,
     qrSecret: qr.qrSecret,
@@ -148,24 +148,24 @@ async function link(values: Options, positionals: string[]): Promise<void> {
     channel: emptyChannelState(),
   });
   console.log(`Linked: the browser now shows ${linked.account.name} (${linked.account.number}).`);
-  if (!values.once) await goOnline(phone, profile);
+  if (!values.once) await goOnline(phone, store);
 }
 
 async function online(values: Options): Promise<void> {
-  const profile = await PhoneProfile.load(values.profile);
-  await goOnline(new Phone(new URL(values.server).origin, profile.identity), profile);
+  const store = await FilePhoneStore.load(values.profile);
+  await goOnline(new Phone(new URL(values.server).origin, store.identity), store);
 }
 
 /** Streams to every linked browser until Ctrl-C. */
-async function goOnline(phone: Phone, profile: PhoneProfile): Promise<void> {
-  const records = profile.links();
+async function goOnline(phone: Phone, store: FilePhoneStore): Promise<void> {
+  const records = store.links();
   if (records.length === 0) {
     console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
     return;
   }
   const openSocket: OpenSocket = ({ url, headers }) => new WebSocket(url, { headers }) as unknown as RelaySocket;
   const links = await Promise.all(
-    records.map((record) => PhoneLink.create(phone, record, profile, openSocket, (event) => report(record.sessionId, event))),
+    records.map((record) => PhoneLink.create(phone, record, store, openSocket, (event) => report(record.sessionId, event))),
   );
   console.log(`Online: streaming to ${links.length} linked browser${links.length === 1 ? "" : "s"}. Ctrl-C to stop.`);
   for (const link of links) await link.start();

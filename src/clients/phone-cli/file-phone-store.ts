@@ -1,13 +1,13 @@
-// The simulated phone's profile on disk: its number, name and identity key,
-// its linked browsers (with what re-derives their keys and their relay
-// counters) and the chat messages added since its history was generated.
-// It holds private keys, so it is written owner-only and gitignored.
+// The CLI phone's PhoneStore in a file (its profile, `--profile`): its number,
+// name and identity key, its linked browsers (with what re-derives their keys
+// and their relay counters) and the chat messages added since its history was
+// generated. It holds private keys, so it is written owner-only and gitignored.
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import type { PhoneIdentity } from "../phone-core/phone";
-import { StoredPhone, type PhoneState } from "../phone-core/stored-phone";
+import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
 
-interface ProfileFile extends PhoneState {
+interface FileState extends PhoneState {
   name: string;
   publicKey: string;
   privateKey: JsonWebKey;
@@ -15,21 +15,21 @@ interface ProfileFile extends PhoneState {
 
 export const DEFAULT_PROFILE = ".qr-link-phone.json";
 
-export class PhoneProfile extends StoredPhone {
+export class FilePhoneStore extends PhoneStore {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly path: string,
-    protected readonly state: ProfileFile,
+    protected readonly state: FileState,
     readonly identity: PhoneIdentity,
   ) {
     super();
   }
 
   /** Makes a new phone; refuses to overwrite an existing profile file. */
-  static async create(path: string, number: string, name: string): Promise<PhoneProfile> {
+  static async create(path: string, number: string, name: string): Promise<FilePhoneStore> {
     const pair = await generateIdentityKeyPair(true);
-    const file: ProfileFile = {
+    const file: FileState = {
       number,
       name,
       publicKey: pair.publicKey,
@@ -40,18 +40,18 @@ export class PhoneProfile extends StoredPhone {
       read: [],
     };
     await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-    return new PhoneProfile(path, file, { number, name, ...pair });
+    return new FilePhoneStore(path, file, { number, name, ...pair });
   }
 
-  static async load(path: string): Promise<PhoneProfile> {
-    let file: ProfileFile;
+  static async load(path: string): Promise<FilePhoneStore> {
+    let file: FileState;
     try {
-      file = JSON.parse(await readFile(path, "utf8")) as ProfileFile;
+      file = JSON.parse(await readFile(path, "utf8")) as FileState;
     } catch {
       throw new Error(`no phone profile at ${path}: run \`npm run phone -- register --number <E.164> --name <name>\` first`);
     }
     const privateKey = await crypto.subtle.importKey("jwk", file.privateKey, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
-    return new PhoneProfile(path, file, { number: file.number, name: file.name, publicKey: file.publicKey, privateKey });
+    return new FilePhoneStore(path, file, { number: file.number, name: file.name, publicKey: file.publicKey, privateKey });
   }
 
   rename(name: string): Promise<void> {

@@ -3,28 +3,10 @@
 // the browser sends out through the phone, and the contacts' replies.
 import { deriveLinkKeys } from "../../shared/crypto";
 import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage } from "../../shared/protocol";
-import { RelayChannel, type ChannelState } from "../../shared/relay-channel";
-import { replyTo, type ChatWithHistory } from "./history";
+import { RelayChannel } from "../../shared/relay-channel";
+import { replyTo } from "./history";
 import type { Phone, RelaySocketRequest } from "./phone";
-
-/** What the phone keeps of each linked browser. */
-export interface LinkRecord {
-  sessionId: string;
-  browserPublicKey: string;
-  qrSecret: string;
-  /** The phone's X25519 private key for this link, to derive the link keys again: a JWK on disk, a CryptoKey in IndexedDB. */
-  agreementPrivateKey: JsonWebKey | CryptoKey;
-  linkedAt: number;
-  channel: ChannelState;
-}
-
-export interface PhoneStore {
-  saveLink(record: LinkRecord): Promise<void>;
-  removeLink(sessionId: string): Promise<void>;
-  history(): ChatWithHistory[];
-  addMessage(message: ChatMessage): Promise<boolean>;
-  markRead(chatId: string): Promise<void>;
-}
+import type { LinkRecord, PhoneStore } from "./phone-store";
 
 /** The part of a WebSocket this needs; `ws` in Node, the page's own in a browser. */
 export interface RelaySocket {
@@ -46,7 +28,7 @@ export type LinkEvent =
   | { kind: "replied"; message: ChatMessage; chat: string }
   | { kind: "ended"; reason: string };
 
-/** Close codes after which the link is gone for good. */
+/** Close codes after which the link is gone for good; any other (1011 internal_error included) reconnects. */
 const FINAL_CLOSES = new Set<number>([CLOSE_CODES.unknown_session, CLOSE_CODES.logged_out, CLOSE_CODES.key_mismatch]);
 const REPLY_DELAY_MS = 600;
 const MAX_RETRY_MS = 10_000;

@@ -1,14 +1,27 @@
-// What a simulated phone keeps, and the PhoneStore operations on it; the CLI
-// keeps it in a file, the phone page in IndexedDB.
+// What a simulated phone keeps (its linked browsers and the chat messages
+// added since its history was generated) and the operations PhoneLink uses on
+// it. A subclass says where it lives: FilePhoneStore (the CLI) in a file,
+// IndexedDbPhoneStore (the phone page) in IndexedDB.
 import type { ChatMessage } from "../../shared/protocol";
+import type { ChannelState } from "../../shared/relay-channel";
 import { currentHistory, type ChatLog, type ChatWithHistory } from "./history";
-import type { LinkRecord, PhoneStore } from "./phone-link";
+
+/** What the phone keeps of each linked browser. */
+export interface LinkRecord {
+  sessionId: string;
+  browserPublicKey: string;
+  qrSecret: string;
+  /** The phone's X25519 private key for this link, to derive the link keys again: a JWK on disk, a CryptoKey in IndexedDB. */
+  agreementPrivateKey: JsonWebKey | CryptoKey;
+  linkedAt: number;
+  channel: ChannelState;
+}
 
 export interface PhoneState extends ChatLog {
   links: Record<string, LinkRecord>;
 }
 
-export abstract class StoredPhone implements PhoneStore {
+export abstract class PhoneStore {
   protected abstract readonly state: PhoneState;
   /** Persists `state`; called after every change. */
   protected abstract save(): Promise<void>;

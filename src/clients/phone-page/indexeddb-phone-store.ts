@@ -1,10 +1,10 @@
-// The phone page's state in IndexedDB: its identity (a non-extractable
+// The phone page's PhoneStore in IndexedDB: its identity (a non-extractable
 // signing key), its linked browsers and the chat messages added since its
-// history was generated. The same PhoneStore the CLI keeps in a file.
+// history was generated. The CLI keeps the same in a file (FilePhoneStore).
 import type { PhoneIdentity } from "../phone-core/phone";
-import { StoredPhone, type PhoneState } from "../phone-core/stored-phone";
+import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
 
-interface PageState extends PhoneState {
+interface IndexedDbState extends PhoneState {
   identity: PhoneIdentity;
 }
 
@@ -30,20 +30,20 @@ function request<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => I
   });
 }
 
-export class PagePhoneStore extends StoredPhone {
+export class IndexedDbPhoneStore extends PhoneStore {
   private writing: Promise<unknown> = Promise.resolve();
 
-  private constructor(protected readonly state: PageState) {
+  private constructor(protected readonly state: IndexedDbState) {
     super();
   }
 
-  static async load(): Promise<PagePhoneStore | null> {
-    const state = (await request("readonly", (store) => store.get(KEY))) as PageState | undefined;
-    return state ? new PagePhoneStore(state) : null;
+  static async load(): Promise<IndexedDbPhoneStore | null> {
+    const state = (await request("readonly", (store) => store.get(KEY))) as IndexedDbState | undefined;
+    return state ? new IndexedDbPhoneStore(state) : null;
   }
 
-  static async create(identity: PhoneIdentity): Promise<PagePhoneStore> {
-    const store = new PagePhoneStore({ identity, number: identity.number, createdAt: Date.now(), links: {}, added: [], read: [] });
+  static async create(identity: PhoneIdentity): Promise<IndexedDbPhoneStore> {
+    const store = new IndexedDbPhoneStore({ identity, number: identity.number, createdAt: Date.now(), links: {}, added: [], read: [] });
     await store.save();
     return store;
   }

@@ -8,7 +8,7 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
 import { $, showNotice } from "../browser/dom";
-import { PagePhoneStore } from "./phone-store";
+import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
 type Screen = "loading" | "register" | "home" | "scan" | "confirm";
 
@@ -31,7 +31,7 @@ class PhoneApp {
   private camera: MediaStream | null = null;
 
   constructor(
-    private readonly store: PagePhoneStore,
+    private readonly store: IndexedDbPhoneStore,
     private readonly phone: Phone,
   ) {}
 
@@ -217,13 +217,13 @@ async function register(form: HTMLFormElement): Promise<void> {
   } catch (error) {
     return showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
   }
-  const store = await PagePhoneStore.create(identity);
+  const store = await IndexedDbPhoneStore.create(identity);
   await run(store);
 }
 
 let app: PhoneApp | null = null;
 
-async function run(store: PagePhoneStore): Promise<void> {
+async function run(store: IndexedDbPhoneStore): Promise<void> {
   app = new PhoneApp(store, new Phone(location.origin, store.identity));
   await app.start();
 }
@@ -252,6 +252,6 @@ document.addEventListener("click", (event) => {
   if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
 });
 
-const stored = await PagePhoneStore.load().catch(() => null);
+const stored = await IndexedDbPhoneStore.load().catch(() => null);
 if (stored) await run(stored);
 else show("register");

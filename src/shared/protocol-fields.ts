@@ -1,0 +1,42 @@
+// The protocol's limits and the field shapes both HTTP and WebSocket messages
+// are built from (ids, keys, numbers, names). Import from ./protocol.
+import * as z from "zod/mini";
+
+export const LIMITS = {
+  /** Largest phone request body, checked before parsing. */
+  phoneRequestBytes: 4 * 1024,
+  /** Largest WebSocket message on the relay, envelope included. */
+  relayMessageBytes: 64 * 1024,
+  /** Undelivered frames the server holds per direction before it refuses more. */
+  bufferFrames: 1_000,
+  bufferBytes: 8 * 1024 * 1024,
+  nameLength: 64,
+  /** Sockets one session accepts at once (browser tabs, resumes waiting on their challenge, the phone). */
+  socketsPerSession: 8,
+  /** Wrong scans of one session before its code is replaced early, and before the session ends. */
+  failedScansBeforeRotation: 5,
+  failedScansBeforeEnd: 10,
+} as const;
+
+/** The largest plaintext that still fits one relay frame once sealed and encoded. */
+export const MAX_FRAME_PLAINTEXT_BYTES = Math.floor(((LIMITS.relayMessageBytes - 64) * 3) / 4) - 16;
+
+/** base64url of exactly `byteLength` bytes (no padding). */
+function base64urlBytes(byteLength: number) {
+  const length = Math.ceil((byteLength * 4) / 3);
+  return z.string().check(z.length(length), z.regex(/^[A-Za-z0-9_-]+$/, "must be base64url"));
+}
+
+export const sessionIdSchema = base64urlBytes(16);
+export const tokenSchema = base64urlBytes(16);
+export const browserPublicKeySchema = base64urlBytes(32);
+export const qrSecretSchema = base64urlBytes(16);
+export const identityPublicKeySchema = base64urlBytes(65);
+export const confirmationSchema = base64urlBytes(32);
+/** A browser's answer to `challenge`: its device key's signature. */
+export const resumeSignatureSchema = base64urlBytes(64);
+/** E.164: a plus sign and 7 to 15 digits. */
+export const phoneNumberSchema = z.string().check(z.regex(/^\+[1-9]\d{6,14}$/, "must be an E.164 number such as +15550001"));
+export const displayNameSchema = z
+  .string()
+  .check(z.trim(), z.minLength(1), z.maxLength(LIMITS.nameLength), z.regex(/^[^\p{Cc}]+$/u, "must not contain control characters"));

@@ -1,0 +1,122 @@
+// The protocol over WebSockets: browser <-> PairingSession <-> phone. What
+// the server says, what clients say, the close codes and the heartbeat.
+// Import from ./protocol.
+import * as z from "zod/mini";
+import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
+
+export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
+export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts"] as const;
+export type EndReason = (typeof END_REASONS)[number];
+export type Direction = "to_browser" | "to_phone";
+export type Presence = "online" | "offline";
+
+/** Close codes the server uses (4000-4999 are ours). */
+export const CLOSE_CODES = {
+  expired: 4001,
+  rejected: 4002,
+  key_mismatch: 4003,
+  logged_out: 4004,
+  revoked: 4005,
+  inactive: 4006,
+  too_many_attempts: 4007,
+  unknown_session: 4404,
+  bad_message: 4400,
+  resume_refused: 4401,
+  heartbeat_timeout: 4408,
+  replaced: 4409,
+  message_too_large: 4413,
+  too_many_sockets: 4429,
+  /** The server failed handling a message; the client reconnects. */
+  internal_error: 1011,
+} as const satisfies Record<
+  EndReason | "unknown_session" | "bad_message" | "resume_refused" | "heartbeat_timeout" | "replaced" | "message_too_large" | "too_many_sockets" | "internal_error",
+  number
+>;
+
+/**
+ * Heartbeat: phone and browser send "ping" every 10 s and the runtime answers
+ * "pong" without waking the session object. A phone silent for 15 s is
+ * offline; a browser silent for SOCKET_IDLE_MS is disconnected.
+ */
+export const HEARTBEAT = { request: "ping", response: "pong", intervalMs: 10_000 } as const;
+
+const seqSchema = z.int().check(z.positive());
+/** An encrypted relay frame; `seq` is the sender's counter for its direction, from 1. */
+const frameSchema = z.object({ type: z.literal("frame"), seq: seqSchema, data: z.string().check(z.regex(/^[A-Za-z0-9_-]+$/)) });
+const accountSchema = z.object({ number: phoneNumberSchema, name: z.string() });
+
+export const serverMessageSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("session"), sessionId: sessionIdSchema, createdAt: z.number() }),
+  z.object({
+    type: z.literal("token"),
+    token: tokenSchema,
+    /** 0-based position in the schedule; `count` tokens in all. */
+    seq: z.int().check(z.nonnegative()),
+    count: z.int().check(z.positive()),
+    expiresAt: z.number(),
+  }),
+  z.object({ type: z.literal("scanned") }),
+  z.object({ type: z.literal("linked"), account: accountSchema, phonePublicKey: browserPublicKeySchema, confirmation: confirmationSchema }),
+  /** A reloaded browser proves it holds the device key by signing this nonce. */
+  z.object({ type: z.literal("challenge"), nonce: z.string() }),
+  /**
+   * The relay is open for this socket. `received`: the highest seq the server
+   * holds from this side (resend what is above it); `delivered`: the highest
+   * seq the other side acknowledged.
+   */
+  z.object({
+    type: z.literal("ready"),
+    sessionId: sessionIdSchema,
+    account: accountSchema,
+    received: z.int().check(z.nonnegative()),
+    delivered: z.int().check(z.nonnegative()),
+    phone: z.enum(["online", "offline"]),
+  }),
+  frameSchema,
+  /** The server holds every frame up to `seq` from you (one tick). */
+  z.object({ type: z.literal("stored"), seq: seqSchema }),
+  /** The other side acknowledged every frame up to `seq` (two ticks). */
+  z.object({ type: z.literal("delivered"), seq: seqSchema }),
+  z.object({ type: z.literal("presence"), phone: z.enum(["online", "offline"]) }),
+  /** A refusal on a socket that stays open; `expected` is the seq the server waits for (out_of_order). */
+  /** rate_limited: the socket sent too much; what was refused was not stored, send it again after `retryAfterMs`. */
+  z.object({
+    type: z.literal("error"),
+    code: z.enum(["buffer_full", "out_of_order", "not_ready", "rate_limited"]),
+    message: z.string(),
+    expected: z.optional(z.int()),
+    retryAfterMs: z.optional(z.int().check(z.nonnegative())),
+  }),
+  z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
+
+export const clientMessageSchema = z.discriminatedUnion("type", [
+  /** Browser: the phone's confirmation MAC did not verify, so it refuses the link. */
+  z.object({ type: z.literal("key_mismatch") }),
+  /** Browser: the MAC verified; here is the device key it will resume with. */
+  z.object({ type: z.literal("link_ack"), devicePublicKey: identityPublicKeySchema }),
+  /** Browser: the answer to `challenge`. */
+  z.object({ type: z.literal("resume"), signature: resumeSignatureSchema }),
+  /** Browser: end the link from this side. */
+  z.object({ type: z.literal("logout") }),
+  /** Browser or phone: an encrypted frame for the other side. */
+  frameSchema,
+  /** Browser or phone: every frame up to `seq` is processed. */
+  z.object({ type: z.literal("ack"), seq: seqSchema }),
+]);
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+
+/** Reads a WebSocket message from a browser or phone: a JSON text of one of the client kinds, or null. */
+export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | null {
+  if (typeof raw !== "string") return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  const parsed = clientMessageSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
