@@ -11,8 +11,12 @@ export const LIMITS = {
   bufferFrames: 1_000,
   bufferBytes: 8 * 1024 * 1024,
   nameLength: 64,
-  /** Sockets one session accepts at once (browser tabs, resumes waiting on their challenge, the phone). */
-  socketsPerSession: 8,
+  /**
+   * Resumes waiting on their challenge that one session holds at once; a new
+   * one closes the oldest. The phone and a verified browser have slots of
+   * their own, so strangers who know a session id cannot lock its owners out.
+   */
+  unansweredResumesPerSession: 4,
   /** Wrong scans of one session before its code is replaced early, and before the session ends. */
   failedScansBeforeRotation: 5,
   failedScansBeforeEnd: 10,

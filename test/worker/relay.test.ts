@@ -230,18 +230,24 @@ describe("resuming a browser", () => {
     expect(waiting.all("frame")).toHaveLength(0);
   });
 
-  it(`accepts at most ${LIMITS.socketsPerSession} sockets at once on a session`, async () => {
+  it("keeps the owners' slots: unanswered resumes push out the oldest of their own, never the phone or the browser", async () => {
     const pair = await linkedPair();
-    const waiting: TestSocket[] = [];
-    // The browser and the phone hold two; resumes that never answer their challenge fill the rest.
-    for (let i = 2; i < LIMITS.socketsPerSession; i++) waiting.push(await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN }));
-    await Promise.all(waiting.map((socket) => socket.waitFor("challenge")));
-    const one = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
-    expect((await one.waitForClose()).code).toBe(CLOSE_CODES.too_many_sockets);
-    waiting[0]!.socket.close(1000, "gave up");
-    await expect.poll(() => runInDurableObject(pair.browser.stub, (_instance, state) => state.getWebSockets().length)).toBeLessThan(LIMITS.socketsPerSession);
-    const again = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
-    expect(await again.waitFor("challenge")).toMatchObject({ type: "challenge" });
+    const strangers: TestSocket[] = [];
+    for (let i = 0; i < 10; i++) {
+      const socket = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+      await socket.waitFor("challenge");
+      strangers.push(socket);
+    }
+    const kept = LIMITS.unansweredResumesPerSession;
+    for (const pushedOut of strangers.slice(0, -kept)) expect((await pushedOut.waitForClose()).code).toBe(CLOSE_CODES.too_many_sockets);
+    expect(strangers.slice(-kept).map((socket) => socket.closed)).toEqual(Array(kept).fill(null));
+    expect([pair.browser.closed, pair.phoneSocket.closed]).toEqual([null, null]);
+
+    // The owners still get in: the phone reconnects, and the real browser resumes with its device key.
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ type: "ready" });
+    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    expect(await reloaded.waitFor("ready")).toMatchObject({ type: "ready" });
   });
 
   it("closes a resume for a session that is not linked with a clear code, and refuses other origins", async () => {

@@ -40,8 +40,6 @@ export class PairingSession extends DurableObject<Env> {
   /** WebSocket upgrades forwarded by the Worker: a new session, a browser resuming, or the phone's relay. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade") !== "websocket") return new Response("expected a WebSocket upgrade", { status: 400 });
-    const { sockets } = this.parts;
-    if (sockets.count() >= LIMITS.socketsPerSession) return sockets.refuse(CLOSE_CODES.too_many_sockets, "too many connections to this session");
     const kind = request.headers.get(SOCKET_HEADER);
     const response = kind === "open" ? this.openSession(request) : kind === "resume" ? this.acceptResume() : kind === "phone" ? this.acceptPhone(request) : null;
     await this.handlers.lifecycle.rearm();
@@ -64,6 +62,8 @@ export class PairingSession extends DurableObject<Env> {
   private acceptResume(): Response {
     const session = this.parts.store.session();
     if (session?.state !== "linked" || !session.devicePublicKey) return this.parts.sockets.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
+    // Each role has its slots: unanswered resumes share a few, and a new one pushes out the oldest.
+    this.parts.sockets.closeOldestUnverified(LIMITS.unansweredResumesPerSession - 1, CLOSE_CODES.too_many_sockets, "too many resumes waiting on their challenge");
     const nonce = randomBase64url(32);
     const { socket, response } = this.parts.sockets.accept({ role: "browser", verified: false, nonce, connectedAt: Date.now() });
     send(socket, { type: "challenge", nonce });

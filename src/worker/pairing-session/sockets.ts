@@ -40,8 +40,13 @@ export class Sockets {
     return upgraded(client, subprotocol);
   }
 
-  count(): number {
-    return this.ctx.getWebSockets().length;
+  /** Closes the oldest browser sockets still waiting on their challenge until at most `keep` are left. */
+  closeOldestUnverified(keep: number, code: number, reason: string): void {
+    const waiting = this.of("browser")
+      .map((ws) => ({ ws, attachment: attachmentOf(ws) }))
+      .filter(({ attachment }) => attachment?.role === "browser" && !attachment.verified)
+      .sort((a, b) => a.attachment!.connectedAt - b.attachment!.connectedAt);
+    for (const { ws } of waiting.slice(0, Math.max(0, waiting.length - keep))) close(ws, code, reason);
   }
 
   /** Open sockets of a role. */
