@@ -4,8 +4,13 @@ import { ERROR_STATUS } from "../../src/worker/outcome";
 import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/shared/protocol";
 import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, openPhoneSocket, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
 
-const RUNS = 10_000;
-/** Most generated messages close their socket, and each reopening is a signed upgrade: fewer runs here, the parser itself gets RUNS in test/node/parsers.test.ts. */
+/**
+ * Each generated body goes through the Worker, the signature check and the
+ * Account's replay row (about 2 ms): 2,000 per endpoint prove the wiring, and
+ * the schemas themselves get 10,000 each in Node (test/node/parsers.test.ts).
+ */
+const RUNS = 2_000;
+/** Most generated messages close their socket, and each reopening is a signed upgrade: fewer runs here, the parser itself gets 10,000 in test/node/parsers.test.ts. */
 const SOCKET_RUNS = 300;
 
 afterEach(() => clock.stop());
