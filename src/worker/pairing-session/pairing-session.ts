@@ -24,12 +24,13 @@ export class PairingSession extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT.request, HEARTBEAT.response));
+    const frames = new SqlFrameStore(ctx.storage);
     const parts: SessionParts = {
       ctx,
       env,
       config: sessionConfig(env),
-      store: new SessionStore(ctx.storage),
-      frames: new SqlFrameStore(ctx.storage),
+      store: new SessionStore(ctx.storage, frames),
+      frames,
       sockets: new Sockets(ctx),
       allowances: new Map(),
     };

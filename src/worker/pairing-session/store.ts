@@ -61,7 +61,11 @@ export class SessionStore {
   /** The row as last read or written; every write goes through here, so it is never stale within this object. */
   private cached: Session | null | undefined;
 
-  constructor(private readonly storage: DurableObjectStorage) {
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    /** The relay's frames live in the same database, and go with it. */
+    private readonly frames: { forget(): void },
+  ) {
     this.sql = storage.sql;
   }
 
@@ -175,6 +179,7 @@ export class SessionStore {
   async wipe(): Promise<void> {
     this.cached = null;
     this.migrated = false;
+    this.frames.forget();
     await this.storage.deleteAlarm();
     await this.storage.deleteAll();
   }
