@@ -10,18 +10,24 @@ function utf8(text: string): Uint8Array<ArrayBuffer> {
 
 export function toBase64url(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  // In chunks rather than a byte at a time: every relay frame is encoded, and the per-byte loop cost more than AES-GCM.
   let binary = "";
-  for (const byte of view) binary += String.fromCharCode(byte);
+  for (let start = 0; start < view.length; start += 0x8000) binary += String.fromCharCode.apply(null, view.subarray(start, start + 0x8000) as unknown as number[]);
   return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
+
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /** Decodes base64url; returns null for anything that is not canonical base64url. */
 export function fromBase64url(text: string): Uint8Array<ArrayBuffer> | null {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
-  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  // Canonical: the bits the last character carries beyond the last byte are zero (so each byte string has one encoding).
+  const unusedBits = [0, 0, 4, 2][text.length % 4]!;
+  if (unusedBits && BASE64URL_ALPHABET.indexOf(text.at(-1)!) & ((1 << unusedBits) - 1)) return null;
+  const binary = atob(text.replace(/[-_]/g, (char) => (char === "-" ? "+" : "/")));
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return toBase64url(bytes) === text ? bytes : null;
+  return bytes;
 }
 
 export function randomBase64url(byteLength: number): string {
