@@ -9,8 +9,8 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            // One partner origin, so the allow-list is tested.
-            miniflare: { bindings: { ALLOWED_ORIGINS: "https://partner.example" } },
+            // The tests' site (helpers.ts ORIGIN), and one partner origin, so the allow-list is tested.
+            miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example" } },
           }),
         ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },

@@ -68,6 +68,13 @@ export async function importIdentityPublicKey(publicKey: string): Promise<Crypto
 }
 
 export interface SignedRequestParts {
+  /**
+   * The host of the site's origin (SITE_ORIGIN's, e.g. "qr.example" or
+   * "127.0.0.1:8787"), so a signature is good for one deployment only.
+   */
+  host: string;
+  /** The account's number, so a signature is good for one account even where two share a key. */
+  number: string;
   method: string;
   /** Path and query of the request URL, as the server sees it. */
   path: string;
@@ -76,8 +83,9 @@ export interface SignedRequestParts {
   bodyHash: string;
 }
 
+/** What a phone signs: one field a line, none of which can hold a line break (the server checks each first). */
 export function canonicalRequest(parts: SignedRequestParts): string {
-  return ["qr-link-request-v1", parts.method.toUpperCase(), parts.path, parts.timestamp, parts.bodyHash].join("\n");
+  return ["qr-link-request-v2", parts.host.toLowerCase(), parts.number, parts.method.toUpperCase(), parts.path, parts.timestamp, parts.bodyHash].join("\n");
 }
 
 export async function signRequest(privateKey: CryptoKey, parts: SignedRequestParts): Promise<string> {
@@ -89,6 +97,32 @@ export async function verifyRequestSignature(publicKey: CryptoKey, parts: Signed
   const signatureBytes = fromBase64url(signature);
   if (!signatureBytes || signatureBytes.length !== 64) return false;
   return crypto.subtle.verify(SIGNATURE_ALGORITHM, publicKey, signatureBytes, utf8(canonicalRequest(parts)));
+}
+
+/** A key rotation: the new key's proof that it is held by whoever asks to move this number, from this key, now. */
+export interface KeyRotationStatement {
+  host: string;
+  number: string;
+  oldPublicKey: string;
+  newPublicKey: string;
+  /** The rotation request's own signed timestamp. */
+  timestamp: string;
+}
+
+function keyRotationText(statement: KeyRotationStatement): Uint8Array<ArrayBuffer> {
+  const { host, number, oldPublicKey, newPublicKey, timestamp } = statement;
+  return utf8(["qr-link-rotate-key-v1", host.toLowerCase(), number, oldPublicKey, newPublicKey, timestamp].join("\n"));
+}
+
+/** Signed with the new private key (proof of possession). */
+export async function signKeyRotation(newPrivateKey: CryptoKey, statement: KeyRotationStatement): Promise<string> {
+  return toBase64url(await crypto.subtle.sign(SIGNATURE_ALGORITHM, newPrivateKey, keyRotationText(statement)));
+}
+
+export async function verifyKeyRotation(newPublicKey: CryptoKey, statement: KeyRotationStatement, proof: string): Promise<boolean> {
+  const proofBytes = fromBase64url(proof);
+  if (!proofBytes || proofBytes.length !== 64) return false;
+  return crypto.subtle.verify(SIGNATURE_ALGORITHM, newPublicKey, proofBytes, keyRotationText(statement));
 }
 
 // ---------------------------------------------------------------------------
@@ -111,6 +145,8 @@ export interface LinkKeys {
   phoneToBrowser: CryptoKey;
   browserToPhone: CryptoKey;
   confirmation: CryptoKey;
+  /** HMAC key the two-digit matching number is derived with (see number-matching.ts). */
+  matching: CryptoKey;
 }
 
 export interface LinkTranscript {
@@ -119,9 +155,16 @@ export interface LinkTranscript {
   phonePublicKey: string;
   /** The phone's account number, so a server cannot swap accounts under a valid key exchange. */
   number: string;
+  /** The account's name as the phone knows it, so a server cannot change "Linked to …" or the chat header. */
+  name: string;
 }
 
-/** Derives both relay keys and the confirmation key; either side calls it with its own private key. */
+/**
+ * Derives both relay keys, the confirmation key and the number-matching key;
+ * either side calls it with its own private key. The first 96 bytes are what
+ * they always were (HKDF output is a prefix of a longer one), so a link made
+ * before the matching key existed derives the same relay keys.
+ */
 export async function deriveLinkKeys(privateKey: CryptoKey, peerPublicKey: string, qrSecret: string, sessionId: string): Promise<LinkKeys | null> {
   const peerRaw = fromBase64url(peerPublicKey);
   const salt = fromBase64url(qrSecret);
@@ -136,18 +179,19 @@ export async function deriveLinkKeys(privateKey: CryptoKey, peerPublicKey: strin
   }
   const hkdfKey = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
   const material = new Uint8Array(
-    await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: utf8(`qr-link-v1 link keys ${sessionId}`) }, hkdfKey, 3 * 256),
+    await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: utf8(`qr-link-v1 link keys ${sessionId}`) }, hkdfKey, 4 * 256),
   );
   const aes = (bytes: Uint8Array<ArrayBuffer>) => crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]);
   return {
     phoneToBrowser: await aes(material.slice(0, 32)),
     browserToPhone: await aes(material.slice(32, 64)),
     confirmation: await crypto.subtle.importKey("raw", material.slice(64, 96), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
+    matching: await crypto.subtle.importKey("raw", material.slice(96, 128), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]),
   };
 }
 
 function transcriptBytes(transcript: LinkTranscript): Uint8Array<ArrayBuffer> {
-  return utf8(["qr-link-v1 confirmation", transcript.sessionId, transcript.browserPublicKey, transcript.phonePublicKey, transcript.number].join("\n"));
+  return utf8(["qr-link-v1 confirmation", transcript.sessionId, transcript.browserPublicKey, transcript.phonePublicKey, transcript.number, transcript.name].join("\n"));
 }
 
 export async function signConfirmation(keys: LinkKeys, transcript: LinkTranscript): Promise<string> {

@@ -41,6 +41,24 @@ export const confirmationSchema = base64urlBytes(32);
 export const resumeSignatureSchema = base64urlBytes(64);
 /** E.164: a plus sign and 7 to 15 digits. */
 export const phoneNumberSchema = z.string().check(z.regex(/^\+[1-9]\d{6,14}$/, "must be an E.164 number such as +15550001"));
+/** A phone's signature with its identity key (ECDSA P-256, IEEE P1363), e.g. a key rotation's proof. */
+export const identitySignatureSchema = base64urlBytes(64);
+
+/**
+ * Characters a name may not hold: controls, lone surrogates, line and
+ * paragraph separators, and format characters (\p{Cf}: bidi overrides and
+ * isolates, zero-width spaces, soft hyphens, tags), which can make a name
+ * read as another. A zero-width joiner inside an emoji sequence (👩‍💻) stays.
+ */
+const HIDDEN_CHARACTER = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}]|(?!(?<=[\p{Extended_Pictographic}\p{Emoji_Modifier}]\uFE0F?)\u200D(?=\p{Extended_Pictographic}))\p{Cf}/u;
+
+/** 1 to 64 characters, trimmed and in Unicode NFC, so one name has one spelling; no hidden characters. */
 export const displayNameSchema = z
   .string()
-  .check(z.trim(), z.minLength(1), z.maxLength(LIMITS.nameLength), z.regex(/^[^\p{Cc}]+$/u, "must not contain control characters"));
+  .check(
+    z.trim(),
+    z.normalize("NFC"),
+    z.minLength(1),
+    z.maxLength(LIMITS.nameLength),
+    z.refine((name) => !HIDDEN_CHARACTER.test(name), "must not contain control or invisible formatting characters (such as bidi overrides or zero-width spaces)"),
+  );

@@ -1,7 +1,16 @@
 // The protocol over HTTP: the signed phone requests and their bodies, what
 // the phone is told, and the error codes. Import from ./protocol.
 import * as z from "zod/mini";
-import { browserPublicKeySchema, confirmationSchema, displayNameSchema, identityPublicKeySchema, phoneNumberSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
+import {
+  browserPublicKeySchema,
+  confirmationSchema,
+  displayNameSchema,
+  identityPublicKeySchema,
+  identitySignatureSchema,
+  phoneNumberSchema,
+  sessionIdSchema,
+  tokenSchema,
+} from "./protocol-fields";
 
 export const SIGNATURE_HEADERS = {
   number: "x-qrl-number",
@@ -44,7 +53,19 @@ export const registerRequestSchema = z.strictObject({
 });
 export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 
-export const inspectRequestSchema = z.strictObject({ sessionId: sessionIdSchema, token: tokenSchema });
+/**
+ * Moves the account to a new identity key. Signed by the current key like
+ * every phone request; `proof` is the new key's signature over the rotation
+ * statement (see signKeyRotation in crypto.ts), whose time is the request's.
+ */
+export const rotateKeyRequestSchema = z.strictObject({
+  publicKey: identityPublicKeySchema,
+  proof: identitySignatureSchema,
+});
+export type RotateKeyRequest = z.infer<typeof rotateKeyRequestSchema>;
+
+/** `phonePublicKey`: the phone's X25519 half, committed before it learns the number to match; confirm must carry the same key. */
+export const inspectRequestSchema = z.strictObject({ sessionId: sessionIdSchema, token: tokenSchema, phonePublicKey: browserPublicKeySchema });
 export type InspectRequest = z.infer<typeof inspectRequestSchema>;
 
 export const confirmRequestSchema = z.strictObject({
@@ -54,7 +75,8 @@ export const confirmRequestSchema = z.strictObject({
 });
 export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 
-export const rejectRequestSchema = z.strictObject({ sessionId: sessionIdSchema });
+/** `reason: "wrong_number"`: the user picked a number the browser does not show; the session ends as `wrong_number`. */
+export const rejectRequestSchema = z.strictObject({ sessionId: sessionIdSchema, reason: z.optional(z.literal("wrong_number")) });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 
 export interface AccountInfo {
@@ -64,8 +86,10 @@ export interface AccountInfo {
 
 /** What the phone is shown before it confirms: who is asking to be linked. */
 export interface DeviceContext {
-  /** True when both places are known and differ from the phone's own: a relayed QR code looks like this. */
+  /** True when both places are known and differ from the phone's own (country, or region): a relayed QR code looks like this. */
   placeMismatch: boolean;
+  /** True when the browser's place or the phone's is unknown, so they could not be compared: the phone warns as well. */
+  placeUnknown: boolean;
   browser: string;
   os: string;
   /** "City, Country" where the platform knows it, otherwise "unknown". */

@@ -5,7 +5,8 @@ import * as z from "zod/mini";
 import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
 
 export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
-export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts"] as const;
+/** `wrong_number`: the phone picked a number the browser did not show (number matching), so the session ends. */
+export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts", "wrong_number"] as const;
 export type EndReason = (typeof END_REASONS)[number];
 export type Direction = "to_browser" | "to_phone";
 export type Presence = "online" | "offline";
@@ -19,6 +20,7 @@ export const CLOSE_CODES = {
   revoked: 4005,
   inactive: 4006,
   too_many_attempts: 4007,
+  wrong_number: 4008,
   unknown_session: 4404,
   bad_message: 4400,
   resume_refused: 4401,
@@ -55,7 +57,12 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
     count: z.int().check(z.positive()),
     expiresAt: z.number(),
   }),
-  z.object({ type: z.literal("scanned") }),
+  /**
+   * A phone spent a token. `phonePublicKey` is the X25519 half it committed
+   * to with `inspect`: the browser derives the two-digit number to show from
+   * it, and a `linked` with another key is refused.
+   */
+  z.object({ type: z.literal("scanned"), phonePublicKey: browserPublicKeySchema }),
   z.object({ type: z.literal("linked"), account: accountSchema, phonePublicKey: browserPublicKeySchema, confirmation: confirmationSchema }),
   /** A reloaded browser proves it holds the device key by signing this nonce. */
   z.object({ type: z.literal("challenge"), nonce: z.string() }),

@@ -54,6 +54,36 @@ export function phoneAbsentMs(env: Env): number {
   return positiveInteger(env.PHONE_ABSENT_MS, 14 * DAY_MS);
 }
 
+/**
+ * The site's own origin, which browser sockets must come from and phone
+ * signatures name the host of: SITE_ORIGIN. Left empty (local development),
+ * the request's own origin stands in, but only for a loopback host
+ * (127.0.0.0/8, [::1], localhost), so a DNS-rebinding page under another
+ * name is not taken for the site. Null when neither holds: the request is
+ * refused, never answered under a name the Worker made up from `Host`.
+ */
+export function siteOrigin(env: Env, requestUrl: string): string | null {
+  const configured = (env.SITE_ORIGIN ?? "").trim();
+  if (configured) return originOf(configured);
+  const own = new URL(requestUrl);
+  return isLoopback(own.hostname) ? own.origin : null;
+}
+
+function originOf(text: string): string | null {
+  try {
+    const url = new URL(text);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/** 127.0.0.0/8, ::1, localhost and its subdomains (which resolve to loopback by RFC 6761). */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** Other origins whose pages may open browser sockets (comma-separated ALLOWED_ORIGINS); the site's own always may. */
 export function allowedOrigins(env: Env): string[] {
   return (env.ALLOWED_ORIGINS ?? "")

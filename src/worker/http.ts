@@ -1,11 +1,11 @@
-// Hono building blocks shared by the routes: error replies, size limits,
-// JSON validation and the signed-phone-request check.
+// Hono building blocks shared by the routes: error replies and their
+// headers, body and rate limits, JSON validation, origin checks and the
+// signed-phone-request check.
 import type { Context, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { validator } from "hono/validator";
 import type * as z from "zod/mini";
 import type { SignedRequest } from "./account/account";
-import { allowedOrigins } from "./config";
+import { allowedOrigins, signedRequestWindowMs, siteOrigin } from "./config";
 import { sha256Base64url } from "../shared/crypto";
 import { SOCKET_HEADER, type SocketKind } from "./forwarded-headers";
 import { ERROR_STATUS, type Outcome } from "./outcome";
@@ -21,7 +21,17 @@ import {
   type PhoneCredentials,
 } from "../shared/protocol";
 
-export type AppEnv = { Bindings: Env; Variables: { account: AccountInfo } };
+export type AppEnv = {
+  Bindings: Env;
+  Variables: {
+    /** The phone's signed request, read by `phoneSignature`. */
+    signed: SignedRequest;
+    /** The account whose key verified it, set by `signedByPhone`… */
+    account: AccountInfo;
+    /** …and that key. */
+    accountKey: string;
+  };
+};
 
 export function errorResponse(c: Context, code: ErrorCode, message: string): Response {
   return c.json({ error: { code, message } } satisfies ErrorBody, ERROR_STATUS[code]);
@@ -32,11 +42,86 @@ export function outcomeResponse<T>(c: Context, outcome: Outcome<T>): Response {
   return outcome.ok ? c.json(outcome.value as object) : errorResponse(c, outcome.code, outcome.message);
 }
 
-/** Refuses bodies over the phone limit before anything reads them. */
-export const limitPhoneBody = bodyLimit({
-  maxSize: LIMITS.phoneRequestBytes,
-  onError: (c) => errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`),
-});
+/**
+ * Every JSON reply the Worker makes (API answers, errors, 404s) says it is
+ * JSON and nothing else, and may not be framed or run anything if opened as
+ * a page. Pages and their files get their own headers from public/_headers.
+ */
+export const API_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+} as const;
+
+export const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  if (c.res.status === 101 || !c.res.headers.get("content-type")?.startsWith("application/json")) return;
+  let response = c.res;
+  try {
+    for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
+  } catch {
+    // A response from another object can have immutable headers: copy it.
+    response = new Response(response.body, response);
+    for (const [name, value] of Object.entries(API_HEADERS)) response.headers.set(name, value);
+    c.res = response;
+  }
+};
+
+/** Whether a request carries a body, judged from its headers and without reading it. */
+function declaresBody(request: Request): boolean {
+  if (request.headers.has("transfer-encoding")) return true;
+  const length = request.headers.get("content-length");
+  if (length !== null) return length.trim() !== "0";
+  return request.body !== null;
+}
+
+/**
+ * Body limits before any route runs, from the headers alone: GET requests
+ * (WebSocket upgrades included) take no body at all, and no request declares
+ * more than the phone limit. A chunked body is read later, and only up to
+ * that limit (`readBodyUpTo`), once its signature's number and time passed.
+ */
+export const bodyLimits: MiddlewareHandler = async (c, next) => {
+  const request = c.req.raw;
+  if ((request.method === "GET" || request.method === "HEAD") && declaresBody(request)) {
+    return errorResponse(c, "payload_too_large", `${request.method} requests take no body`);
+  }
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (!(length <= LIMITS.phoneRequestBytes)) {
+    return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
+  }
+  await next();
+};
+
+/**
+ * Reads the body, stopping as soon as it passes `maxBytes` (null then); what
+ * was read is kept for the JSON validator. A request without a body reads as
+ * empty.
+ */
+async function readBodyUpTo(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  c.req.raw = new Request(c.req.raw, { body: bytes });
+  return bytes;
+}
 
 /**
  * Counts the request against `rule` under the key `keyOf` picks (none: not
@@ -53,8 +138,11 @@ export function rateLimit(rule: RateLimitRule, keyOf: (c: Context<AppEnv>) => st
   };
 }
 
-/** Rate-limit key: the client's address. */
+/** Rate-limit key: the client's address (see addressKey for a request without one). */
 export const byAddress = (c: Context): string => addressKey(c.req.header("cf-connecting-ip"));
+
+/** Rate-limit key: the account whose key verified the request (after `signedByPhone`). */
+export const byAccount = (c: Context<AppEnv>): string => c.var.account.number;
 
 /** Rate-limit key: the phone number the request claims, when it is one. */
 export const byClaimedNumber = (c: Context): string | null => {
@@ -89,14 +177,21 @@ export const upgradeOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
- * Browser sockets: an upgrade whose Origin is this site, or one listed in
- * ALLOWED_ORIGINS, so no other page can open or resume a session.
+ * Browser sockets: an upgrade whose Origin is the site's (SITE_ORIGIN, see
+ * siteOrigin), or one listed in ALLOWED_ORIGINS, so no other page can open
+ * or resume a session. The site's origin is never made from `Host`, which a
+ * DNS-rebinding page controls along with its own Origin.
  */
 export const sameOriginUpgrade: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!isUpgrade(c)) return upgradeRequired(c);
   const origin = c.req.header("origin");
-  if (origin !== new URL(c.req.url).origin && !(origin && allowedOrigins(c.env).includes(origin))) {
-    return errorResponse(c, "forbidden_origin", "WebSocket connections are accepted only from this site's own pages");
+  const site = siteOrigin(c.env, c.req.url);
+  if (!origin || (origin !== site && !allowedOrigins(c.env).includes(origin))) {
+    return errorResponse(
+      c,
+      "forbidden_origin",
+      site ? "WebSocket connections are accepted only from this site's own pages" : "this server has no SITE_ORIGIN set and is not reached on a loopback address",
+    );
   }
   await next();
 };
@@ -117,31 +212,55 @@ function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
   return isUpgrade(c) ? credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) : null;
 }
 
-/** Reads the signature and hashes the raw body, as the phone signed them. */
-export async function signedRequestOf(c: Context): Promise<(SignedRequest & { number: string | undefined }) | null> {
+/**
+ * Reads the phone's signature for `phoneSignature`: the number's form and the
+ * time window are checked from the headers, before the body is read (at most
+ * LIMITS.phoneRequestBytes of it) and hashed as the phone signed it. The host
+ * is the site's, never the request's own `Host`.
+ */
+async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Response> {
   const credentials = credentialsOf(c);
-  if (!credentials?.timestamp || !credentials.signature) return null;
+  if (!credentials?.timestamp || !credentials.signature) {
+    return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
+  }
+  const number = phoneNumberSchema.safeParse(credentials.number);
+  if (!number.success) return errorResponse(c, "missing_signature", `${SIGNATURE_HEADERS.number}: must be an E.164 number such as +15550001`);
+  const windowMs = signedRequestWindowMs(c.env);
+  if (!/^\d{1,15}$/.test(credentials.timestamp) || Math.abs(Date.now() - Number(credentials.timestamp)) > windowMs) {
+    return errorResponse(c, "stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
+  }
+  const site = siteOrigin(c.env, c.req.url);
+  if (!site) return errorResponse(c, "forbidden_origin", "this server has no SITE_ORIGIN set and is not reached on a loopback address");
+  const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);
+  if (!body) return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
   const url = new URL(c.req.url);
-  const body = new Uint8Array(await c.req.arrayBuffer());
   return {
+    host: new URL(site).host,
+    number: number.data,
     method: c.req.method,
     path: url.pathname + url.search,
     timestamp: credentials.timestamp,
     bodyHash: await sha256Base64url(body),
     signature: credentials.signature,
-    number: credentials.number,
   };
 }
 
+/** Reads a phone's signed request into `c.var.signed` (not yet verified: `signedByPhone` does that, or registration). */
+export const phoneSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const signed = await readSignedRequest(c);
+  if (signed instanceof Response) return signed;
+  c.set("signed", signed);
+  await next();
+};
+
 /** Lets a request through only when the registered phone behind its number signed it. */
 export const signedByPhone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const signed = await signedRequestOf(c);
-  const number = phoneNumberSchema.safeParse(signed?.number);
-  if (!number.success || !signed) {
-    return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
-  }
-  const verified = await c.env.ACCOUNT.getByName(number.data).verify(signed);
+  const signed = await readSignedRequest(c);
+  if (signed instanceof Response) return signed;
+  c.set("signed", signed);
+  const verified = await c.env.ACCOUNT.getByName(signed.number).verify(signed);
   if (!verified.ok) return outcomeResponse(c, verified);
-  c.set("account", verified.value);
+  c.set("account", verified.value.account);
+  c.set("accountKey", verified.value.publicKey);
   await next();
 };

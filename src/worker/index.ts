@@ -3,20 +3,22 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { randomBase64url } from "../shared/crypto";
-import { describeDevice } from "./device-context";
+import { describeDevice, placeOf } from "./device-context";
 import {
+  bodyLimits,
+  byAccount,
   byAddress,
   byClaimedNumber,
   errorResponse,
   forwardUpgrade,
   jsonBody,
   jsonParam,
-  limitPhoneBody,
   outcomeResponse,
+  phoneSignature,
   rateLimit,
   sameOriginUpgrade,
+  securityHeaders,
   signedByPhone,
-  signedRequestOf,
   upgradeOnly,
   type AppEnv,
 } from "./http";
@@ -29,6 +31,7 @@ import {
   registerRequestSchema,
   rejectRequestSchema,
   revokeRequestSchema,
+  rotateKeyRequestSchema,
   sessionIdSchema,
 } from "../shared/protocol";
 
@@ -37,8 +40,19 @@ export { PairingSession } from "./pairing-session/pairing-session";
 
 const app = new Hono<AppEnv>();
 
+// Every JSON reply carries nosniff and a CSP; no request body is read past its limit.
+app.use("*", securityHeaders, bodyLimits);
+
+/**
+ * Every route that reaches an object counts its request per address before
+ * any object is touched, and a signed one per account too, once the
+ * signature verified (rate-limit.ts has the numbers).
+ */
+const perAddress = (rule: (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS]) => rateLimit(rule, byAddress);
+const perAccount = (rule: (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS]) => rateLimit(rule, byAccount);
+
 /** The browser opens a new pairing session. */
-app.get("/api/sessions/connect", sameOriginUpgrade, async (c) => {
+app.get("/api/sessions/connect", sameOriginUpgrade, perAddress(RATE_LIMITS.sessionsPerIp), async (c) => {
   const sessionId = randomBase64url(16);
   return forwardUpgrade(c, sessionId, "open", {
     [SESSION_ID_HEADER]: sessionId,
@@ -47,29 +61,58 @@ app.get("/api/sessions/connect", sameOriginUpgrade, async (c) => {
 });
 
 /** A linked browser comes back (after a reload): the session challenges its device key. */
-app.get("/api/sessions/:sessionId/browser", sameOriginUpgrade, jsonParam("sessionId", sessionIdSchema), (c) =>
-  forwardUpgrade(c, c.req.param("sessionId"), "resume", {}),
+app.get(
+  "/api/sessions/:sessionId/browser",
+  sameOriginUpgrade,
+  jsonParam("sessionId", sessionIdSchema),
+  perAddress(RATE_LIMITS.resumesPerIp),
+  (c) => forwardUpgrade(c, c.req.param("sessionId"), "resume", {}),
 );
 
 /** The linked phone's relay socket, signed like every phone request. */
-app.get("/api/sessions/:sessionId/phone", upgradeOnly, jsonParam("sessionId", sessionIdSchema), signedByPhone, (c) =>
-  forwardUpgrade(c, c.req.param("sessionId"), "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
+app.get(
+  "/api/sessions/:sessionId/phone",
+  upgradeOnly,
+  jsonParam("sessionId", sessionIdSchema),
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  (c) => forwardUpgrade(c, c.req.param("sessionId"), "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
 );
 
 /** A phone registers its number with its identity key; the request is signed by that key. */
 app.post(
   "/api/accounts",
-  limitPhoneBody,
-  rateLimit(RATE_LIMITS.registrationsPerIp, byAddress),
+  perAddress(RATE_LIMITS.registrationsPerIp),
   rateLimit(RATE_LIMITS.registrationsPerNumber, byClaimedNumber),
+  phoneSignature,
   jsonBody(registerRequestSchema),
   async (c) => {
     const body = c.req.valid("json");
-    const signed = await signedRequestOf(c);
-    if (!signed || signed.number !== body.number) {
+    const signed = c.var.signed;
+    if (signed.number !== body.number) {
       return errorResponse(c, "missing_signature", "registration is signed with the key being registered, for the number in the body");
     }
     return outcomeResponse(c, await c.env.ACCOUNT.getByName(body.number).register(body, signed));
+  },
+);
+
+/**
+ * The phone moves its account to a new key: signed by the current key, the
+ * body carries the new key and its proof of possession. The old key stops
+ * working at once.
+ */
+app.post(
+  "/api/accounts/rotate-key",
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  jsonBody(rotateKeyRequestSchema),
+  async (c) => {
+    const { publicKey, proof } = c.req.valid("json");
+    const { host, timestamp } = c.var.signed;
+    const account = c.env.ACCOUNT.getByName(c.var.account.number);
+    return outcomeResponse(c, await account.rotateKey({ host, oldPublicKey: c.var.accountKey, newPublicKey: publicKey, timestamp, proof }));
   },
 );
 
@@ -80,36 +123,58 @@ app.post(
  */
 app.post(
   "/api/link/inspect",
-  limitPhoneBody,
-  rateLimit(RATE_LIMITS.scansPerIp, byAddress),
+  perAddress(RATE_LIMITS.scansPerIp),
   signedByPhone,
-  rateLimit(RATE_LIMITS.scansPerNumber, (c) => c.var.account.number),
+  perAccount(RATE_LIMITS.scansPerNumber),
   jsonBody(inspectRequestSchema),
   async (c) => {
-    const { sessionId, token } = c.req.valid("json");
-    const phonePlace = describeDevice(c.req.raw).place;
-    return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number, phonePlace));
+    const { sessionId, token, phonePublicKey } = c.req.valid("json");
+    const phonePlace = placeOf(c.req.raw);
+    return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).inspect(token, c.var.account.number, phonePlace, phonePublicKey));
   },
 );
 
-app.post("/api/link/confirm", limitPhoneBody, signedByPhone, jsonBody(confirmRequestSchema), async (c) => {
-  const { sessionId, phonePublicKey, confirmation } = c.req.valid("json");
-  return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).confirm(c.var.account, phonePublicKey, confirmation));
-});
+app.post(
+  "/api/link/confirm",
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  jsonBody(confirmRequestSchema),
+  async (c) => {
+    const { sessionId, phonePublicKey, confirmation } = c.req.valid("json");
+    return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).confirm(c.var.account, phonePublicKey, confirmation));
+  },
+);
 
-app.post("/api/link/reject", limitPhoneBody, signedByPhone, jsonBody(rejectRequestSchema), async (c) => {
-  const { sessionId } = c.req.valid("json");
-  return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).reject(c.var.account.number));
-});
+app.post(
+  "/api/link/reject",
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  jsonBody(rejectRequestSchema),
+  async (c) => {
+    const { sessionId, reason } = c.req.valid("json");
+    return outcomeResponse(c, await c.env.PAIRING_SESSION.getByName(sessionId).reject(c.var.account.number, reason));
+  },
+);
 
 /** The phone's "Linked devices": the browsers linked to its account. */
-app.get("/api/devices", signedByPhone, async (c) => c.json(await c.env.ACCOUNT.getByName(c.var.account.number).devices()));
+app.get("/api/devices", perAddress(RATE_LIMITS.phoneRequestsPerIp), signedByPhone, perAccount(RATE_LIMITS.phoneRequestsPerNumber), async (c) =>
+  c.json(await c.env.ACCOUNT.getByName(c.var.account.number).devices()),
+);
 
 /** The phone logs one of its browsers out. */
-app.post("/api/devices/revoke", limitPhoneBody, signedByPhone, jsonBody(revokeRequestSchema), async (c) => {
-  const { sessionId } = c.req.valid("json");
-  return outcomeResponse(c, await c.env.ACCOUNT.getByName(c.var.account.number).revokeDevice(sessionId));
-});
+app.post(
+  "/api/devices/revoke",
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  jsonBody(revokeRequestSchema),
+  async (c) => {
+    const { sessionId } = c.req.valid("json");
+    return outcomeResponse(c, await c.env.ACCOUNT.getByName(c.var.account.number).revokeDevice(sessionId));
+  },
+);
 
 /** A QR code opened by a phone's camera app lands on the phone page, which reads the code from the fragment. */
 app.get(LINK_PATH, (c) => c.env.ASSETS.fetch(new URL("/phone", c.req.url)));

@@ -1,21 +1,47 @@
-// Request rate limits for the phone endpoints. Where wrangler.toml declares
-// Cloudflare's rate-limiting binding (deployed, `wrangler dev`, miniflare) the
-// binding counts; a Worker without it falls back to a fixed window in its own
-// isolate with the same numbers, so a limit is never silently off.
+// Request rate limits for every route that reaches a Durable Object. Where
+// wrangler.toml declares Cloudflare's rate-limiting binding (deployed,
+// `wrangler dev`, miniflare) the binding counts; a Worker without it falls
+// back to a fixed window in its own isolate with the same numbers, so a limit
+// is never silently off.
 
 export interface RateLimitRule {
   /** The [[ratelimits]] binding in wrangler.toml; its `simple` limit and period are these numbers. */
-  binding: "REGISTRATIONS_PER_IP" | "REGISTRATIONS_PER_NUMBER" | "SCANS_PER_IP" | "SCANS_PER_NUMBER";
+  binding:
+    | "REGISTRATIONS_PER_IP"
+    | "REGISTRATIONS_PER_NUMBER"
+    | "SCANS_PER_IP"
+    | "SCANS_PER_NUMBER"
+    | "SESSIONS_PER_IP"
+    | "RESUMES_PER_IP"
+    | "PHONE_REQUESTS_PER_IP"
+    | "PHONE_REQUESTS_PER_NUMBER";
   limit: number;
   periodSeconds: 10 | 60;
 }
 
-/** Generous per address, since carrier NAT puts many phones behind one; tight per number. */
+/**
+ * Generous per address, since carrier NAT puts many phones and browsers
+ * behind one; tight per number. A QR screen opens a session about every
+ * 2 minutes (and every 2 s at worst, while its connection keeps dropping), so
+ * 60 sessions a minute is some 120 screens behind one address. A linked
+ * browser resumes on a reload and backs off to one try every 10 s while it
+ * cannot reconnect. A phone holds one relay socket per linked browser (at
+ * most 4), reconnecting with the same back-off, and otherwise makes a few
+ * requests a minute.
+ */
 export const RATE_LIMITS = {
   registrationsPerIp: { binding: "REGISTRATIONS_PER_IP", limit: 20, periodSeconds: 60 },
   registrationsPerNumber: { binding: "REGISTRATIONS_PER_NUMBER", limit: 5, periodSeconds: 60 },
   scansPerIp: { binding: "SCANS_PER_IP", limit: 60, periodSeconds: 60 },
   scansPerNumber: { binding: "SCANS_PER_NUMBER", limit: 20, periodSeconds: 60 },
+  /** New pairing sessions (`/api/sessions/connect`). */
+  sessionsPerIp: { binding: "SESSIONS_PER_IP", limit: 60, periodSeconds: 60 },
+  /** Linked browsers coming back (`/api/sessions/:id/browser`). */
+  resumesPerIp: { binding: "RESUMES_PER_IP", limit: 60, periodSeconds: 60 },
+  /** Every other phone request (confirm, reject, devices, revoke, rotate-key, the relay socket), before the signature is checked… */
+  phoneRequestsPerIp: { binding: "PHONE_REQUESTS_PER_IP", limit: 120, periodSeconds: 60 },
+  /** …and per account, after. */
+  phoneRequestsPerNumber: { binding: "PHONE_REQUESTS_PER_NUMBER", limit: 60, periodSeconds: 60 },
 } as const satisfies Record<string, RateLimitRule>;
 
 /** The fallback's counts, per rule: one fixed window at a time, cleared when the next begins. */
@@ -50,7 +76,13 @@ export async function withinRateLimit(
   return countInIsolate(rule, key);
 }
 
-/** The key for a client address: IPv4 as it is, IPv6 by its /64, which one subscriber usually holds whole. */
+/**
+ * The key for a client address: IPv4 as it is, IPv6 by its /64, which one
+ * subscriber usually holds whole. Cloudflare sets `cf-connecting-ip` on every
+ * request from the internet, and `wrangler dev` sets it too; a request
+ * without one (a test calling the Worker directly) shares the one key
+ * "unknown", so a missing address never means "not counted".
+ */
 export function addressKey(ip: string | null | undefined): string {
   if (!ip) return "unknown";
   // IPv4, or IPv4 written as IPv6 (::ffff:192.0.2.1): the dotted part is the address.

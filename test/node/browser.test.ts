@@ -10,7 +10,7 @@ import { Phone } from "../../src/clients/phone-core/phone";
 import { HEARTBEAT, parseQrText, serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
 import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
-import { runPhone, spawnPhone } from "./phone-cli";
+import { linkByTyping, runPhone, spawnPhone } from "./phone-cli";
 
 /** Short periods so rotations and expiry happen within seconds. */
 const SCHEDULE = { TOKEN_FIRST_TTL_MS: 4_000, TOKEN_TTL_MS: 3_000, TOKEN_COUNT: 3, TOKEN_GRACE_MS: 1_500, CONFIRM_TIMEOUT_MS: 4_000 };
@@ -76,6 +76,12 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     return phonePage;
   }
 
+  /** The two digits the page shows once a phone scanned (number matching). */
+  async function shownNumber(page: Page): Promise<string> {
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    return (await page.locator("#match-number").textContent())!;
+  }
+
   async function waitForNewQr(page: Page, previous: string): Promise<void> {
     await page.waitForFunction((text) => document.querySelector<HTMLElement>("#qr")?.dataset.text !== text, previous, { timeout: 5_000 });
   }
@@ -112,18 +118,21 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=scanned]", { timeout: 1_000 });
   });
 
-  it("links with the phone simulator reading a screenshot: scanned at once, then the account's screen", async () => {
+  it("links with the phone simulator reading a screenshot: scanned at once with a number, typed on the phone, then the account's screen", async () => {
     const { page } = await openPage();
     const shot = await readQr(page, "3-to-scan");
     const phone = spawnPhone(["link", "--image", shot.path, "--once", ...profile()]);
     await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
     await expect(page.getByText("Confirm on your phone").isVisible()).resolves.toBe(true);
+    const number = await shownNumber(page);
+    expect(await page.locator("#match-number").isVisible()).toBe(true);
+    await phone.waitForOutput(/type the number the computer shows/);
     await saveArtifact("3-scanned", await page.screenshot());
 
     const confirmedAt = Date.now();
-    phone.answer("y\n");
+    phone.answer(`${number}\n`);
     const result = await phone.done;
-    expect(result.stdout).toMatch(/Device: +Chrome \d+ on Linux/);
+    expect(result.stdout).toMatch(/Device: +Chrome \d+ on Linux \(reported by the browser\)/);
     expect(result.stdout).toContain("Linked: the browser now shows Alice (+15550001).");
     await page.waitForSelector("body[data-state=chat]", { timeout: 2_000 });
     expect(Date.now() - confirmedAt).toBeLessThan(2_000 + 1_500);
@@ -136,8 +145,9 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const bob = ["--server", server.url, "--profile", join(profileDir, "bob.json")];
     expect((await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...bob])).code).toBe(0);
     const { page } = await openPage();
-    const phone = spawnPhone(["link", (await readQr(page, "4-to-link")).text, "--yes", ...bob]);
-    await page.waitForSelector("body[data-state=scanned], body[data-state=linked], body[data-state=chat]", { timeout: 5_000 });
+    const phone = spawnPhone(["link", (await readQr(page, "4-to-link")).text, ...bob]);
+    await phone.waitForOutput(/type the number the computer shows/);
+    phone.answer(`${await shownNumber(page)}\n`);
     await phone.waitForOutput(/Linked:/);
     const linkedAt = Date.now();
     await page.waitForSelector("body[data-state=chat]", { timeout: 2_000 });
@@ -208,7 +218,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const eve = ["--server", server.url, "--profile", join(profileDir, "eve.json")];
     expect((await runPhone(["register", "--number", "+15550005", "--name", "Eve", ...eve])).code).toBe(0);
     const { page, messages } = await openPage();
-    const linked = await runPhone(["link", (await readQr(page, "7-to-link")).text, "--yes", "--once", ...eve]);
+    const linked = await linkByTyping([(await readQr(page, "7-to-link")).text, "--once", ...eve], () => shownNumber(page));
     expect(linked.code, linked.stderr).toBe(0);
     await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
     const sessionId = latest(messages, "session").sessionId;
@@ -223,7 +233,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=pending]", { timeout: 3_000 });
   });
 
-  it("links with the phone page: register, paste the code, confirm with context, stream chats, log the device out", async () => {
+  it("links with the phone page: register, paste the code, pick the number the computer shows among three, stream chats, log the device out", async () => {
     const phonePage = await registeredPhonePage("+15550006", "Frank");
 
     const { page } = await openPage();
@@ -233,11 +243,18 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.fill("#paste-form input[name=text]", text);
     await phonePage.click("#paste-form button[type=submit]");
     await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
-    expect(await phonePage.locator("#context").textContent()).toMatch(/Chrome \d+ on Linux/);
+    expect(await phonePage.locator("#context").textContent()).toMatch(/Reported by the browser: Chrome \d+ on Linux/);
+    expect(await phonePage.locator("#place-warning").textContent()).toContain("Place unknown");
     await page.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
+    const number = await shownNumber(page);
+    const choices = await phonePage.locator("#match-choices button").allTextContents();
+    expect(choices).toHaveLength(3);
+    expect(new Set(choices).size).toBe(3);
+    expect(choices).toContain(number);
     await saveArtifact("9-phone-confirm", await phonePage.screenshot());
+    await saveArtifact("9-browser-number", await page.screenshot());
 
-    await phonePage.click("#confirm");
+    await phonePage.click(`#match-choices button[data-choice="${number}"]`);
     await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
     await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Frank");
@@ -254,17 +271,65 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
   });
 
-  it("offers to link when a camera app opens the code's link on the phone page", async () => {
+  it("spends nothing when a link opens the phone page at /link#…, until the user says a computer is in front of them", async () => {
     const phonePage = await registeredPhonePage("+15550007", "Grace");
 
-    const { page } = await openPage();
-    const { text } = await readQr(page, "9-camera-app");
+    const { page, messages } = await openPage();
+    const { text } = await readQr(page, "9-link-landing");
     await phonePage.goto(text);
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 5_000 });
     expect(new URL(phonePage.url()).pathname).toBe("/phone");
-    await phonePage.click("#reject");
-    await waitForNewQr(page, text);
-    await page.waitForSelector("body[data-state=pending]");
+    expect(new URL(phonePage.url()).hash).toBe("");
+    expect(await phonePage.getByText("Are you linking a computer that is in front of you right now?").isVisible()).toBe(true);
+    await saveArtifact("9-link-landing", await phonePage.screenshot());
+    // Opening the link spent nothing: the browser stays on its code.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(messages.some((message) => message.type === "scanned")).toBe(false);
+    expect(await page.evaluate(() => document.body.dataset.state)).toBe("pending");
+
+    // Cancel: still nothing spent, and the phone is back home.
+    await phonePage.click("#arrived-cancel");
+    await phonePage.waitForSelector("body[data-screen=home]");
+    expect(messages.some((message) => message.type === "scanned")).toBe(false);
+
+    // Opened again, and this time the user says yes: only now is the code inspected, then the number matched.
+    const again = await readQr(page, "9-link-landing-again");
+    await phonePage.goto(again.text);
+    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 5_000 });
+    expect(messages.some((message) => message.type === "scanned")).toBe(false);
+    await phonePage.click("#arrived-continue");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
+    await phonePage.click(`#match-choices button[data-choice="${await shownNumber(page)}"]`);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Grace");
+  });
+
+  it("ends the session when the phone page picks a number the computer does not show, and the computer says so", async () => {
+    const phonePage = await registeredPhonePage("+15550008", "Heidi");
+    const { page, messages } = await openPage();
+    const { text } = await readQr(page, "10-wrong-pick");
+    await phonePage.click("#start-link");
+    await phonePage.fill("#paste-form input[name=text]", text);
+    await phonePage.click("#paste-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    const number = await shownNumber(page);
+    const wrong = (await phonePage.locator("#match-choices button").allTextContents()).find((choice) => choice !== number)!;
+    await phonePage.click(`#match-choices button[data-choice="${wrong}"]`);
+
+    await page.waitForSelector("body[data-state=error]", { timeout: 3_000 });
+    expect(await page.locator("#error-title").textContent()).toBe("The numbers did not match");
+    expect(latest(messages, "ended").reason).toBe("wrong_number");
+    expect(messages.some((message) => message.type === "linked")).toBe(false);
+    await saveArtifact("10-wrong-pick", await page.screenshot());
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 3_000 });
+    expect(await phonePage.locator("#notice").textContent()).toContain("That is not the number on the computer");
+    await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
+
+    // "Try again" brings a fresh code.
+    await page.getByRole("button", { name: "Try again" }).click();
+    await page.waitForSelector("body[data-state=pending]", { timeout: 2_000 });
+    expect(parseQrText((await readQr(page, "10-after-wrong-pick")).text)!.sessionId).not.toBe(parseQrText(text)!.sessionId);
   });
 
   it("returns to a fresh code when a scan is not confirmed in time", async () => {
@@ -272,11 +337,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const before = await readQr(page, "4-abandoned-before");
     const phone = spawnPhone(["link", before.text, ...profile()]);
     await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
+    const number = await shownNumber(page);
     await page.waitForSelector("body[data-state=pending]", { timeout: SCHEDULE.CONFIRM_TIMEOUT_MS + 3_000 });
     expect(await page.locator("#notice").textContent()).toContain("Nobody confirmed");
     const after = await readQr(page, "4-abandoned-after");
     expect(parseQrText(after.text)!.sessionId).not.toBe(parseQrText(before.text)!.sessionId);
-    phone.answer("y\n");
+    // The right number, typed too late.
+    phone.answer(`${number}\n`);
     expect((await phone.done).stderr).toContain("session_not_found");
   });
 

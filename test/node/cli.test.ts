@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "./dev-server";
-import { runPhone, SocketBrowser } from "./phone-cli";
+import { linkByTyping, runPhone, SocketBrowser } from "./phone-cli";
 
 let server: DevServer;
 let dir: string;
@@ -30,17 +30,20 @@ describe("the phone simulator CLI", () => {
     expect(intruder.stderr).toContain("number_taken");
   });
 
-  it("links a browser from the QR text: shows the device, the browser sees scanned then linked with a valid MAC", async () => {
+  it("links a browser from the QR text: shows the device, asks for the number the browser shows, and the browser checks the MAC", async () => {
     await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...profile("bob")]);
     const browser = await SocketBrowser.open(server.url);
-    const linked = await runPhone(["link", await browser.qrText(), "--yes", "--once", ...profile("bob")]);
+    const linked = await linkByTyping([await browser.qrText(), "--once", ...profile("bob")], () => browser.shownNumber());
     expect(linked.stderr).toBe("");
-    expect(linked.stdout).toMatch(/Device: +Unknown browser on unknown OS/);
+    expect(linked.shown).toMatch(/^\d{2}$/);
+    expect(linked.stdout).toMatch(/Device: +Unknown browser on unknown OS \(reported by the browser\)/);
     expect(linked.stdout).toMatch(/Place: +unknown \(IP 127\.0\.0\.x\)/);
+    expect(linked.stdout).toMatch(/WARNING: +place unknown/);
+    expect(linked.stdout).toContain("To link it to Bob (+15550002), type the number the computer shows (n to reject):");
     expect(linked.stdout).toContain("Linked: the browser now shows Bob (+15550002).");
 
-    await browser.waitFor("scanned");
     const message = await browser.waitFor("linked");
+    expect(message.phonePublicKey).toBe((await browser.waitFor("scanned")).phonePublicKey);
     expect(message.account).toEqual({ number: "+15550002", name: "Bob" });
     expect(await browser.pairing.verifyLinked(browser.sessionId, message)).not.toBeNull();
     browser.close();
@@ -50,15 +53,26 @@ describe("the phone simulator CLI", () => {
     await runPhone(["register", "--number", "+15550003", "--name", "Carol", ...profile("carol")]);
     const browser = await SocketBrowser.open(server.url);
     const answered = await runPhone(["link", await browser.qrText(), ...profile("carol")], "n\n");
-    expect(answered.stdout).toContain("Link it to Carol (+15550003)? [y/N]");
+    expect(answered.stdout).toContain("To link it to Carol (+15550003), type the number the computer shows (n to reject):");
     expect(answered.stdout).toContain("Rejected");
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "rejected" });
+  });
+
+  it("ends the session when the number typed is not the one the browser shows, and the browser is told", async () => {
+    const browser = await SocketBrowser.open(server.url);
+    const wrong = (shown: string) => String((Number(shown) + 1) % 100).padStart(2, "0");
+    const typed = await linkByTyping([await browser.qrText(), "--once", ...profile("carol")], () => browser.shownNumber(), wrong);
+    expect(typed.code).toBe(1);
+    expect(typed.stdout).toContain("That is not the number on the computer: nothing was linked");
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "wrong_number" });
+    expect(browser.messages.some((message) => message.type === "linked")).toBe(false);
+    expect((await runPhone(["devices", ...profile("carol")])).stdout).toContain("No linked devices.");
   });
 
   it("lists the linked devices and revokes one, which ends that browser's session", async () => {
     await runPhone(["register", "--number", "+15550004", "--name", "Dave", ...profile("dave")]);
     const browser = await SocketBrowser.open(server.url);
-    await runPhone(["link", await browser.qrText(), "--yes", "--once", ...profile("dave")]);
+    await linkByTyping([await browser.qrText(), "--once", ...profile("dave")], () => browser.shownNumber());
     await browser.waitFor("linked");
 
     const listed = await runPhone(["devices", ...profile("dave")]);
@@ -80,11 +94,14 @@ describe("the phone simulator CLI", () => {
 
     const browser = await SocketBrowser.open(server.url);
     const foreign = (await browser.qrText()).replace(server.url, "https://elsewhere.example");
-    const elsewhere = await runPhone(["link", foreign, "--yes", ...profile("bob")]);
+    const elsewhere = await runPhone(["link", foreign, ...profile("bob")]);
     expect(elsewhere.stderr).toContain("this QR code is for https://elsewhere.example");
 
-    const missing = await runPhone(["link", await browser.qrText(), "--yes", ...profile("nobody")]);
+    const missing = await runPhone(["link", await browser.qrText(), ...profile("nobody")]);
     expect(missing.stderr).toContain("no phone profile at");
+
+    const hurried = await runPhone(["link", await browser.qrText(), "--yes", ...profile("bob")]);
+    expect(hurried.stderr).toContain("--yes is gone: link by typing the number the computer shows");
     expect(browser.messages.some((message) => message.type === "scanned")).toBe(false);
     browser.close();
   });

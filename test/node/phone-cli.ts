@@ -58,6 +58,24 @@ export function runPhone(args: string[], input = ""): Promise<CliResult> {
   return phone.done;
 }
 
+/**
+ * `link` as a user does it: the phone scans, the computer shows a number, the
+ * user types it. `shownNumber` reads it off the computer (a SocketBrowser, or
+ * the page); `pick` may change what is typed.
+ */
+export async function linkByTyping(args: string[], shownNumber: () => Promise<string>, pick: (shown: string) => string = (shown) => shown): Promise<CliResult & { shown: string }> {
+  const phone = spawnPhone(["link", ...args]);
+  await phone.waitForOutput(/type the number the computer shows/, 10_000).catch(async (error: Error) => {
+    phone.interrupt();
+    const result = await phone.done;
+    throw new Error(`${error.message}
+${result.stderr}`);
+  });
+  const shown = await shownNumber();
+  phone.answer(`${pick(shown)}\n`);
+  return { ...(await phone.done), shown };
+}
+
 type MessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
 /** A browser session over a plain WebSocket, with the page's own pairing logic. */
@@ -97,6 +115,13 @@ export class SocketBrowser {
 
   async qrText(): Promise<string> {
     return this.pairing.qrText(this.server, this.sessionId, (await this.waitFor("token")).token);
+  }
+
+  /** Once a phone scanned: the two digits this browser shows (number matching). */
+  async shownNumber(timeoutMs = 10_000): Promise<string> {
+    const number = await this.pairing.scanned(this.sessionId, await this.waitFor("scanned", timeoutMs));
+    if (number === null) throw new Error("the phone's key cannot be used");
+    return number;
   }
 
   close(): void {

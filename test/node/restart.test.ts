@@ -9,7 +9,7 @@ import { generateIdentityKeyPair, signResume, type IdentityKeyPair } from "../..
 import { appMessageSchema, serverMessageSchema } from "../../src/shared/protocol";
 import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
 import { startDevServer, type DevServer } from "./dev-server";
-import { runPhone, SocketBrowser, spawnPhone } from "./phone-cli";
+import { linkByTyping, runPhone, SocketBrowser, spawnPhone } from "./phone-cli";
 
 let server: DevServer | undefined;
 let dir: string | undefined;
@@ -50,7 +50,7 @@ it("delivers the frames it held for an absent browser after wrangler dev restart
 
   // Link a browser and register its device key.
   const browser = await SocketBrowser.open(server.url);
-  expect((await runPhone(["link", await browser.qrText(), "--yes", "--once", "--server", server.url, ...profile])).code).toBe(0);
+  expect((await linkByTyping([await browser.qrText(), "--once", "--server", server.url, ...profile], () => browser.shownNumber())).code).toBe(0);
   const keys = await browser.pairing.verifyLinked(browser.sessionId, await browser.waitFor("linked"));
   expect(keys).not.toBeNull();
   const relayKeys = { send: keys!.browserToPhone, receive: keys!.phoneToBrowser };

@@ -33,7 +33,7 @@ const pending: Session = {
   tokens: { current: { seq: 1, token: "t".repeat(22), expiresAt: T0 + 80_000 }, previous: { token: "u".repeat(22), expiresAt: T0 + 60_000 } },
   failedScans: 0,
 };
-const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000 };
+const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000, phonePublicKey: "phone-key" };
 const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof };
 const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000 };
 const ended: Session = { ...opened, state: "ended", reason: "revoked" };

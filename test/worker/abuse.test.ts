@@ -39,7 +39,7 @@ const unsignedPost = (path: string, headers: Record<string, string>) => (fetch: 
 
 /** A signed scan of a code that does not exist (each a new one, so none is a replay): 404 once the phone and its limit are checked. */
 const scanOfNothing = (phone: Phone) => async (fetch: Fetch) => {
-  const body = JSON.stringify({ sessionId: randomBase64url(16), token: randomBase64url(16) });
+  const body = JSON.stringify({ sessionId: randomBase64url(16), token: randomBase64url(16), phonePublicKey: randomBase64url(32) });
   const headers = await phone.signatureHeaders("POST", "/api/link/inspect", body);
   return fetch(new Request(new URL("/api/link/inspect", ORIGIN), { method: "POST", headers: { "content-type": "application/json", ...headers }, body }));
 };

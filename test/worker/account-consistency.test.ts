@@ -147,7 +147,7 @@ describe("account migrations", () => {
 
     expect((await phone.devices()).map((device) => device.id)).toEqual([browser.sessionId]);
     // The replay check still has its table: the same signed request is accepted once.
-    const body = JSON.stringify({ sessionId: randomBase64url(16), token: randomBase64url(16) });
+    const body = JSON.stringify({ sessionId: randomBase64url(16), token: randomBase64url(16), phonePublicKey: randomBase64url(32) });
     const timestamp = Date.now();
     expect(await errorCode(await signedPost(phone.identity, "/api/link/inspect", body, { timestamp }))).toBe("session_not_found");
     expect(await errorCode(await signedPost(phone.identity, "/api/link/inspect", body, { timestamp }))).toBe("replayed_request");

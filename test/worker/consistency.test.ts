@@ -29,9 +29,9 @@ function sessionState(stub: DurableObjectStub): Promise<string | null> {
   });
 }
 
-/** A confirmation the session will accept: a fresh key-agreement half, and a MAC it cannot check (the browser does). */
-async function proof(): Promise<{ phonePublicKey: string; confirmation: string }> {
-  return { phonePublicKey: (await generateAgreementKeyPair()).publicKey, confirmation: randomBase64url(32) };
+/** A confirmation the session will accept: the key-agreement half the phone committed with its scan (a fresh one by default), and a MAC it cannot check (the browser does). */
+async function proof(committed?: string): Promise<{ phonePublicKey: string; confirmation: string }> {
+  return { phonePublicKey: committed ?? (await generateAgreementKeyPair()).publicKey, confirmation: randomBase64url(32) };
 }
 
 /**
@@ -68,15 +68,15 @@ async function scannedSession() {
   const browser = await BrowserClient.open();
   const phone = await registeredPhone();
   await phone.inspect(browser.qr());
-  await browser.waitFor("scanned");
-  return { browser, phone };
+  const { phonePublicKey } = await browser.waitFor("scanned");
+  return { browser, phone, committed: phonePublicKey };
 }
 
 describe("confirming a scan", () => {
   it("links once when two confirmations race: one device row, one linked session", async () => {
-    const { browser, phone } = await scannedSession();
+    const { browser, phone, committed } = await scannedSession();
     const confirm = async (): Promise<{ ok: boolean; code?: string }> => {
-      const p = await proof();
+      const p = await proof(committed);
       const outcome = await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
       return outcome.ok ? { ok: true } : { ok: false, code: outcome.code };
     };
@@ -91,9 +91,9 @@ describe("confirming a scan", () => {
 
   it("links after an addDevice whose reply was lost: the outbox retries it, and the phone's retry is answered", async () => {
     const start = clock.start();
-    const { browser, phone } = await scannedSession();
+    const { browser, phone, committed } = await scannedSession();
     await failAccountCall(browser.stub, "addDevice", 1, true);
-    const p = await proof();
+    const p = await proof(committed);
     const failed = await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
     expect(failed).toMatchObject({ ok: false, code: "unavailable" });
     expect(await sessionState(browser.stub)).toBe("confirming");
@@ -110,9 +110,9 @@ describe("confirming a scan", () => {
 
   it("leaves no device row when the Account fails until the confirmation deadline", async () => {
     const start = clock.start();
-    const { browser, phone } = await scannedSession();
+    const { browser, phone, committed } = await scannedSession();
     await failAccountCall(browser.stub, "addDevice", 100, true);
-    const p = await proof();
+    const p = await proof(committed);
     expect(await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation)).toMatchObject({ ok: false });
     // The row went in, but the session never heard: a ghost unless the end takes it out again.
     expect(await deviceRows(phone.identity.number)).toEqual([browser.sessionId]);
@@ -125,9 +125,9 @@ describe("confirming a scan", () => {
   });
 
   it("takes back the device slot when the browser leaves while the confirmation is unsettled", async () => {
-    const { browser, phone } = await scannedSession();
+    const { browser, phone, committed } = await scannedSession();
     await failAccountCall(browser.stub, "addDevice", 1, true);
-    const p = await proof();
+    const p = await proof(committed);
     await browser.stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation);
     browser.socket.close(1000, "tab closed");
     await expect.poll(() => sessionState(browser.stub)).toBeNull();
@@ -165,7 +165,7 @@ describe("probes", () => {
     const relay = await openPhoneSocket(phone, sessionId);
     expect(await relay.waitForClose()).toMatchObject({ code: 4404 });
     const p = await proof();
-    expect(await stub.inspect(randomBase64url(16), phone.identity.number, "unknown")).toMatchObject({ code: "session_not_found" });
+    expect(await stub.inspect(randomBase64url(16), phone.identity.number, { country: null, region: null, label: "unknown" }, p.phonePublicKey)).toMatchObject({ code: "session_not_found" });
     expect(await stub.confirm(accountOf(phone), p.phonePublicKey, p.confirmation)).toMatchObject({ code: "session_not_found" });
     expect(await stub.reject(phone.identity.number)).toMatchObject({ code: "session_not_found" });
     await stub.endLink("revoked");

@@ -1,5 +1,6 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import { randomBase64url } from "../../src/shared/crypto";
 import { CLOSE_CODES, MAX_LINKED_DEVICES } from "../../src/shared/protocol";
 import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, signedPost, TestSocket, linkBrowser } from "./helpers";
 
@@ -117,9 +118,10 @@ describe("confirmation with context", () => {
     const near = await BrowserClient.open({ ip: "203.0.113.7", cf: { city: "Lisbon", country: "PT" } });
     const far = await BrowserClient.open({ ip: "203.0.113.8", cf: { city: "Lagos", country: "NG" } });
     const fromLisbon = { cf: { city: "Lisbon", country: "PT" }, headers: { "cf-connecting-ip": "198.51.100.9" } };
-    const inspect = (browser: BrowserClient) => signedPost(phone.identity, "/api/link/inspect", JSON.stringify({ sessionId: browser.sessionId, token: browser.qr().token }), fromLisbon);
-    expect(await (await inspect(near)).json()).toMatchObject({ place: "Lisbon, PT", placeMismatch: false });
-    expect(await (await inspect(far)).json()).toMatchObject({ place: "Lagos, NG", ipPrefix: "203.0.113.x", placeMismatch: true });
+    const body = (browser: BrowserClient) => JSON.stringify({ sessionId: browser.sessionId, token: browser.qr().token, phonePublicKey: randomBase64url(32) });
+    const inspect = (browser: BrowserClient) => signedPost(phone.identity, "/api/link/inspect", body(browser), fromLisbon);
+    expect(await (await inspect(near)).json()).toMatchObject({ place: "Lisbon, PT", placeMismatch: false, placeUnknown: false });
+    expect(await (await inspect(far)).json()).toMatchObject({ place: "Lagos, NG", ipPrefix: "203.0.113.x", placeMismatch: true, placeUnknown: false });
   });
 
   it("returns the browser to a fresh code when the scan is rejected, and the scanned token is dead", async () => {
@@ -129,7 +131,7 @@ describe("confirmation with context", () => {
     await phone.inspect(qr);
     await phone.reject(qr);
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "rejected" });
-    const again = await signedPost(phone.identity, "/api/link/inspect", JSON.stringify({ sessionId: qr.sessionId, token: qr.token }));
+    const again = await signedPost(phone.identity, "/api/link/inspect", JSON.stringify({ sessionId: qr.sessionId, token: qr.token, phonePublicKey: randomBase64url(32) }));
     expect(await errorCode(again)).toBe("session_not_found");
   });
 });

@@ -54,7 +54,7 @@ const CHROME_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHT
 export interface BrowserConnection {
   userAgent?: string;
   ip?: string;
-  cf?: { city?: string; country?: string };
+  cf?: { city?: string; region?: string; country?: string };
 }
 
 /** A WebSocket to the Worker that records every JSON message the server sends on it. */
@@ -84,8 +84,9 @@ export class TestSocket {
     socket.accept();
   }
 
+  /** Each socket comes from its own address (unless `headers` names one), as separate clients do: the rate limits count per address. */
   static async connect(path: string, headers: Record<string, string>, cf?: BrowserConnection["cf"]): Promise<TestSocket> {
-    const response = await workerFetch(path, { headers: { upgrade: "websocket", ...headers }, cf });
+    const response = await workerFetch(path, { headers: { upgrade: "websocket", "cf-connecting-ip": randomAddress(), ...headers }, cf });
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
     return new TestSocket(response.webSocket);
   }
@@ -135,10 +136,10 @@ export class TestSocket {
 export class BrowserClient extends TestSocket {
   pairing!: BrowserPairing;
 
+  /** From `connection.ip`, or else from an address of its own, as a real browser: sessions are rate-limited per address. */
   static async open(connection: BrowserConnection = {}): Promise<BrowserClient> {
-    const { userAgent = CHROME_ON_LINUX, ip, cf } = connection;
-    const headers: Record<string, string> = { origin: ORIGIN, "user-agent": userAgent };
-    if (ip) headers["cf-connecting-ip"] = ip;
+    const { userAgent = CHROME_ON_LINUX, ip = randomAddress(), cf } = connection;
+    const headers: Record<string, string> = { origin: ORIGIN, "user-agent": userAgent, "cf-connecting-ip": ip };
     const response = await workerFetch("/api/sessions/connect", { headers: { upgrade: "websocket", ...headers }, cf });
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
     const client = new BrowserClient(response.webSocket);
@@ -153,6 +154,11 @@ export class BrowserClient extends TestSocket {
 
   get stub() {
     return env.PAIRING_SESSION.getByName(this.sessionId);
+  }
+
+  /** Waits for `scanned` and returns the two digits this browser shows (number matching); its `linked` is then checked against that phone key. */
+  async shownNumber(): Promise<string | null> {
+    return this.pairing.scanned(this.sessionId, await this.waitFor("scanned"));
   }
 
   /** What the phone reads from the QR code now on screen. */
@@ -204,7 +210,8 @@ export interface SignedPostOptions {
 /** A hand-built signed request, for the cases the real phone would never send. */
 export async function signedPost(identity: PhoneIdentity, path: string, body: string, options: SignedPostOptions = {}): Promise<Response> {
   const timestamp = String(options.timestamp ?? Date.now());
-  const signature = await signRequest(identity.privateKey, { method: "POST", path, timestamp, bodyHash: await sha256Base64url(options.signedBody ?? body) });
+  const bodyHash = await sha256Base64url(options.signedBody ?? body);
+  const signature = await signRequest(identity.privateKey, { host: new URL(ORIGIN).host, number: identity.number, method: "POST", path, timestamp, bodyHash });
   return workerFetch(path, {
     cf: options.cf,
     method: "POST",
@@ -257,7 +264,8 @@ export async function resumeBrowser(sessionId: string, deviceKey: IdentityKeyPai
 export async function linkedPair(): Promise<LinkedPair> {
   const browser = await BrowserClient.open();
   const phone = await registeredPhone();
-  await phone.inspect(browser.qr());
+  const { matchingNumber } = await phone.inspect(browser.qr());
+  if ((await browser.shownNumber()) !== matchingNumber) throw new Error("number matching failed");
   const { keys } = await phone.confirm(browser.qr());
   const verified = await browser.pairing.verifyLinked(browser.sessionId, await browser.waitFor("linked"));
   if (!verified) throw new Error("key confirmation failed");

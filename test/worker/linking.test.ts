@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBase64url } from "../../src/shared/crypto";
-import { CLOSE_CODES, LIMITS } from "../../src/shared/protocol";
-import { BrowserClient, clock, errorCode, registeredPhone, signedPost, storedTables } from "./helpers";
+import { CLOSE_CODES, LIMITS, MAX_LINKED_DEVICES } from "../../src/shared/protocol";
+import { BrowserClient, clock, errorCode, linkBrowser, registeredPhone, signedPost, storedTables } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -14,7 +14,7 @@ describe("scanning a QR code", () => {
       cf: { city: "Lisbon", country: "PT" },
     });
     const phone = await registeredPhone();
-    const context = await phone.inspect(browser.qr());
+    const { matchingNumber, choices, ...context } = await phone.inspect(browser.qr());
     expect(context).toEqual({
       browser: "Safari 18",
       os: "macOS",
@@ -22,8 +22,12 @@ describe("scanning a QR code", () => {
       ipPrefix: "203.0.113.x",
       qrCreatedAt: browser.all("session")[0]!.createdAt,
       placeMismatch: false,
+      // This phone's own request has no place: the two cannot be compared, and the phone says so.
+      placeUnknown: true,
     });
-    expect(await browser.waitFor("scanned")).toEqual({ type: "scanned" });
+    expect(await browser.waitFor("scanned")).toEqual({ type: "scanned", phonePublicKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(await browser.shownNumber()).toBe(matchingNumber);
+    expect(choices).toContain(matchingNumber);
   });
 
   it("gives no place for a connection from a local address, whatever the platform guessed", async () => {
@@ -85,12 +89,14 @@ describe("confirming a link", () => {
   it("links the browser to the account, and the browser verifies the phone's key confirmation", async () => {
     const browser = await BrowserClient.open();
     const phone = await registeredPhone("Alice");
-    await phone.inspect(browser.qr());
+    const { matchingNumber } = await phone.inspect(browser.qr());
+    expect(await browser.shownNumber()).toBe(matchingNumber);
     const { account, keys } = await phone.confirm(browser.qr());
     expect(account).toEqual({ number: phone.identity.number, name: "Alice" });
 
     const linked = await browser.waitFor("linked");
     expect(linked.account).toEqual(account);
+    expect(linked.phonePublicKey).toBe(browser.all("scanned")[0]!.phonePublicKey);
     const browserKeys = await browser.pairing.verifyLinked(browser.sessionId, linked);
     expect(browserKeys).not.toBeNull();
     // Both ends hold the same relay keys: what the phone seals, the browser opens.
@@ -107,6 +113,7 @@ describe("confirming a link", () => {
     const browser = await BrowserClient.open();
     const phone = await registeredPhone();
     await phone.inspect(browser.qr());
+    await browser.shownNumber();
     // A server or phone that never saw the qrSecret cannot make a valid MAC.
     const forged = await phone.confirm({ ...browser.qr(), qrSecret: randomBase64url(16) });
     expect(forged.account.number).toBe(phone.identity.number);
@@ -153,6 +160,44 @@ describe("confirming a link", () => {
     await runDurableObjectAlarm(browser.stub);
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
     await expect(phone.confirm(browser.qr())).rejects.toMatchObject({ code: "session_not_found" });
+  });
+});
+
+describe("number matching", () => {
+  it("shows the browser the number the phone derives, and offers it on the phone among three distinct numbers", async () => {
+    for (let i = 0; i < 5; i++) {
+      const browser = await BrowserClient.open();
+      const { matchingNumber, choices } = await (await registeredPhone()).inspect(browser.qr());
+      expect(matchingNumber).toMatch(/^\d{2}$/);
+      expect(await browser.shownNumber()).toBe(matchingNumber);
+      expect(choices).toHaveLength(3);
+      expect(new Set(choices).size).toBe(3);
+      expect(choices.filter((choice) => choice === matchingNumber)).toHaveLength(1);
+      for (const choice of choices) expect(choice).toMatch(/^\d{2}$/);
+    }
+  });
+
+  it("ends the session as wrong_number when the phone picks another number, and tells the browser", async () => {
+    const browser = await BrowserClient.open();
+    const phone = await registeredPhone();
+    await phone.inspect(browser.qr());
+    await phone.reject(browser.qr(), "wrong_number");
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "wrong_number" });
+    expect(await browser.waitForClose()).toEqual({ code: CLOSE_CODES.wrong_number, reason: "wrong_number" });
+    await expect(phone.confirm(browser.qr())).rejects.toMatchObject({ code: "session_not_found" });
+  });
+
+  it("keeps the phone's committed key when the device limit sends the scan back, so the same number still links", async () => {
+    const phone = await registeredPhone();
+    const linked = [];
+    for (let i = 0; i < MAX_LINKED_DEVICES; i++) linked.push(await linkBrowser(phone));
+    const fifth = await BrowserClient.open();
+    const { matchingNumber } = await phone.inspect(fifth.qr());
+    expect(await fifth.shownNumber()).toBe(matchingNumber);
+    await expect(phone.confirm(fifth.qr())).rejects.toMatchObject({ code: "device_limit" });
+    await phone.revoke(linked[0]!.sessionId);
+    await phone.confirm(fifth.qr());
+    expect(await fifth.pairing.verifyLinked(fifth.sessionId, await fifth.waitFor("linked"))).not.toBeNull();
   });
 });
 

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { ERROR_STATUS } from "../../src/worker/outcome";
 import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/shared/protocol";
-import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, openPhoneSocket, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
+import type { Phone } from "../../src/clients/phone-core/phone";
+import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
 
 /**
  * Each generated body goes through the Worker, the signature check and the
@@ -121,6 +122,19 @@ const anyMessage = fc.oneof(
 );
 
 /**
+ * The phone's relay socket through the Worker with its rate limits lifted:
+ * the test below opens it again after every close, hundreds of times a
+ * minute for one account, far past what a phone may.
+ */
+async function openPhoneSocketUnlimited(phone: Phone, sessionId: string): Promise<TestSocket> {
+  const { path } = phone.relayUrl(sessionId);
+  const headers = { upgrade: "websocket", "cf-connecting-ip": randomAddress(), ...(await phone.signatureHeaders("GET", path, "")) };
+  const response = await fetchUnlimited(new Request(new URL(path, ORIGIN), { headers }));
+  if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
+  return new TestSocket(response.webSocket);
+}
+
+/**
  * A relay socket that is opened again whenever the server closes it. After
  * each message it sends a probe (a repeat of frame 1, always answered
  * `stored`), so the server's answer to every message is known: a close with
@@ -167,7 +181,7 @@ describe("the relay sockets, fed generated messages", () => {
       const sessionId = pair.browser.sessionId;
       const socket = new ProbedSocket(() => {
         clock.advance(1); // Each signed upgrade has its own time, or it would be a replay.
-        return side === "phone" ? openPhoneSocket(pair.phone, sessionId) : resumeBrowser(sessionId, pair.deviceKey);
+        return side === "phone" ? openPhoneSocketUnlimited(pair.phone, sessionId) : resumeBrowser(sessionId, pair.deviceKey);
       });
       await socket.start();
       const started = performance.now();

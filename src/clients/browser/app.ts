@@ -44,12 +44,16 @@ class PairingScreen {
   /** Set once the session ended or the chat screen took the socket over. */
   private done = false;
   private readonly socket: WebSocket;
+  /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
+  private handled: Promise<void> = Promise.resolve();
 
   constructor(private readonly pairing: BrowserPairing) {
     const url = new URL("/api/sessions/connect", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.socket = new WebSocket(url);
-    this.socket.addEventListener("message", (event) => void this.onMessage(event.data));
+    this.socket.addEventListener("message", (event) => {
+      this.handled = this.handled.then(() => this.onMessage(event.data)).catch((error: unknown) => console.error("pairing message failed", error));
+    });
     this.socket.addEventListener("close", () => this.onClose());
   }
 
@@ -68,7 +72,7 @@ class PairingScreen {
         setState("pending");
         break;
       case "scanned":
-        setState("scanned");
+        await this.onScanned(message);
         break;
       case "linked":
         await this.onLinked(message);
@@ -79,7 +83,21 @@ class PairingScreen {
     }
   }
 
-  /** Trusts the link only when the phone's MAC verifies; then registers a device key and hands over to the chat screen. */
+  /** Shows the number the phone must pick, derived from the key it committed to; a key that cannot be used ends this attempt. */
+  private async onScanned(message: Extract<ServerMessage, { type: "scanned" }>): Promise<void> {
+    $("match-number").textContent = "";
+    setState("scanned");
+    const number = this.sessionId ? await this.pairing.scanned(this.sessionId, message) : null;
+    if (number === null) {
+      this.done = true;
+      this.socket.close(1000, "unusable phone key");
+      showError("This link was refused", "The phone's answer did not fit this code, so nothing was linked. Scan a fresh code to try again.");
+      return;
+    }
+    $("match-number").textContent = number;
+  }
+
+  /** Trusts the link only when the phone's MAC verifies, for the key whose number was shown; then registers a device key and hands over to the chat screen. */
   private async onLinked(message: Extract<ServerMessage, { type: "linked" }>): Promise<void> {
     const keys = this.sessionId ? await this.pairing.verifyLinked(this.sessionId, message) : null;
     if (!keys || !this.sessionId) {
@@ -115,6 +133,8 @@ class PairingScreen {
     } else if (reason === "expired") setState("expired");
     else if (reason === "too_many_attempts") {
       showError("This code was withdrawn", "It was scanned wrongly too many times. Get a new one when you are ready to link.");
+    } else if (reason === "wrong_number") {
+      showError("The numbers did not match", "The phone picked a number that is not the one this screen showed, so nothing was linked. Get a new code to try again.");
     }
   }
 

@@ -1,12 +1,24 @@
 // The browser's half of linking, free of the DOM so tests can drive it: the
-// per-session key pair and qrSecret, the QR text, and the check of the
-// phone's confirmation before anything is trusted.
+// per-session key pair and qrSecret, the QR text, the number to show once a
+// phone scanned, and the check of the phone's confirmation before anything
+// is trusted.
 import { deriveLinkKeys, generateAgreementKeyPair, randomBase64url, verifyConfirmation, type AgreementKeyPair, type LinkKeys } from "../../shared/crypto";
+import { matchingNumber } from "../../shared/number-matching";
 import { formatQrText, type ServerMessage } from "../../shared/protocol";
 
 type LinkedMessage = Extract<ServerMessage, { type: "linked" }>;
+type ScannedMessage = Extract<ServerMessage, { type: "scanned" }>;
+
+/** The phone that scanned: the key it committed to, and the link keys derived with it. */
+interface Scan {
+  sessionId: string;
+  phonePublicKey: string;
+  keys: LinkKeys;
+}
 
 export class BrowserPairing {
+  private scan: Scan | null = null;
+
   private constructor(
     private readonly keyPair: AgreementKeyPair,
     /** 16 random bytes that only the QR carries: the server never sees them. */
@@ -21,11 +33,33 @@ export class BrowserPairing {
     return formatQrText(origin, { sessionId, token, browserPublicKey: this.keyPair.publicKey, qrSecret: this.qrSecret });
   }
 
-  /** The link keys when the phone's MAC proves it read this QR; null when it does not. */
-  async verifyLinked(sessionId: string, message: LinkedMessage): Promise<LinkKeys | null> {
+  /**
+   * A phone scanned: the two digits to show, derived from the key agreement
+   * with the key it committed to. Remembers that key: only a `linked` that
+   * carries it is trusted. Null when the key cannot be used.
+   */
+  async scanned(sessionId: string, message: ScannedMessage): Promise<string | null> {
     const keys = await deriveLinkKeys(this.keyPair.privateKey, message.phonePublicKey, this.qrSecret, sessionId);
     if (!keys) return null;
-    const transcript = { sessionId, browserPublicKey: this.keyPair.publicKey, phonePublicKey: message.phonePublicKey, number: message.account.number };
-    return (await verifyConfirmation(keys, transcript, message.confirmation)) ? keys : null;
+    this.scan = { sessionId, phonePublicKey: message.phonePublicKey, keys };
+    return matchingNumber(keys, { sessionId, browserPublicKey: this.keyPair.publicKey, phonePublicKey: message.phonePublicKey });
+  }
+
+  /**
+   * The link keys when the phone's MAC proves it read this QR, with the key
+   * whose number this browser showed, for the account number and name the
+   * message carries; null otherwise.
+   */
+  async verifyLinked(sessionId: string, message: LinkedMessage): Promise<LinkKeys | null> {
+    const scan = this.scan;
+    if (!scan || scan.sessionId !== sessionId || scan.phonePublicKey !== message.phonePublicKey) return null;
+    const transcript = {
+      sessionId,
+      browserPublicKey: this.keyPair.publicKey,
+      phonePublicKey: message.phonePublicKey,
+      number: message.account.number,
+      name: message.account.name,
+    };
+    return (await verifyConfirmation(scan.keys, transcript, message.confirmation)) ? scan.keys : null;
   }
 }

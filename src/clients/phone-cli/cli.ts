@@ -1,32 +1,38 @@
 // The phone simulator on the command line: `npm run phone -- <command>`.
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type DeviceContext } from "../../shared/protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema } from "../../shared/protocol";
 import WebSocket from "ws";
+import { generateIdentityKeyPair } from "../../shared/crypto";
 import { emptyChannelState } from "../../shared/relay-channel";
-import { Phone, ServerError } from "../phone-core/phone";
+import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "../phone-core/phone-link";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 
 const USAGE = `QR Link phone simulator
 
   npm run phone -- register --number <E.164> --name <name>
-  npm run phone -- link '<QR text>' [--yes | --reject] [--once]
-  npm run phone -- link --image <screenshot.png> [--yes | --reject] [--once]
+  npm run phone -- link '<QR text>' [--reject] [--once]
+  npm run phone -- link --image <screenshot.png> [--reject] [--once]
   npm run phone -- online
   npm run phone -- devices
   npm run phone -- revoke <device id>
+  npm run phone -- rotate-key
 
-After linking, and with \`online\`, the phone stays connected and streams its
-chats to its linked browsers until Ctrl-C.
+To link, type the two-digit number the computer shows once the code is
+scanned (n rejects). After linking, and with \`online\`, the phone stays
+connected and streams its chats to its linked browsers until Ctrl-C.
+
+\`rotate-key\` moves this phone's number to a new identity key (signed by the
+current one) and keeps the new key in the profile; the old key stops working.
+Numbers are first come, first served: registration stands in for an SMS check.
 
 Options:
   --server <url>     the QR Link server (default http://127.0.0.1:8787)
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
-  --yes              confirm the link without asking
   --reject           reject the link without asking
   --once             link and exit instead of staying online
 `;
@@ -37,8 +43,9 @@ const options = {
   number: { type: "string" },
   name: { type: "string" },
   image: { type: "string" },
-  yes: { type: "boolean", default: false },
   reject: { type: "boolean", default: false },
+  /** Gone: linking takes the number the computer shows. Kept only to say so. */
+  yes: { type: "boolean", default: false },
   once: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -55,7 +62,12 @@ async function register(values: Options): Promise<void> {
   }
   // Registering again keeps the key, so only the name changes.
   const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data));
-  const account = await new Phone(values.server, { ...store.identity, name: name.data }).register();
+  const account = await new Phone(values.server, { ...store.identity, name: name.data }).register().catch((error: unknown) => {
+    if (error instanceof ServerError && error.code === "number_taken") {
+      console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
+    }
+    throw error;
+  });
   await store.rename(account.name);
   console.log(`Registered ${account.name} (${account.number}) with ${values.server}`);
   console.log(`Profile: ${values.profile} (holds this phone's private key; keep it private)`);
@@ -75,14 +87,16 @@ function ago(at: number): string {
   return `${Math.round(minutes / 60)} h ago`;
 }
 
-function describe(context: DeviceContext): string {
+function describe(context: Inspection): string {
   const lines = [
-    `  Device:   ${context.browser} on ${context.os}`,
+    `  Device:   ${context.browser} on ${context.os} (reported by the browser)`,
     `  Place:    ${context.place} (IP ${context.ipPrefix})`,
     `  QR made:  ${new Date(context.qrCreatedAt).toISOString()} (${ago(context.qrCreatedAt)})`,
   ];
   if (context.placeMismatch) {
     lines.push(`  WARNING:  this device is in ${context.place}, not where this phone is. If you did not open this code yourself, someone may be relaying it: reject.`);
+  } else if (context.placeUnknown) {
+    lines.push("  WARNING:  place unknown: this phone cannot tell whether the device is near it. Link it only if it is the computer in front of you.");
   }
   return lines.join("\n");
 }
@@ -109,16 +123,26 @@ async function revoke(values: Options, positionals: string[]): Promise<void> {
   console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
 }
 
-async function ask(question: string): Promise<boolean> {
+/** Asks for the number the computer shows: its two digits, or null for no (n, an empty line, or the input ending). */
+async function askNumber(question: string): Promise<string | null> {
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  const ended = new Promise<null>((resolve) => prompt.once("close", () => resolve(null)));
   try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+    for (let tries = 0; tries < 3; tries++) {
+      const answer = await Promise.race([prompt.question(question).catch(() => null), ended]);
+      const text = answer?.trim() ?? "";
+      if (/^\d{1,2}$/.test(text)) return text.padStart(2, "0");
+      if (answer === null || text === "" || /^no?$/i.test(text)) return null;
+      console.log("Type the two digits the computer shows, or n to reject.");
+    }
+    return null;
   } finally {
     prompt.close();
   }
 }
 
 async function link(values: Options, positionals: string[]): Promise<void> {
+  if (values.yes) throw new UsageError("--yes is gone: link by typing the number the computer shows once the code is scanned, so that a code sent in a message cannot be linked by accident");
   const text = values.image ? await decodeImage(values.image) : positionals[0];
   const qr = text ? parseQrText(text) : null;
   if (!qr) throw new UsageError("link needs the QR text (https://…/link#…) or --image with a screenshot of the QR code");
@@ -127,18 +151,24 @@ async function link(values: Options, positionals: string[]): Promise<void> {
 
   const store = await FilePhoneStore.load(values.profile);
   const phone = new Phone(server, store.identity);
-  const context = await phone.inspect(qr);
+  const inspection = await phone.inspect(qr, { extractableKey: true });
   console.log("A device asks to be linked:");
-  console.log(describe(context));
+  console.log(describe(inspection));
 
   const { name, number } = phone.identity;
-  const confirmed = values.reject ? false : values.yes || (await ask(`Link it to ${name} (${number})? [y/N] `));
-  if (!confirmed) {
+  const typed = values.reject ? null : await askNumber(`To link it to ${name} (${number}), type the number the computer shows (n to reject): `);
+  if (typed === null) {
     await phone.reject(qr);
     console.log("Rejected: the browser shows a fresh QR code.");
     return;
   }
-  const linked = await phone.confirm(qr, { extractableKey: true });
+  if (typed !== inspection.matchingNumber) {
+    await phone.reject(qr, "wrong_number");
+    console.log("That is not the number on the computer: nothing was linked, and the computer was told.");
+    process.exitCode = 1;
+    return;
+  }
+  const linked = await phone.confirm(qr);
   await store.saveLink({
     sessionId: qr.sessionId,
     browserPublicKey: qr.browserPublicKey,
@@ -187,6 +217,78 @@ function report(sessionId: string, event: LinkEvent): void {
   if (event.kind === "ended") console.log(`[${browser}] link ended (${event.reason})`);
 }
 
+/**
+ * Moves this phone's number to a new identity key. The new key is written
+ * beside the profile (`<profile>.new-key`, owner-only) before the server is
+ * asked, so a rotation the server agreed to is never lost to a crash or a
+ * dropped reply: the next `rotate-key` finds it, asks the server which key it
+ * holds, and finishes.
+ */
+async function rotateKey(values: Options): Promise<void> {
+  const store = await FilePhoneStore.load(values.profile);
+  const server = new URL(values.server).origin;
+  const pendingPath = `${values.profile}.new-key`;
+  const pending = await readPendingKey(pendingPath);
+  if (pending) {
+    const moved = await new Phone(server, { ...store.identity, ...pending.pair }).devices().then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof ServerError && (error.code === "bad_signature" || error.code === "replayed_request")) return false;
+        throw error;
+      },
+    );
+    if (moved) {
+      await writeProfileKey(values.profile, pending.file);
+      await rm(pendingPath, { force: true });
+      console.log(`Finished an interrupted rotation: ${store.identity.number} now uses the key kept in ${pendingPath}, now in ${values.profile}.`);
+      return;
+    }
+    await rm(pendingPath, { force: true });
+  }
+
+  const next = await generateIdentityKeyPair(true);
+  const file: StoredKey = { publicKey: next.publicKey, privateKey: await crypto.subtle.exportKey("jwk", next.privateKey) };
+  await writeFile(pendingPath, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  try {
+    await new Phone(server, store.identity).rotateKey(next);
+  } catch (error) {
+    // A refusal changed nothing; anything else (no answer) may have rotated: keep the new key for the next try.
+    if (error instanceof ServerError) await rm(pendingPath, { force: true });
+    else console.error(`The rotation may or may not have happened; the new key is kept in ${pendingPath}. Run \`rotate-key\` again to finish.`);
+    throw error;
+  }
+  await writeProfileKey(values.profile, file);
+  await rm(pendingPath, { force: true });
+  console.log(`Rotated the identity key of ${store.identity.number}: ${values.profile} holds the new key, and the old one no longer works.`);
+  console.log("Linked browsers stay linked; if the old key may have been stolen, also revoke the devices you do not recognise.");
+}
+
+interface StoredKey {
+  publicKey: string;
+  privateKey: JsonWebKey;
+}
+
+async function readPendingKey(path: string): Promise<{ file: StoredKey; pair: { publicKey: string; privateKey: CryptoKey } } | null> {
+  let file: StoredKey;
+  try {
+    file = JSON.parse(await readFile(path, "utf8")) as StoredKey;
+  } catch {
+    return null;
+  }
+  const privateKey = await crypto.subtle.importKey("jwk", file.privateKey, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  return { file, pair: { publicKey: file.publicKey, privateKey } };
+}
+
+/** Replaces the identity key in the profile file, leaving the rest as it is; through a temporary file, owner-only. */
+async function writeProfileKey(profile: string, key: StoredKey): Promise<void> {
+  const state = JSON.parse(await readFile(profile, "utf8")) as Record<string, unknown>;
+  state.publicKey = key.publicKey;
+  state.privateKey = key.privateKey;
+  const temporary = `${profile}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, profile);
+}
+
 class UsageError extends Error {}
 
 async function main(): Promise<void> {
@@ -201,6 +303,7 @@ async function main(): Promise<void> {
   if (command === "online") return online(values);
   if (command === "devices") return devices(values);
   if (command === "revoke") return revoke(values, rest);
+  if (command === "rotate-key") return rotateKey(values);
   throw new UsageError(`unknown command "${command}"`);
 }
 

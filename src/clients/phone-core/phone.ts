@@ -6,7 +6,9 @@ import {
   type AgreementKeyPair,
   sha256Base64url,
   signConfirmation,
+  signKeyRotation,
   signRequest,
+  type IdentityKeyPair,
   type LinkKeys,
 } from "../../shared/crypto";
 import {
@@ -22,7 +24,9 @@ import {
   type RegisterRequest,
   type RejectRequest,
   type RevokeRequest,
+  type RotateKeyRequest,
 } from "../../shared/protocol";
+import { matchingNumber, numberChoices } from "../../shared/number-matching";
 
 export interface PhoneIdentity {
   number: string;
@@ -49,6 +53,19 @@ export interface RelaySocketRequest {
   protocols: string[];
 }
 
+/** What the phone shows after a scan: who asks to be linked, and the numbers to pick from. */
+export interface Inspection extends DeviceContext {
+  /** The two digits the browser shows, derived from the key agreement: the right pick. */
+  matchingNumber: string;
+  /** `matchingNumber` and two distinct decoys, in random order. */
+  choices: string[];
+}
+
+/** A scan waiting for the user: the key-agreement half committed with `inspect`, which `confirm` must use. */
+interface PendingScan {
+  agreement: AgreementKeyPair;
+}
+
 export interface Link {
   account: AccountInfo;
   keys: LinkKeys;
@@ -57,6 +74,9 @@ export interface Link {
 }
 
 export class Phone {
+  /** Scans by session id, between `inspect` and `confirm` or `reject`. */
+  private readonly scans = new Map<string, PendingScan>();
+
   constructor(
     readonly server: string,
     readonly identity: PhoneIdentity,
@@ -70,14 +90,29 @@ export class Phone {
     return this.post<RegisterRequest, AccountInfo>("/api/accounts", { number, name, publicKey });
   }
 
-  /** Spends the scanned token and returns what is asking to be linked; the browser shows "scanned". */
-  inspect(qr: QrPayload): Promise<DeviceContext> {
-    return this.post<InspectRequest, DeviceContext>("/api/link/inspect", { sessionId: qr.sessionId, token: qr.token });
+  /**
+   * Spends the scanned token and returns what is asking to be linked, with the
+   * numbers to pick from. The phone's key-agreement half is made here and
+   * committed with the scan, before the browser shows its number; `confirm`
+   * uses the same. `extractableKey` only for the CLI, which keeps it in a file.
+   */
+  async inspect(qr: QrPayload, options: { extractableKey?: boolean } = {}): Promise<Inspection> {
+    const agreement = await generateAgreementKeyPair(options.extractableKey);
+    const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
+    if (!keys) throw new Error("the QR code holds a key that cannot be used");
+    const context = await this.post<InspectRequest, DeviceContext>("/api/link/inspect", { sessionId: qr.sessionId, token: qr.token, phonePublicKey: agreement.publicKey });
+    this.scans.set(qr.sessionId, { agreement });
+    const right = await matchingNumber(keys, { sessionId: qr.sessionId, browserPublicKey: qr.browserPublicKey, phonePublicKey: agreement.publicKey });
+    return { ...context, matchingNumber: right, choices: numberChoices(right) };
   }
 
-  /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. */
-  async confirm(qr: QrPayload, options: { extractableKey?: boolean } = {}): Promise<Link> {
-    const agreement = await generateAgreementKeyPair(options.extractableKey);
+  /**
+   * The confirm request for a scan, with its MAC over the transcript (session,
+   * both keys, this phone's number and name), and the keys behind it. Without
+   * an `inspect` first the key is a fresh one, which the session refuses.
+   */
+  async confirmRequest(qr: QrPayload): Promise<{ body: ConfirmRequest; keys: LinkKeys; agreement: AgreementKeyPair }> {
+    const agreement = this.scans.get(qr.sessionId)?.agreement ?? (await generateAgreementKeyPair());
     const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
     if (!keys) throw new Error("the QR code holds a key that cannot be used");
     const confirmation = await signConfirmation(keys, {
@@ -85,23 +120,34 @@ export class Phone {
       browserPublicKey: qr.browserPublicKey,
       phonePublicKey: agreement.publicKey,
       number: this.identity.number,
+      name: this.identity.name,
     });
-    const account = await this.post<ConfirmRequest, AccountInfo>("/api/link/confirm", {
-      sessionId: qr.sessionId,
-      phonePublicKey: agreement.publicKey,
-      confirmation,
-    });
+    return { body: { sessionId: qr.sessionId, phonePublicKey: agreement.publicKey, confirmation }, keys, agreement };
+  }
+
+  /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. Call it once the user picked the right number. */
+  async confirm(qr: QrPayload): Promise<Link> {
+    const { body, keys, agreement } = await this.confirmRequest(qr);
+    const account = await this.post<ConfirmRequest, AccountInfo>("/api/link/confirm", body);
+    this.scans.delete(qr.sessionId);
     return { account, keys, agreement };
   }
 
-  async reject(qr: QrPayload): Promise<void> {
-    await this.post<RejectRequest, null>("/api/link/reject", { sessionId: qr.sessionId });
+  /** Says no; with `wrong_number`, the user picked a number the browser does not show, and the browser is told. */
+  async reject(qr: QrPayload, reason?: "wrong_number"): Promise<void> {
+    this.scans.delete(qr.sessionId);
+    await this.post<RejectRequest, null>("/api/link/reject", reason ? { sessionId: qr.sessionId, reason } : { sessionId: qr.sessionId });
   }
 
-  /** The headers that sign a request over method, path, time and body hash. */
-  async signatureHeaders(method: string, path: string, body: string): Promise<Record<string, string>> {
-    const timestamp = String(Date.now());
-    const signature = await signRequest(this.identity.privateKey, { method, path, timestamp, bodyHash: await sha256Base64url(body) });
+  /** The server's host, which every signature names, so it is good for that server only. */
+  get host(): string {
+    return new URL(this.server).host;
+  }
+
+  /** The headers that sign a request over the server's host, the number, method, path, time and body hash. */
+  async signatureHeaders(method: string, path: string, body: string, timestamp = String(Date.now())): Promise<Record<string, string>> {
+    const { number, privateKey } = this.identity;
+    const signature = await signRequest(privateKey, { host: this.host, number, method, path, timestamp, bodyHash: await sha256Base64url(body) });
     return {
       [SIGNATURE_HEADERS.number]: this.identity.number,
       [SIGNATURE_HEADERS.timestamp]: timestamp,
@@ -139,12 +185,30 @@ export class Phone {
     await this.post<RevokeRequest, null>("/api/devices/revoke", { sessionId });
   }
 
+  /**
+   * Moves this account to `next`: the request is signed by the current key,
+   * and `next` signs the rotation statement (proof of possession). Once the
+   * server agreed, this phone signs with `next`; the old key is refused from
+   * then on, so the caller stores `next` before anything else.
+   */
+  async rotateKey(next: IdentityKeyPair): Promise<AccountInfo> {
+    const path = "/api/accounts/rotate-key";
+    const timestamp = String(Date.now());
+    const { number, publicKey: oldPublicKey } = this.identity;
+    const proof = await signKeyRotation(next.privateKey, { host: this.host, number, oldPublicKey, newPublicKey: next.publicKey, timestamp });
+    const body: RotateKeyRequest = { publicKey: next.publicKey, proof };
+    const account = await this.request<AccountInfo>("POST", path, JSON.stringify(body), timestamp);
+    this.identity.privateKey = next.privateKey;
+    this.identity.publicKey = next.publicKey;
+    return account;
+  }
+
   private post<Body, Reply>(path: string, body: Body): Promise<Reply> {
     return this.request<Reply>("POST", path, JSON.stringify(body));
   }
 
-  private async request<Reply>(method: "GET" | "POST", path: string, text?: string): Promise<Reply> {
-    const headers = { ...(text === undefined ? {} : { "content-type": "application/json" }), ...(await this.signatureHeaders(method, path, text ?? "")) };
+  private async request<Reply>(method: "GET" | "POST", path: string, text?: string, timestamp?: string): Promise<Reply> {
+    const headers = { ...(text === undefined ? {} : { "content-type": "application/json" }), ...(await this.signatureHeaders(method, path, text ?? "", timestamp)) };
     const response = await this.fetcher(new Request(new URL(path, this.server), { method, headers, body: text }));
     const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;
     if (!response.ok) {

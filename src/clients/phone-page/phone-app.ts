@@ -3,14 +3,14 @@
 // stream this phone's chats to them with the same code as the CLI phone.
 import jsQR from "jsqr";
 import { generateIdentityKeyPair } from "../../shared/crypto";
-import { LINK_PATH, parseQrText, type DeviceContext, type QrPayload } from "../../shared/protocol";
+import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
-import { Phone, ServerError } from "../phone-core/phone";
+import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
 import { $, showNotice } from "../browser/dom";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
-type Screen = "loading" | "register" | "home" | "scan" | "confirm";
+type Screen = "loading" | "register" | "home" | "scan" | "arrived" | "confirm";
 
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
@@ -27,7 +27,9 @@ const openSocket = ({ url, protocols }: { url: string; protocols: string[] }) =>
 
 class PhoneApp {
   private readonly links = new Map<string, PhoneLink>();
-  private pending: QrPayload | null = null;
+  private pending: { qr: QrPayload; inspection: Inspection } | null = null;
+  /** A code from the URL this page was opened at, waiting for the user to say they are linking a computer in front of them. */
+  private arrived: string | null = null;
   private camera: MediaStream | null = null;
 
   constructor(
@@ -39,12 +41,26 @@ class PhoneApp {
     $("phone-who").textContent = `${this.phone.identity.name} (${this.phone.identity.number})`;
     for (const record of this.store.links()) await this.stream(record.sessionId);
     await this.home();
-    // Opened from a QR code by a camera app: offer to link at once, and keep the code out of the history.
+    // Opened at /link#…: by a camera app, or by any link or redirect on any page. Keep the code out of the
+    // history, and spend nothing until the user says a computer in front of them is asking to be linked.
     if (location.pathname === LINK_PATH && location.hash) {
-      const text = location.href;
+      this.arrived = location.href;
       history.replaceState(null, "", "/phone");
-      await this.scanned(text);
+      show("arrived");
     }
+  }
+
+  /** The user says they are linking a computer in front of them: only now is the code from the URL used. */
+  async continueArrived(): Promise<void> {
+    const text = this.arrived;
+    this.arrived = null;
+    if (text) await this.scanned(text);
+  }
+
+  async cancelArrived(): Promise<void> {
+    this.arrived = null;
+    log("Ignored a link to link a device");
+    await this.home();
   }
 
   async home(): Promise<void> {
@@ -115,9 +131,10 @@ class PhoneApp {
     if (!qr) return showNotice("That is not a QR Link code.");
     if (qr.origin !== location.origin) return showNotice(`That code is for ${qr.origin}, not for this server.`);
     try {
-      const context = await this.phone.inspect(qr);
-      this.pending = qr;
-      this.showContext(context);
+      const inspection = await this.phone.inspect(qr);
+      this.pending = { qr, inspection };
+      this.showContext(inspection);
+      this.showChoices(inspection.choices);
       show("confirm");
     } catch (error) {
       showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
@@ -125,9 +142,9 @@ class PhoneApp {
     }
   }
 
-  private showContext(context: DeviceContext): void {
+  private showContext(context: Inspection): void {
     const rows: [string, string][] = [
-      ["Device", `${context.browser} on ${context.os}`],
+      ["Device", `Reported by the browser: ${context.browser} on ${context.os}`],
       ["Place", `${context.place} (IP ${context.ipPrefix})`],
       ["Code made", new Date(context.qrCreatedAt).toLocaleString()],
     ];
@@ -139,13 +156,45 @@ class PhoneApp {
         return [dt, dd];
       }),
     );
-    const warning = $("mismatch");
-    warning.hidden = !context.placeMismatch;
-    warning.textContent = context.placeMismatch ? `This device is in ${context.place}, not where this phone is. If you did not open this code yourself, someone may be relaying it: reject.` : "";
+    const warning = $("place-warning");
+    warning.hidden = !context.placeMismatch && !context.placeUnknown;
+    warning.dataset.warning = context.placeMismatch ? "mismatch" : context.placeUnknown ? "unknown" : "";
+    warning.textContent = context.placeMismatch
+      ? `This device is in ${context.place}, not where this phone is. If you did not open this code yourself, someone may be relaying it: reject.`
+      : context.placeUnknown
+        ? "Place unknown: this phone cannot tell whether the device is near it. Link it only if it is the computer in front of you."
+        : "";
+  }
+
+  /** Three numbers, one of them on the computer's screen. */
+  private showChoices(choices: string[]): void {
+    $("match-choices").replaceChildren(
+      ...choices.map((choice) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "choice";
+        button.textContent = choice;
+        button.dataset.choice = choice;
+        button.addEventListener("click", () => void this.pick(choice));
+        return button;
+      }),
+    );
+  }
+
+  /** The right number links; another one ends the session, and the computer is told. */
+  async pick(choice: string): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    if (choice === pending.inspection.matchingNumber) return this.confirm();
+    this.pending = null;
+    await this.phone.reject(pending.qr, "wrong_number").catch(() => undefined);
+    showNotice("That is not the number on the computer, so nothing was linked.");
+    log("Picked the wrong number: nothing was linked");
+    await this.home();
   }
 
   async confirm(): Promise<void> {
-    const qr = this.pending;
+    const qr = this.pending?.qr;
     if (!qr) return;
     this.pending = null;
     try {
@@ -167,7 +216,7 @@ class PhoneApp {
   }
 
   async reject(): Promise<void> {
-    const qr = this.pending;
+    const qr = this.pending?.qr;
     this.pending = null;
     if (qr) await this.phone.reject(qr).catch(() => undefined);
     log("Rejected a link");
@@ -246,8 +295,9 @@ $("pick-image").addEventListener("change", async (event) => {
   if (text) await app.scanned(text);
   else showNotice("No QR code found in that picture.");
 });
-$("confirm").addEventListener("click", () => void app?.confirm());
 $("reject").addEventListener("click", () => void app?.reject());
+$("arrived-continue").addEventListener("click", () => void app?.continueArrived());
+$("arrived-cancel").addEventListener("click", () => void app?.cancelArrived());
 document.addEventListener("click", (event) => {
   if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
 });

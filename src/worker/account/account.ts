@@ -6,12 +6,31 @@
 import { DurableObject } from "cloudflare:workers";
 import { ACTIVITY_RESOLUTION_MS, phoneAbsentMs, signedRequestWindowMs } from "../config";
 import { failure, success, type Outcome } from "../outcome";
+import { importIdentityPublicKey, verifyKeyRotation } from "../../shared/crypto";
 import type { AccountInfo, LinkedDevice, RegisterRequest } from "../../shared/protocol";
 import { addDevice, endAllDevices, revokeDevice, type LinkedSessions } from "./devices";
-import { acceptOnce, authenticate, checkSignedRequest, type SignedRequest } from "./signed-requests";
+import { acceptOnce, authenticate, type SignedRequest } from "./signed-requests";
 import { AccountStore, type AccountRow } from "./store";
 
 export type { SignedRequest } from "./signed-requests";
+
+/** A phone request that verified: whose account, and the key that signed it. */
+export interface VerifiedRequest {
+  account: AccountInfo;
+  publicKey: string;
+}
+
+/** A key rotation the Worker hands over once the request verified with `oldPublicKey`. */
+export interface KeyRotation {
+  /** The site's host, as the request was signed for. */
+  host: string;
+  oldPublicKey: string;
+  newPublicKey: string;
+  /** The rotation request's signed time, which the proof binds. */
+  timestamp: string;
+  /** The new key's signature over the rotation statement. */
+  proof: string;
+}
 
 /** A sweep that could not end every link tries again this soon. */
 export const SWEEP_RETRY_MS = 60_000;
@@ -37,11 +56,17 @@ export class Account extends DurableObject<Env> {
    */
   async register(request: RegisterRequest, signed: SignedRequest): Promise<Outcome<AccountInfo>> {
     const now = Date.now();
-    const authenticated = await authenticate(request.publicKey, signed, now, this.windowMs);
+    const authenticated = await authenticate(request.publicKey, { ...signed, number: request.number }, now, this.windowMs);
     if (!authenticated.ok) return authenticated;
     const existing = this.store.account();
     if (existing && existing.public_key !== request.publicKey) {
-      return failure("number_taken", `${request.number} is already registered with another key`);
+      return failure(
+        "number_taken",
+        `${request.number} is already registered with another key. Numbers here are first come, first served (there is no SMS check). ` +
+          "If this is your phone's number and you still have the phone that registered it, move the number to a new key from there " +
+          "(`npm run phone -- rotate-key`, or POST /api/accounts/rotate-key signed by the registered key). " +
+          "Without that key the number cannot be recovered: register another number.",
+      );
     }
     this.store.create();
     const accepted = acceptOnce(this.store, authenticated.value, now);
@@ -51,13 +76,46 @@ export class Account extends DurableObject<Env> {
     return success({ number: request.number, name: request.name });
   }
 
-  /** Verifies a phone request signed by this account's key; each signed request is accepted once. */
-  async verify(signed: SignedRequest): Promise<Outcome<AccountInfo>> {
+  /**
+   * Verifies a phone request signed by this account's key, for this account's
+   * number (whatever number the request named); each signed request is
+   * accepted once.
+   */
+  async verify(signed: SignedRequest): Promise<Outcome<VerifiedRequest>> {
     const account = this.store.account();
     if (!account) return failure("unknown_account", "no account is registered with this number");
-    const checked = await checkSignedRequest(this.store, account.public_key, signed, Date.now(), this.windowMs);
-    if (!checked.ok) return checked;
+    const now = Date.now();
+    const authenticated = await authenticate(account.public_key, { ...signed, number: account.number }, now, this.windowMs);
+    if (!authenticated.ok) return authenticated;
+    // A rotation may have finished while the signature was checked: the old key stops working at once.
+    if (this.store.account()?.public_key !== account.public_key) return failure("bad_signature", "this account's key was just replaced; sign with the new key");
+    const accepted = acceptOnce(this.store, authenticated.value, now);
+    if (!accepted.ok) return accepted;
     await this.phoneSeen(account);
+    return success({ account: { number: account.number, name: account.name }, publicKey: account.public_key });
+  }
+
+  /**
+   * Moves the account to a new identity key, for a request that verified with
+   * the current one (`verify`). The new key proves possession by signing the
+   * rotation statement (host, number, old key, new key, the request's time).
+   * The swap is one write: from then on only the new key verifies. Signed
+   * requests already accepted stay remembered, so none is accepted again.
+   */
+  async rotateKey(rotation: KeyRotation): Promise<Outcome<AccountInfo>> {
+    const account = this.store.account();
+    if (!account) return failure("unknown_account", "no account is registered with this number");
+    if (account.public_key !== rotation.oldPublicKey) return failure("bad_signature", "this account's key was replaced after the request was signed");
+    if (rotation.newPublicKey === account.public_key) return failure("invalid_input", "publicKey: is already this account's key");
+    const newKey = await importIdentityPublicKey(rotation.newPublicKey);
+    if (!newKey) return failure("invalid_input", "publicKey: is not a P-256 public key");
+    const statement = { host: rotation.host, number: account.number, oldPublicKey: account.public_key, newPublicKey: rotation.newPublicKey, timestamp: rotation.timestamp };
+    if (!(await verifyKeyRotation(newKey, statement, rotation.proof))) {
+      return failure("invalid_input", "proof: does not verify with the new key over this number, the current key and the request's time");
+    }
+    // Checked again after the await: two rotations from the same key, one wins.
+    if (this.store.account()?.public_key !== account.public_key) return failure("bad_signature", "this account's key was replaced after the request was signed");
+    this.store.replacePublicKey(rotation.newPublicKey);
     return success({ number: account.number, name: account.name });
   }
 

@@ -44,9 +44,3 @@ export function acceptOnce(seen: SeenRequests, request: Authenticated, now: numb
   seen.add(request.requestHash, request.expiresAt);
   return success(null);
 }
-
-/** Both halves, for a request to an account that exists. */
-export async function checkSignedRequest(seen: SeenRequests, publicKey: string, signed: SignedRequest, now: number, windowMs: number): Promise<Outcome<null>> {
-  const authenticated = await authenticate(publicKey, signed, now, windowMs);
-  return authenticated.ok ? acceptOnce(seen, authenticated.value, now) : authenticated;
-}

@@ -72,6 +72,11 @@ export class AccountStore implements SeenRequests {
     );
   }
 
+  /** The key rotation's swap: one statement, so no request sees half of it. */
+  replacePublicKey(publicKey: string): void {
+    this.sql.exec("UPDATE account SET public_key = ? WHERE id = 1", publicKey);
+  }
+
   phoneSeen(at: number): void {
     this.sql.exec("UPDATE account SET phone_seen_at = ? WHERE id = 1", at);
   }

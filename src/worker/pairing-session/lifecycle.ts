@@ -2,7 +2,7 @@
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
 import { CLOSE_CODES, type AccountInfo, type DeviceContext, type EndReason } from "../../shared/protocol";
-import { UNKNOWN_PLACE } from "../device-context";
+import { comparePlaces, type Place } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
 import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
 import type { SessionParts } from "./parts";
@@ -35,20 +35,23 @@ export class Lifecycle {
     return { type: "token", token: token.token, seq: token.seq, count: this.parts.config.tokenCount, expiresAt: token.expiresAt } as const;
   }
 
-  /** A phone scanned the QR: spends the token and tells the browser at once. `phonePlace` is where the phone's request came from. */
-  async scan(token: string, phoneNumber: string, phonePlace: string, now: number): Promise<Outcome<DeviceContext>> {
+  /**
+   * A phone scanned the QR: spends the token, commits the phone's key, and
+   * tells the browser at once (with that key, from which it derives the number
+   * to show). `phonePlace` is where the phone's request came from.
+   */
+  async scan(token: string, phoneNumber: string, phonePlace: Place, phonePublicKey: string, now: number): Promise<Outcome<DeviceContext>> {
     const session = this.store.session();
     if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
     if (session.state !== "pending" || !isLiveToken(this.parts.config, session.tokens, token, now)) {
       if (session.state === "pending") await this.wrongScan(session.tokens.current, now);
       return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
     }
-    this.store.scan(phoneNumber, now);
-    this.parts.sockets.broadcast({ type: "scanned" });
+    this.store.scan(phoneNumber, phonePublicKey, now);
+    this.parts.sockets.broadcast({ type: "scanned", phonePublicKey });
     await this.rearm();
-    const browser = session.device;
-    const placeMismatch = browser.place !== UNKNOWN_PLACE && phonePlace !== UNKNOWN_PLACE && browser.place !== phonePlace;
-    return success({ ...browser, qrCreatedAt: session.createdAt, placeMismatch });
+    const { browser, os, place, ipPrefix, where } = session.device;
+    return success({ browser, os, place, ipPrefix, qrCreatedAt: session.createdAt, ...comparePlaces(where, phonePlace) });
   }
 
   private async wrongScan(current: Token, now: number): Promise<void> {
@@ -73,8 +76,11 @@ export class Lifecycle {
     const retried = (session.state === "confirming" || session.state === "linked") && sameProof(session.proof, proof);
     if (session.state === "linked" && retried) return success(session.proof.account);
     if (session.state === "confirming" && (!retried || this.confirmInFlight)) return failure("wrong_state", "this session is already being confirmed");
-    if (session.state === "scanned" && session.scannedBy === proof.account.number) this.store.beginConfirm(proof, now);
-    else if (!retried) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
+    if (session.state === "scanned" && session.scannedBy === proof.account.number) {
+      // The browser shows a number derived from the key committed at the scan: a confirm with another key links nothing.
+      if (proof.phonePublicKey !== session.phonePublicKey) return failure("wrong_state", "this is not the key the phone sent when it scanned this code");
+      this.store.beginConfirm(proof, now);
+    } else if (!retried) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
     return this.addDevice();
   }
 
@@ -99,8 +105,8 @@ export class Lifecycle {
     }
     const after = this.store.session();
     if (after?.state !== "confirming") {
-      // Ended while the Account answered: its end owes the removal, which may now go.
-      await this.settle();
+      // Ended while the Account answered: its end owes the removal, which goes now.
+      await this.settle(Number.POSITIVE_INFINITY);
       return failure("wrong_state", "this session changed while it was being confirmed");
     }
     if (!added.ok) {
@@ -115,12 +121,16 @@ export class Lifecycle {
     return success(account);
   }
 
-  /** The phone that scanned says no: the session ends and the browser starts a fresh QR. */
-  async reject(phoneNumber: string): Promise<Outcome<null>> {
+  /**
+   * The phone that scanned says no: the session ends and the browser starts a
+   * fresh QR. With `wrong_number` the user picked a number the browser does
+   * not show, and the browser is told so.
+   */
+  async reject(phoneNumber: string, reason?: "wrong_number"): Promise<Outcome<null>> {
     const session = this.store.session();
     if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
     if (session.state !== "scanned" || session.scannedBy !== phoneNumber) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
-    await this.end("rejected");
+    await this.end(reason ?? "rejected");
     return success(null);
   }
 
@@ -135,13 +145,18 @@ export class Lifecycle {
     await this.settle();
   }
 
-  /** Makes the calls the outbox owes, then deletes an ended session's storage, or re-arms for what is left. */
-  async settle(): Promise<void> {
+  /**
+   * Makes the calls the outbox owes (those due by `dueBy`), then deletes an
+   * ended session's storage, or re-arms for what is left. While a confirm
+   * waits on the Account, its calls wait a second: they go after it.
+   */
+  async settle(dueBy = Date.now()): Promise<void> {
     const now = Date.now();
     for (const entry of this.store.outbox()) {
-      if (entry.dueAt > now) continue;
-      if (entry.kind === "add_device" && !this.confirmInFlight) await this.addDevice();
-      if (entry.kind === "remove_device" && !this.confirmInFlight) await this.removeDevice(entry, now);
+      if (entry.dueAt > dueBy) continue;
+      if (this.confirmInFlight) this.store.postpone(entry, now + retryDelayMs(0));
+      else if (entry.kind === "add_device") await this.addDevice();
+      else await this.removeDevice(entry, now);
     }
     const session = this.store.session();
     if (session?.state === "ended" && this.store.outbox().length === 0) return this.store.wipe();

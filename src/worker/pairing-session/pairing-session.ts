@@ -6,6 +6,7 @@ import { randomBase64url } from "../../shared/crypto";
 import { CLOSE_CODES, HEARTBEAT, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols, parseClientMessage, type AccountInfo, type DeviceContext } from "../../shared/protocol";
 import { sessionConfig } from "../config";
 import type { Description } from "./session";
+import type { Place } from "../device-context";
 import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
 import type { Outcome } from "../outcome";
 import { fullAllowance, spend } from "./allowance";
@@ -92,9 +93,9 @@ export class PairingSession extends DurableObject<Env> {
     await this.handlers.lifecycle.runDeadlines(Date.now());
   }
 
-  /** A phone scanned the QR. `phonePlace` is where the phone's request came from. */
-  async inspect(token: string, phoneNumber: string, phonePlace: string): Promise<Outcome<DeviceContext>> {
-    return this.handlers.lifecycle.scan(token, phoneNumber, phonePlace, Date.now());
+  /** A phone scanned the QR, committing its key-agreement half. `phonePlace` is where the phone's request came from. */
+  async inspect(token: string, phoneNumber: string, phonePlace: Place, phonePublicKey: string): Promise<Outcome<DeviceContext>> {
+    return this.handlers.lifecycle.scan(token, phoneNumber, phonePlace, phonePublicKey, Date.now());
   }
 
   /** The phone that scanned confirms, with its key-agreement half and its MAC over the transcript. */
@@ -102,8 +103,8 @@ export class PairingSession extends DurableObject<Env> {
     return this.handlers.lifecycle.confirm({ account, phonePublicKey, confirmation }, Date.now());
   }
 
-  async reject(phoneNumber: string): Promise<Outcome<null>> {
-    return this.handlers.lifecycle.reject(phoneNumber);
+  async reject(phoneNumber: string, reason?: "wrong_number"): Promise<Outcome<null>> {
+    return this.handlers.lifecycle.reject(phoneNumber, reason);
   }
 
   /** The account ends this link: the phone revoked it, or the phone has been away too long. Safe to call twice. */

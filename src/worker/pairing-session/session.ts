@@ -3,8 +3,14 @@
 import type { AccountInfo, DeviceContext, EndReason } from "../../shared/protocol";
 import type { LiveTokens } from "./tokens";
 
-/** What the browser's upgrade request says of it; the session adds when its QR was made and whether the places match. */
-export type Description = Omit<DeviceContext, "qrCreatedAt" | "placeMismatch">;
+/**
+ * What the browser's upgrade request says of it; the session adds when its QR
+ * was made and how the places compare. `where` is what is compared (absent
+ * from sessions opened before it existed, which then count as unknown).
+ */
+export type Description = Omit<DeviceContext, "qrCreatedAt" | "placeMismatch" | "placeUnknown"> & {
+  where?: { country: string | null; region: string | null };
+};
 
 export interface Opened {
   sessionId: string;
@@ -21,7 +27,8 @@ export interface LinkProof {
 }
 
 export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; failedScans: number };
-export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number };
+/** `phonePublicKey`: the X25519 half the phone committed to when it scanned; its confirm must carry the same. */
+export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number; phonePublicKey: string };
 /** Written before the Account is asked for a device slot, so a second confirm is refused and a failed call is retried. */
 export type ConfirmingSession = Opened & { state: "confirming"; scannedBy: string; scannedAt: number; proof: LinkProof };
 export type LinkedSession = Opened & {

@@ -46,7 +46,7 @@ function toSession(row: SessionRow): Session {
       return { ...opened, state: "pending", tokens: { current, previous }, failedScans: row.failed_scans };
     }
     case "scanned":
-      return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0 };
+      return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, phonePublicKey: row.phone_public_key ?? "" };
     case "confirming":
       return { ...opened, state: "confirming", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, proof: proof() };
     case "linked":
@@ -123,9 +123,14 @@ export class SessionStore {
     return this.sql.exec<{ failed_scans: number }>("UPDATE session SET failed_scans = failed_scans + 1 WHERE id = 1 RETURNING failed_scans").one().failed_scans;
   }
 
-  /** Spending the token clears both: a code is good for one scan. */
-  scan(phoneNumber: string, at: number): void {
-    this.write("UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, token = NULL, previous_token = NULL WHERE id = 1", phoneNumber, at);
+  /** Spending the token clears both: a code is good for one scan. The phone's key is committed here, before the browser shows its number. */
+  scan(phoneNumber: string, phonePublicKey: string, at: number): void {
+    this.write(
+      "UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, phone_public_key = ?, token = NULL, previous_token = NULL WHERE id = 1",
+      phoneNumber,
+      at,
+      phonePublicKey,
+    );
   }
 
   /** The confirmation is under way, and the Account is owed a device slot until it answers. */
@@ -142,10 +147,10 @@ export class SessionStore {
     });
   }
 
-  /** The Account refused the slot (the device limit): the scan waits again, as before the confirm. */
+  /** The Account refused the slot (the device limit): the scan waits again, as before the confirm, with the phone's key still committed. */
   backToScanned(): void {
     this.storage.transactionSync(() => {
-      this.write("UPDATE session SET state = 'scanned', account_number = NULL, account_name = NULL, phone_public_key = NULL, confirmation = NULL WHERE id = 1");
+      this.write("UPDATE session SET state = 'scanned', account_number = NULL, account_name = NULL, confirmation = NULL WHERE id = 1");
       this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
     });
   }
