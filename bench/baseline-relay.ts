@@ -1,8 +1,11 @@
-// The baseline: what someone would write without durability or encryption.
+// The floor: what someone would write without durability or encryption.
 // A Node `ws` server that pairs a browser with a phone by room id and
 // forwards messages verbatim between them. Nothing is stored or checked.
+// `node --import tsx bench/baseline-relay.ts` runs it in a process of its own
+// (bench/servers.ts startFloor) and prints the address it listens on.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 
 export interface Baseline {
@@ -48,4 +51,10 @@ export async function startBaseline(): Promise<Baseline> {
         http.close(() => resolve());
       }),
   };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const baseline = await startBaseline();
+  console.log(`baseline relay listening on ${baseline.url}`);
+  process.on("SIGTERM", () => void baseline.stop().then(() => process.exit(0)));
 }

@@ -2,9 +2,9 @@
 // project's own protocol, crypto and relay code.
 import WebSocket from "ws";
 import { BrowserPairing } from "../src/clients/browser/pairing";
-import { generateIdentityKeyPair } from "../src/shared/crypto";
+import { generateIdentityKeyPair, type LinkKeys } from "../src/shared/crypto";
 import { Phone } from "../src/clients/phone-core/phone";
-import { parseQrText, type ServerMessage } from "../src/shared/protocol";
+import { parseQrText, type QrPayload, type ServerMessage } from "../src/shared/protocol";
 import { emptyChannelState, RelayChannel, type ChannelKeys } from "../src/shared/relay-channel";
 
 export const wsUrl = (http: string, path: string) => `${http.replace(/^http/, "ws")}${path}`;
@@ -31,12 +31,18 @@ export class JsonSocket {
     });
   }
 
-  static open(url: string, headers: Record<string, string>): Promise<JsonSocket> {
-    const socket = new WebSocket(url, { headers, perMessageDeflate: false });
+  static open(url: string, headers: Record<string, string>, protocols: string[] = []): Promise<JsonSocket> {
+    const socket = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
     const json = new JsonSocket(socket);
     return new Promise((resolve, reject) => {
       socket.once("open", () => resolve(json));
       socket.once("error", reject);
+      // A refused upgrade: say what the server said.
+      socket.once("unexpected-response", (_request, response) => {
+        let body = "";
+        response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+        response.on("end", () => reject(new Error(`${url} answered ${response.statusCode}: ${body.slice(0, 300)}`)));
+      });
     });
   }
 
@@ -48,6 +54,13 @@ export class JsonSocket {
 
   send(message: unknown): void {
     this.socket.send(JSON.stringify(message));
+  }
+
+  /** Hands the raw socket over: this wrapper stops parsing and keeping messages. */
+  release(): WebSocket {
+    this.socket.removeAllListeners("message");
+    this.unclaimed = [];
+    return this.socket;
   }
 
   close(): void {
@@ -70,18 +83,52 @@ export async function openBrowser(server: string): Promise<OpenedBrowser> {
   return { socket, sessionId: (await session).sessionId, token: (await token).token, pairing };
 }
 
+export function qrOf(server: string, browser: OpenedBrowser): QrPayload {
+  return parseQrText(browser.pairing.qrText(server, browser.sessionId, browser.token))!;
+}
+
 let phoneNumbers = 0;
 
 export async function registeredPhones(server: string, count: number): Promise<Phone[]> {
-  return Promise.all(
-    Array.from({ length: count }, async () => {
-      const serial = ++phoneNumbers;
-      const pair = await generateIdentityKeyPair(false);
-      const phone = new Phone(server, { number: `+1555${String(serial).padStart(7, "0")}`, name: `Bench ${serial}`, ...pair });
-      await phone.register();
-      return phone;
-    }),
-  );
+  const phones: Phone[] = [];
+  for (let start = 0; start < count; start += 50) {
+    phones.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(50, count - start) }, async () => {
+          const serial = ++phoneNumbers;
+          const pair = await generateIdentityKeyPair(false);
+          const phone = new Phone(server, { number: `+1555${String(serial).padStart(7, "0")}`, name: `Bench ${serial}`, ...pair });
+          await phone.register();
+          return phone;
+        }),
+      )),
+    );
+  }
+  return phones;
+}
+
+/**
+ * A scanned session whose confirmation is signed and ready to send: the
+ * browser has seen `scanned` (and derived its number), the phone has its
+ * confirm body and signature headers. Made before a timed confirm.
+ */
+export interface PreparedConfirm {
+  browser: OpenedBrowser;
+  qr: QrPayload;
+  phone: Phone;
+  keys: LinkKeys;
+  send(): Promise<Response>;
+}
+
+export async function prepareConfirm(server: string, phone: Phone, browser: OpenedBrowser): Promise<PreparedConfirm> {
+  const qr = qrOf(server, browser);
+  const scanned = browser.socket.next("scanned");
+  await phone.inspect(qr);
+  await browser.pairing.scanned(browser.sessionId, await scanned);
+  const { body, keys } = await phone.confirmRequest(qr);
+  const text = JSON.stringify(body);
+  const headers = { "content-type": "application/json", ...(await phone.signatureHeaders("POST", "/api/link/confirm", text)) };
+  return { browser, qr, phone, keys, send: () => fetch(`${server}/api/link/confirm`, { method: "POST", headers, body: text }) };
 }
 
 export interface LinkedPair {
@@ -95,25 +142,25 @@ export interface LinkedPair {
 /** Links a browser to a phone and opens the phone's relay: the state a chat session runs in. */
 export async function linkPair(server: string, phone: Phone): Promise<LinkedPair> {
   const browser = await openBrowser(server);
-  const qr = parseQrText(browser.pairing.qrText(server, browser.sessionId, browser.token))!;
-  await phone.inspect(qr);
+  const prepared = await prepareConfirm(server, phone, browser);
   const linkedMessage = browser.socket.next("linked");
-  const { keys } = await phone.confirm(qr);
+  const response = await prepared.send();
+  if (!response.ok) throw new Error(`confirm answered ${response.status}: ${await response.text()}`);
   const verified = await browser.pairing.verifyLinked(browser.sessionId, await linkedMessage);
   if (!verified) throw new Error("key confirmation failed");
   const device = await generateIdentityKeyPair(false);
   const browserReady = browser.socket.next("ready");
   browser.socket.send({ type: "link_ack", devicePublicKey: device.publicKey });
   await browserReady;
-  const { url, path } = phone.relayUrl(browser.sessionId);
-  const phoneSocket = await JsonSocket.open(url, await phone.signatureHeaders("GET", path, ""));
+  const relay = await phone.relaySocket({ sessionId: browser.sessionId, linkId: (await linkedMessage).linkId });
+  const phoneSocket = await JsonSocket.open(relay.url, relay.headers);
   await phoneSocket.next("ready");
   return {
     browser: browser.socket,
     phone: phoneSocket,
     sessionId: browser.sessionId,
     browserKeys: { send: verified.browserToPhone, receive: verified.phoneToBrowser },
-    phoneKeys: { send: keys.phoneToBrowser, receive: keys.browserToPhone },
+    phoneKeys: { send: prepared.keys.phoneToBrowser, receive: prepared.keys.browserToPhone },
   };
 }
 

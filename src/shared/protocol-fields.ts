@@ -32,6 +32,12 @@ function base64urlBytes(byteLength: number) {
 }
 
 export const sessionIdSchema = base64urlBytes(16);
+/**
+ * The address of a linked session's relay: its Durable Object's id (64
+ * lowercase hex characters), handed to both sides when they link. Unlike the
+ * session id it is in no QR code.
+ */
+export const linkIdSchema = z.string().check(z.regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters"));
 export const tokenSchema = base64urlBytes(16);
 export const browserPublicKeySchema = base64urlBytes(32);
 export const qrSecretSchema = base64urlBytes(16);

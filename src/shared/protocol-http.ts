@@ -84,6 +84,14 @@ export interface AccountInfo {
   name: string;
 }
 
+/**
+ * What `POST /api/link/confirm` answers: the account, and the linked relay's
+ * address (`/api/links/:linkId/phone`), which no QR code shows.
+ */
+export interface ConfirmResponse extends AccountInfo {
+  linkId: string;
+}
+
 /** What the phone is shown before it confirms: who is asking to be linked. */
 export interface DeviceContext {
   /** True when both places are known and differ from the phone's own (country, or region): a relayed QR code looks like this. */

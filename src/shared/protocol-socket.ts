@@ -2,7 +2,7 @@
 // the server says, what clients say, the close codes and the heartbeat.
 // Import from ./protocol.
 import * as z from "zod/mini";
-import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
+import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, linkIdSchema, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
 
 export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
 /** `wrong_number`: the phone picked a number the browser did not show (number matching), so the session ends. */
@@ -63,7 +63,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
    * it, and a `linked` with another key is refused.
    */
   z.object({ type: z.literal("scanned"), phonePublicKey: browserPublicKeySchema }),
-  z.object({ type: z.literal("linked"), account: accountSchema, phonePublicKey: browserPublicKeySchema, confirmation: confirmationSchema }),
+  /** `linkId`: the linked relay's address from now on (`/api/links/:linkId/browser`); the session id, which the QR showed, no longer reaches it. */
+  z.object({ type: z.literal("linked"), account: accountSchema, phonePublicKey: browserPublicKeySchema, confirmation: confirmationSchema, linkId: linkIdSchema }),
   /** A reloaded browser proves it holds the device key by signing this nonce. */
   z.object({ type: z.literal("challenge"), nonce: z.string() }),
   /**
@@ -78,6 +79,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
     received: z.int().check(z.nonnegative()),
     delivered: z.int().check(z.nonnegative()),
     phone: z.enum(["online", "offline"]),
+    /** How often a browser that is watching asks whether the phone is still there (`presence_check`). */
+    presenceCheckMs: z.optional(z.int().check(z.positive())),
   }),
   frameSchema,
   /** The server holds every frame up to `seq` from you (one tick). */
@@ -112,6 +115,12 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
   frameSchema,
   /** Browser or phone: every frame up to `seq` is processed. */
   z.object({ type: z.literal("ack"), seq: seqSchema }),
+  /**
+   * Browser, while its page is visible: is the phone still there? Answered
+   * with `presence`. Presence is checked only when a browser asks, so an idle
+   * link wakes nothing and runs no alarm.
+   */
+  z.object({ type: z.literal("presence_check") }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 

@@ -5,3 +5,11 @@ export const SESSION_ID_HEADER = "x-qrl-session-id";
 export const DEVICE_HEADER = "x-qrl-device";
 export const PHONE_NUMBER_HEADER = "x-qrl-phone-number";
 export type SocketKind = "open" | "resume" | "phone";
+/**
+ * Which address the socket came to: `session`, the session id the QR codes
+ * showed (`/api/sessions/:sessionId/…`), or `link`, the object's own id handed
+ * out when it linked (`/api/links/:linkId/…`). Always set by the Worker, so a
+ * client cannot choose it.
+ */
+export const ADDRESS_HEADER = "x-qrl-address";
+export type SocketAddress = "session" | "link";

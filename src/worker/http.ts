@@ -7,13 +7,15 @@ import type * as z from "zod/mini";
 import type { SignedRequest } from "./account/account";
 import { allowedOrigins, signedRequestWindowMs, siteOrigin } from "./config";
 import { sha256Base64url } from "../shared/crypto";
-import { SOCKET_HEADER, type SocketKind } from "./forwarded-headers";
+import { ADDRESS_HEADER, SOCKET_HEADER, type SocketAddress, type SocketKind } from "./forwarded-headers";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
+  CLOSE_CODES,
   credentialsFromSubprotocols,
   LIMITS,
   phoneNumberSchema,
+  RELAY_SUBPROTOCOL,
   SIGNATURE_HEADERS,
   type AccountInfo,
   type ErrorBody,
@@ -196,12 +198,51 @@ export const sameOriginUpgrade: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** Hands a WebSocket upgrade to the session's object, saying what kind of socket it is. */
-export function forwardUpgrade(c: Context<AppEnv>, sessionId: string, kind: SocketKind, extra: Record<string, string>): Promise<Response> {
+/**
+ * Where an upgrade goes: a session by its id (the address its QR codes
+ * showed), or a linked session by its link id (its object's own id, which no
+ * QR shows; see docs/protocol.md).
+ */
+export type UpgradeTarget = { sessionId: string } | { linkId: string };
+
+/**
+ * Hands a WebSocket upgrade to the session's object, saying what kind of
+ * socket it is and which address it came to. A link id that is not one of
+ * this namespace's ids reaches no object: it is refused here as the object
+ * would refuse an unknown one.
+ */
+export function forwardUpgrade(c: Context<AppEnv>, target: UpgradeTarget, kind: SocketKind, extra: Record<string, string>): Promise<Response> | Response {
+  const sessions = c.env.PAIRING_SESSION;
+  let stub: DurableObjectStub;
+  if ("linkId" in target) {
+    let id: DurableObjectId;
+    try {
+      id = sessions.idFromString(target.linkId);
+    } catch {
+      return refuseUpgrade(c, CLOSE_CODES.unknown_session, "no linked session at this address");
+    }
+    stub = sessions.get(id);
+  } else {
+    stub = sessions.getByName(target.sessionId);
+  }
   const headers = new Headers(c.req.raw.headers);
   headers.set(SOCKET_HEADER, kind);
+  headers.set(ADDRESS_HEADER, ("linkId" in target ? "link" : "session") satisfies SocketAddress);
   for (const [name, value] of Object.entries(extra)) headers.set(name, value);
-  return c.env.PAIRING_SESSION.getByName(sessionId).fetch(new Request(c.req.raw, { headers }));
+  return stub.fetch(new Request(c.req.raw, { headers }));
+}
+
+/**
+ * Completes an upgrade only to close it with `code`, which a client can read
+ * (a failed upgrade it cannot); a phone page that signed in the subprotocol
+ * list gets ours back, or its browser would not open the socket at all.
+ */
+function refuseUpgrade(c: Context, code: number, reason: string): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  server.accept();
+  server.close(code, reason);
+  const signedInSubprotocols = credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) !== null;
+  return new Response(null, { status: 101, webSocket: client, headers: signedInSubprotocols ? { "sec-websocket-protocol": RELAY_SUBPROTOCOL } : undefined });
 }
 
 /** The phone's signature: headers, or for a page's WebSocket the subprotocol list. */

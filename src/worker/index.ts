@@ -28,6 +28,7 @@ import {
   confirmRequestSchema,
   inspectRequestSchema,
   LINK_PATH,
+  linkIdSchema,
   registerRequestSchema,
   rejectRequestSchema,
   revokeRequestSchema,
@@ -54,22 +55,50 @@ const perAccount = (rule: (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS]) => rat
 /** The browser opens a new pairing session. */
 app.get("/api/sessions/connect", sameOriginUpgrade, perAddress(RATE_LIMITS.sessionsPerIp), async (c) => {
   const sessionId = randomBase64url(16);
-  return forwardUpgrade(c, sessionId, "open", {
+  return forwardUpgrade(c, { sessionId }, "open", {
     [SESSION_ID_HEADER]: sessionId,
     [DEVICE_HEADER]: JSON.stringify(describeDevice(c.req.raw)),
   });
 });
 
-/** A linked browser comes back (after a reload): the session challenges its device key. */
+/**
+ * A linked browser comes back (after a reload): the session challenges its
+ * device key. Addressed by the link id the browser was given in `linked`,
+ * which no QR code showed.
+ */
+app.get(
+  "/api/links/:linkId/browser",
+  sameOriginUpgrade,
+  jsonParam("linkId", linkIdSchema),
+  perAddress(RATE_LIMITS.resumesPerIp),
+  (c) => forwardUpgrade(c, { linkId: c.req.param("linkId") }, "resume", {}),
+);
+
+/** The linked phone's relay socket, signed like every phone request, at the link id the confirm answered with. */
+app.get(
+  "/api/links/:linkId/phone",
+  upgradeOnly,
+  jsonParam("linkId", linkIdSchema),
+  perAddress(RATE_LIMITS.phoneRequestsPerIp),
+  signedByPhone,
+  perAccount(RATE_LIMITS.phoneRequestsPerNumber),
+  (c) => forwardUpgrade(c, { linkId: c.req.param("linkId") }, "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
+);
+
+/**
+ * The same two sockets at the session id, for links made before link ids
+ * existed (links last 30 days and survive a deploy). A session that handed
+ * out a link id refuses them (4404), so the id in its QR codes reaches no
+ * relay.
+ */
 app.get(
   "/api/sessions/:sessionId/browser",
   sameOriginUpgrade,
   jsonParam("sessionId", sessionIdSchema),
   perAddress(RATE_LIMITS.resumesPerIp),
-  (c) => forwardUpgrade(c, c.req.param("sessionId"), "resume", {}),
+  (c) => forwardUpgrade(c, { sessionId: c.req.param("sessionId") }, "resume", {}),
 );
 
-/** The linked phone's relay socket, signed like every phone request. */
 app.get(
   "/api/sessions/:sessionId/phone",
   upgradeOnly,
@@ -77,7 +106,7 @@ app.get(
   perAddress(RATE_LIMITS.phoneRequestsPerIp),
   signedByPhone,
   perAccount(RATE_LIMITS.phoneRequestsPerNumber),
-  (c) => forwardUpgrade(c, c.req.param("sessionId"), "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
+  (c) => forwardUpgrade(c, { sessionId: c.req.param("sessionId") }, "phone", { [PHONE_NUMBER_HEADER]: c.var.account.number }),
 );
 
 /** A phone registers its number with its identity key; the request is signed by that key. */

@@ -144,7 +144,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   it("streams the phone's chats, sends through the phone with ticks, waits for an absent phone, resumes after a reload, logs out", async () => {
     const bob = ["--server", server.url, "--profile", join(profileDir, "bob.json")];
     expect((await runPhone(["register", "--number", "+15550002", "--name", "Bob", ...bob])).code).toBe(0);
-    const { page } = await openPage();
+    const { page, messages } = await openPage();
     const phone = spawnPhone(["link", (await readQr(page, "4-to-link")).text, ...bob]);
     await phone.waitForOutput(/type the number the computer shows/);
     phone.answer(`${await shownNumber(page)}\n`);
@@ -196,8 +196,10 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(back.output().match(/Sent while the phone was away/g)).toHaveLength(1);
     expect(await waiting.count()).toBe(1);
 
-    // 6. A reload keeps the session: no QR code, the same chats, every message once.
+    // 6. A reload keeps the session: no QR code, the same chats, every message once. It resumes at the link id, which no QR showed.
+    const resumed = page.waitForEvent("websocket");
     await page.reload();
+    expect(new URL((await resumed).url()).pathname).toBe(`/api/links/${latest(messages, "linked").linkId}/browser`);
     await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
     await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
     await page.locator(".chat-item", { hasText: chat }).click();

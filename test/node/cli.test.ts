@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,6 +46,9 @@ describe("the phone simulator CLI", () => {
     expect(message.phonePublicKey).toBe((await browser.waitFor("scanned")).phonePublicKey);
     expect(message.account).toEqual({ number: "+15550002", name: "Bob" });
     expect(await browser.pairing.verifyLinked(browser.sessionId, message)).not.toBeNull();
+    // The phone keeps the relay's address it was given, the same as the browser's: the link id, not the session id in the QR.
+    const saved = JSON.parse(await readFile(join(dir, "bob.json"), "utf8")) as { links: Record<string, { sessionId: string; linkId?: string }> };
+    expect(saved.links[browser.sessionId]).toMatchObject({ sessionId: browser.sessionId, linkId: message.linkId });
     browser.close();
   });
 

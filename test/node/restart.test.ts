@@ -18,10 +18,10 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A reloaded browser in Node: resumes with its device key and runs the real relay channel. */
-async function resume(url: string, sessionId: string, deviceKey: IdentityKeyPair, keys: ChannelKeys, state: ChannelState) {
+/** A reloaded browser in Node: resumes at its link id with its device key and runs the real relay channel. */
+async function resume(url: string, { sessionId, linkId }: { sessionId: string; linkId: string }, deviceKey: IdentityKeyPair, keys: ChannelKeys, state: ChannelState) {
   const received: string[] = [];
-  const socket = new WebSocket(`${url.replace("http", "ws")}/api/sessions/${sessionId}/browser`, { origin: url });
+  const socket = new WebSocket(`${url.replace("http", "ws")}/api/links/${linkId}/browser`, { origin: url });
   const channel = new RelayChannel(sessionId, "to_phone", keys, state, async () => {}, { message: (plaintext) => void received.push(plaintext) });
   socket.on("open", () => channel.attach((message) => socket.send(JSON.stringify(message))));
   socket.on("message", async (data) => {
@@ -51,7 +51,9 @@ it("delivers the frames it held for an absent browser after wrangler dev restart
   // Link a browser and register its device key.
   const browser = await SocketBrowser.open(server.url);
   expect((await linkByTyping([await browser.qrText(), "--once", "--server", server.url, ...profile], () => browser.shownNumber())).code).toBe(0);
-  const keys = await browser.pairing.verifyLinked(browser.sessionId, await browser.waitFor("linked"));
+  const linked = await browser.waitFor("linked");
+  const link = { sessionId: browser.sessionId, linkId: linked.linkId };
+  const keys = await browser.pairing.verifyLinked(browser.sessionId, linked);
   expect(keys).not.toBeNull();
   const relayKeys = { send: keys!.browserToPhone, receive: keys!.phoneToBrowser };
   const deviceKey = await generateIdentityKeyPair(false);
@@ -61,7 +63,7 @@ it("delivers the frames it held for an absent browser after wrangler dev restart
 
   // The browser asks for a sync and leaves; the phone answers into the buffer.
   const state = emptyChannelState();
-  const first = await resume(server.url, browser.sessionId, deviceKey, relayKeys, state);
+  const first = await resume(server.url, link, deviceKey, relayKeys, state);
   await first.channel.send(JSON.stringify({ kind: "sync_request" }));
   await until(() => state.unstored.length === 0, "the sync request stored");
   first.socket.close();
@@ -73,7 +75,7 @@ it("delivers the frames it held for an absent browser after wrangler dev restart
   // Restart the server on the same state.
   await server.stop();
   server = await startDevServer({ stateDir });
-  const again = await resume(server.url, browser.sessionId, deviceKey, relayKeys, state);
+  const again = await resume(server.url, link, deviceKey, relayKeys, state);
   await until(() => again.received.length === 23, "23 frames after the restart");
   const kinds = again.received.map((plaintext) => appMessageSchema.parse(JSON.parse(plaintext)).kind);
   expect(kinds).toEqual(["profile", ...Array<string>(21).fill("chat"), "synced"]);

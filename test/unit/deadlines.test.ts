@@ -35,7 +35,7 @@ const pending: Session = {
 };
 const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000, phonePublicKey: "phone-key" };
 const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof };
-const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000 };
+const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000, linkIdIssued: true };
 const ended: Session = { ...opened, state: "ended", reason: "revoked" };
 
 const phone: WatchedSocket = { role: "phone", verified: true, connectedAt: T0 + 40_000, lastSeenAt: T0 + 70_000 };
@@ -76,22 +76,25 @@ describe("deadlines", () => {
     expect(deadlines(confirming, [browser, phone], [], config)).toEqual([{ name: "confirm", at }]);
   });
 
-  it("linked: device_idle from the browser's last activity, and one silent_socket per watched socket", () => {
+  it("linked: device_idle from the browser's last activity, and a challenge deadline only for a resume that has not answered", () => {
     const found = deadlines(linked, [phone, browser, resuming], [], config);
-    expect(found).toHaveLength(4);
-    expect(found).toContainEqual({ name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs });
-    expect(found.filter((d) => d.name === "silent_socket").map((d) => d.at).sort((a, b) => a - b)).toEqual(
-      [silentAt(phone, config), silentAt(browser, config), silentAt(resuming, config)].sort((a, b) => a - b),
-    );
+    expect(found).toEqual([
+      { name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs },
+      { name: "challenge", at: silentAt(resuming, config) },
+    ]);
+  });
+
+  it("linked with only a phone and a verified browser sending heartbeats: no deadline but the device's idleness, 30 days away", () => {
+    expect(deadlines(linked, [phone, browser], [], config)).toEqual([{ name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs }]);
   });
 
   it("linked with no sockets: only device_idle", () => {
     expect(deadlines(linked, [], [], config)).toEqual([{ name: "device_idle", at: T0 + 50_000 + config.deviceIdleMs }]);
   });
 
-  it("watches sockets only once linked", () => {
+  it("watches challenges only once linked", () => {
     for (const session of [pending, scanned, confirming, ended]) {
-      expect(deadlines(session, [phone, browser, resuming], [], config).some((d) => d.name === "silent_socket")).toBe(false);
+      expect(deadlines(session, [phone, browser, resuming], [], config).some((d) => d.name === "challenge")).toBe(false);
     }
   });
 
@@ -117,17 +120,17 @@ describe("nextAlarm", () => {
   it("is the earliest deadline, wherever it is in the list", () => {
     const found: Deadline[] = [
       { name: "device_idle", at: T0 + 9_000 },
-      { name: "silent_socket", at: T0 + 3_000 },
+      { name: "challenge", at: T0 + 3_000 },
       { name: "outbox", at: T0 + 5_000 },
-      { name: "silent_socket", at: T0 + 4_000 },
+      { name: "challenge", at: T0 + 4_000 },
     ];
     expect(nextAlarm(found)).toBe(T0 + 3_000);
     expect(nextAlarm([...found].reverse())).toBe(T0 + 3_000);
   });
 
-  it("for a linked session is its first silent socket when that comes before idleness and the outbox", () => {
-    const found = deadlines(linked, [browser, phone], [outboxEntry("remove_device", T0 + 200_000)], config);
-    expect(nextAlarm(found)).toBe(Math.min(silentAt(browser, config), silentAt(phone, config)));
+  it("for a linked session is an unanswered challenge when that comes before idleness and the outbox", () => {
+    const found = deadlines(linked, [browser, phone, resuming], [outboxEntry("remove_device", T0 + 200_000)], config);
+    expect(nextAlarm(found)).toBe(silentAt(resuming, config));
   });
 
   it("picks an outbox retry due before the rotation", () => {
@@ -138,8 +141,8 @@ describe("nextAlarm", () => {
 describe("dueNow", () => {
   const found: Deadline[] = [
     { name: "device_idle", at: T0 + 1_000 },
-    { name: "silent_socket", at: T0 + 2_000 },
-    { name: "silent_socket", at: T0 + 1_500 },
+    { name: "challenge", at: T0 + 2_000 },
+    { name: "challenge", at: T0 + 1_500 },
     { name: "confirm", at: T0 + 3_000 },
     { name: "rotate", at: T0 },
     { name: "outbox", at: T0 + 500 },
@@ -154,17 +157,17 @@ describe("dueNow", () => {
     expect(dueNow(found, T0)).toEqual(["rotate"]);
   });
 
-  it("names each due deadline once, in the order they run: outbox, rotate, confirm, silent_socket, device_idle", () => {
-    expect(dueNow(found, T0 + 2_000)).toEqual(["outbox", "rotate", "silent_socket", "device_idle"]);
-    expect(dueNow(found, T0 + 10_000)).toEqual(["outbox", "rotate", "confirm", "silent_socket", "device_idle"]);
+  it("names each due deadline once, in the order they run: outbox, rotate, confirm, challenge, device_idle", () => {
+    expect(dueNow(found, T0 + 2_000)).toEqual(["outbox", "rotate", "challenge", "device_idle"]);
+    expect(dueNow(found, T0 + 10_000)).toEqual(["outbox", "rotate", "confirm", "challenge", "device_idle"]);
   });
 
   it("leaves out what is not yet due", () => {
     expect(dueNow(found, T0 + 1_499)).toEqual(["outbox", "rotate", "device_idle"]);
   });
 
-  it("on a linked session whose socket fell silent, names silent_socket and not device_idle", () => {
-    const now = silentAt(browser, config);
-    expect(dueNow(deadlines(linked, [browser, phone], [], config), now)).toEqual(["silent_socket"]);
+  it("on a linked session whose resume left its challenge unanswered, names challenge and not device_idle", () => {
+    const now = silentAt(resuming, config);
+    expect(dueNow(deadlines(linked, [browser, phone, resuming], [], config), now)).toEqual(["challenge"]);
   });
 });

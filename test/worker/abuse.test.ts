@@ -7,6 +7,7 @@ import type { Phone } from "../../src/clients/phone-core/phone";
 import {
   clock,
   resumeBrowser,
+  resumePath,
   endpoint,
   fetchWithRateLimiters,
   linkedPair,
@@ -164,7 +165,7 @@ describe("idle sockets", () => {
   it("closes a reloaded browser that does not answer its challenge in time", async () => {
     const start = clock.start();
     const pair = await linkedPair();
-    const silent = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    const silent = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     await silent.waitFor("challenge");
 
     clock.set(start + challengeMs - 1);
@@ -176,23 +177,26 @@ describe("idle sockets", () => {
     expect(pair.browser.closed).toBeNull();
   });
 
-  it("closes a linked browser's socket after SOCKET_IDLE_MS of silence, counted from its last message, and keeps the link", async () => {
+  it("closes a linked browser's socket found silent for SOCKET_IDLE_MS, counted from its last message, when the object next wakes, and keeps the link", async () => {
     const start = clock.start();
     const pair = await linkedPair();
-    pair.phoneSocket.socket.close(1000, "phone away");
-    await pair.browser.waitFor("presence", 2);
-
-    clock.set(start + idleMs / 2);
-    pair.browser.send({ type: "ack", seq: 1 });
-    await runDurableObjectAlarm(pair.browser.stub);
-    clock.set(start + idleMs);
-    await runDurableObjectAlarm(pair.browser.stub);
+    // The phone keeps talking, and so wakes the object; the browser speaks once.
+    let seq = 0;
+    const phoneSpeaks = async (at: number) => {
+      clock.set(at);
+      pair.phoneSocket.send({ type: "frame", seq: ++seq, data: "AAAA" });
+      await pair.phoneSocket.until(() => pair.phoneSocket.all("stored").some((stored) => stored.seq === seq), `frame ${seq} stored`);
+    };
+    await phoneSpeaks(start + idleMs / 2);
+    pair.browser.send({ type: "presence_check" });
+    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "online" });
+    await phoneSpeaks(start + idleMs);
+    await phoneSpeaks(start + idleMs / 2 + idleMs - 1);
     expect(pair.browser.closed).toBeNull();
 
-    clock.set(start + idleMs / 2 + idleMs);
-    await runDurableObjectAlarm(pair.browser.stub);
+    await phoneSpeaks(start + idleMs / 2 + idleMs + 1_000);
     expect(await pair.browser.waitForClose()).toEqual({ code: CLOSE_CODES.heartbeat_timeout, reason: "no heartbeat" });
     // Only the socket was idle: the browser comes back with its device key.
-    expect((await resumeBrowser(pair.browser.sessionId, pair.deviceKey)).all("ready")).toHaveLength(1);
+    expect((await resumeBrowser(pair.browser, pair.deviceKey)).all("ready")).toHaveLength(1);
   });
 });

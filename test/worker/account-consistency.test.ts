@@ -9,7 +9,7 @@ import { generateIdentityKeyPair, randomBase64url } from "../../src/shared/crypt
 import { SWEEP_RETRY_MS } from "../../src/worker/account/account";
 import { ACCOUNT_MIGRATIONS } from "../../src/worker/account/migrations";
 import { migrate } from "../../src/worker/migrations";
-import { clock, errorCode, linkedPair, ORIGIN, phoneFetch, randomNumber, registeredPhone, signedPost, TestSocket, linkBrowser } from "./helpers";
+import { clock, errorCode, linkedPair, ORIGIN, phoneFetch, randomNumber, registeredPhone, resumePath, signedPost, TestSocket, linkBrowser } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -102,7 +102,7 @@ describe("revoking a device", () => {
     await pair.phone.revoke(id);
     expect(await pair.browser.waitFor("ended")).toEqual({ type: "ended", reason: "revoked" });
     expect(await deviceRows(number)).toEqual([]);
-    const resume = await TestSocket.connect(`/api/sessions/${id}/browser`, { origin: ORIGIN });
+    const resume = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     expect((await resume.waitForClose()).code).toBe(4404);
   });
 });

@@ -16,6 +16,7 @@ import {
   ORIGIN,
   phoneFetch,
   randomAddress,
+  randomLinkId,
   randomNumber,
   registeredPhone,
   signedPost,
@@ -69,6 +70,7 @@ const unsignedPhoneRequests = (address: string): ((fetch: Fetch) => Promise<Resp
   (fetch) => fetch(new Request(new URL("/api/devices/revoke", ORIGIN), { method: "POST", headers: { "cf-connecting-ip": address, "content-type": "application/json" }, body: "{}" })),
   (fetch) => fetch(new Request(new URL("/api/accounts/rotate-key", ORIGIN), { method: "POST", headers: { "cf-connecting-ip": address, "content-type": "application/json" }, body: "{}" })),
   (fetch) => fetch(upgrade(`/api/sessions/${randomBase64url(16)}/phone`, { "cf-connecting-ip": address })),
+  (fetch) => fetch(upgrade(`/api/links/${randomLinkId()}/phone`, { "cf-connecting-ip": address })),
 ];
 
 /** A signed revoke of a device that does not exist (each a new one, so none is a replay): 404 once the phone and its limit are checked. */
@@ -249,7 +251,8 @@ describe("2. unbounded bodies: every route has a body limit, checked before the 
   });
 
   it("refuses a body on a WebSocket upgrade, and on the signed relay socket, unread", async () => {
-    for (const path of ["/api/sessions/connect", `/api/sessions/${randomBase64url(16)}/browser`, `/api/sessions/${randomBase64url(16)}/phone`]) {
+    const sockets = ["/api/sessions/connect", `/api/sessions/${randomBase64url(16)}/browser`, `/api/sessions/${randomBase64url(16)}/phone`];
+    for (const path of [...sockets, `/api/links/${randomLinkId()}/browser`, `/api/links/${randomLinkId()}/phone`]) {
       const { stream, meter } = meteredBody(MIB_64, 64 * 1024);
       const post = new Request(new URL(path, ORIGIN), { method: "POST", headers: { upgrade: "websocket", origin: ORIGIN, "cf-connecting-ip": randomAddress() }, body: stream, duplex: "half" } as RequestInit);
       await expectRefused(await direct(asMethod(post, "GET")), 413, "payload_too_large");
@@ -319,7 +322,7 @@ describe("3. the signed text binds the number and the server", () => {
     const phone = await registeredPhone();
     const sessionId = randomBase64url(16);
     const elsewhere = new Phone("https://other-deployment.example", phone.identity, phoneFetch());
-    const { protocols } = await elsewhere.relaySocket(sessionId);
+    const { protocols } = await elsewhere.relaySocket({ sessionId });
     const response = await workerFetch(`/api/sessions/${sessionId}/phone`, { headers: { upgrade: "websocket", "sec-websocket-protocol": protocols.join(", "), "cf-connecting-ip": randomAddress() } });
     await expectRefused(response, 401, "bad_signature");
   });
@@ -384,7 +387,7 @@ describe("4. numbers and key rotation", () => {
     await expect(phone.devices()).resolves.toEqual([]);
     await expect(old.devices()).rejects.toMatchObject({ status: 401, code: "bad_signature" });
     const sessionId = randomBase64url(16);
-    const { path } = old.relayUrl(sessionId);
+    const { path } = old.relayUrl({ sessionId });
     const socket = await workerFetch(path, { headers: { upgrade: "websocket", ...(await old.signatureHeaders("GET", path, "")), "cf-connecting-ip": randomAddress() } });
     await expectRefused(socket, 401, "bad_signature");
     // Nor can the old key take the number back by registering.
@@ -456,7 +459,7 @@ describe("4. numbers and key rotation", () => {
 
 describe("5. the site's origin: SITE_ORIGIN, not the request's Host", () => {
   it("replays the attack: a spoofed Host with a matching Origin is refused forbidden_origin", async () => {
-    for (const path of ["/api/sessions/connect", `/api/sessions/${randomBase64url(16)}/browser`]) {
+    for (const path of ["/api/sessions/connect", `/api/sessions/${randomBase64url(16)}/browser`, `/api/links/${randomLinkId()}/browser`]) {
       const response = await workerFetch(`https://rebound.evil.example${path}`, { headers: { upgrade: "websocket", origin: "https://rebound.evil.example", "cf-connecting-ip": randomAddress() } });
       await expectRefused(response, 403, "forbidden_origin");
     }

@@ -8,7 +8,7 @@ import { generateAgreementKeyPair, randomBase64url } from "../../src/shared/cryp
 import type { AccountInfo } from "../../src/shared/protocol";
 import { migrate } from "../../src/worker/migrations";
 import { SESSION_MIGRATIONS } from "../../src/worker/pairing-session/schema";
-import { BrowserClient, clock, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, storedTables, TestSocket, ORIGIN } from "./helpers";
+import { BrowserClient, clock, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, resumePath, storedTables, TestSocket, ORIGIN } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -162,7 +162,7 @@ describe("probes", () => {
     const stub = env.PAIRING_SESSION.getByName(sessionId);
     const resume = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
     expect(await resume.waitForClose()).toMatchObject({ code: 4404 });
-    const relay = await openPhoneSocket(phone, sessionId);
+    const relay = await openPhoneSocket(phone, { sessionId });
     expect(await relay.waitForClose()).toMatchObject({ code: 4404 });
     const p = await proof();
     expect(await stub.inspect(randomBase64url(16), phone.identity.number, { country: null, region: null, label: "unknown" }, p.phonePublicKey)).toMatchObject({ code: "session_not_found" });
@@ -180,7 +180,7 @@ describe("probes", () => {
     pair.browser.send({ type: "logout" });
     await pair.browser.waitForClose();
     await expect.poll(() => storedTables(pair.browser.stub)).toBe(0);
-    const resume = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    const resume = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     expect(await resume.waitForClose()).toMatchObject({ code: 4404 });
     expect(await storedTables(pair.browser.stub)).toBe(0);
   });
@@ -208,7 +208,7 @@ describe("the relay buffer", () => {
     expect(stored.seq).toBeGreaterThan(100);
 
     // The browser comes back, takes what is held; the refused frames go again and arrive too.
-    const browser = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const browser = await resumeBrowser(pair.browser, pair.deviceKey);
     await browser.until(() => browser.all("frame").length === stored.seq, "the held frames");
     browser.send({ type: "ack", seq: stored.seq });
     for (let seq = stored.seq + 1; seq <= 140; seq++) pair.phoneSocket.send({ type: "frame", seq, data });
@@ -229,19 +229,20 @@ describe("migrations", () => {
 
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
     expect(await pair.browser.waitFor("frame")).toMatchObject({ seq: 1 });
-    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
     expect(await reloaded.waitFor("frame")).toMatchObject({ seq: 1 });
   });
 
   it("adopt a session created before migrations existed", async () => {
     const pair = await linkedPair();
-    // As a session from the previous deploy: today's version 1 tables, no migration record, no outbox.
+    // As a session from the previous deploy: today's version 1 tables (without the later link_id_issued), no migration record, no outbox.
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
       state.storage.sql.exec("DROP TABLE outbox");
+      state.storage.sql.exec("ALTER TABLE session DROP COLUMN link_id_issued");
     });
     await abortAllDurableObjects();
-    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
     reloaded.send({ type: "logout" });
     expect(await reloaded.waitForClose()).toMatchObject({ code: 4004 });
     expect(await deviceRows(pair.phone.identity.number)).toEqual([]);

@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBase64url } from "../../src/shared/crypto";
 import { CLOSE_CODES, MAX_LINKED_DEVICES } from "../../src/shared/protocol";
-import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, signedPost, TestSocket, linkBrowser } from "./helpers";
+import { BrowserClient, clock, errorCode, linkedPair, ORIGIN, registeredPhone, resumePath, signedPost, TestSocket, linkBrowser } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -42,7 +42,7 @@ describe("linked devices", () => {
     expect((await pair.browser.waitForClose()).code).toBe(CLOSE_CODES.revoked);
     expect(await pair.phoneSocket.waitFor("ended")).toEqual({ type: "ended", reason: "revoked" });
     expect(await pair.phone.devices()).toEqual([]);
-    const resume = await TestSocket.connect(`/api/sessions/${id}/browser`, { origin: ORIGIN });
+    const resume = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     expect((await resume.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });
 
@@ -82,7 +82,7 @@ describe("expiry", () => {
     clock.set(start + 30 * DAY);
     await runDurableObjectAlarm(pair.browser.stub);
     expect(await pair.phone.devices()).toEqual([]);
-    const resume = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    const resume = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     expect((await resume.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });
 

@@ -135,7 +135,7 @@ describe("a socket cut in the middle of a burst", () => {
 
       const inFlight = await burstWithCut(sender, burst, () => cutFromServer(pair.browser, side));
       await ends[side].socket.waitForClose();
-      const again = side === "phone" ? await openPhoneSocket(pair.phone, sessionId) : await resumeBrowser(sessionId, pair.deviceKey);
+      const again = side === "phone" ? await openPhoneSocket(pair.phone, pair.browser) : await resumeBrowser(pair.browser, pair.deviceKey);
       reattach(sender, again);
       const received = ends[receiver].endpoint.received;
       await ends[receiver].socket.until(() => received.length >= burst.length, `the whole burst at the ${receiver}`);

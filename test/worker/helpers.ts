@@ -8,7 +8,7 @@ import worker from "../../src/worker/index";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
 import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/shared/crypto";
 import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
-import { Phone, type PhoneIdentity } from "../../src/clients/phone-core/phone";
+import { Phone, type PhoneIdentity, type RelayAddress } from "../../src/clients/phone-core/phone";
 import { HEARTBEAT, parseQrText, SIGNATURE_HEADERS, serverMessageSchema, type QrPayload, type Direction, type ServerMessage, type ServerMessageOf } from "../../src/shared/protocol";
 
 export const ORIGIN = "https://qr.example";
@@ -152,6 +152,11 @@ export class BrowserClient extends TestSocket {
     return this.all("session")[0]!.sessionId;
   }
 
+  /** The relay's address once linked (from `linked`); the session id no longer reaches it. */
+  get linkId(): string | undefined {
+    return this.all("linked")[0]?.linkId;
+  }
+
   get stub() {
     return env.PAIRING_SESSION.getByName(this.sessionId);
   }
@@ -174,6 +179,11 @@ export class BrowserClient extends TestSocket {
 export function randomAddress(): string {
   const [a = 0, b = 0] = crypto.getRandomValues(new Uint8Array(2));
   return `198.18.${a}.${b}`;
+}
+
+/** A well-formed link id (64 lowercase hex characters) that is almost surely no object's id. */
+export function randomLinkId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 export function randomNumber(): string {
@@ -246,16 +256,22 @@ export interface LinkedPair {
   phoneKeys: ChannelKeys;
 }
 
-export async function openPhoneSocket(phone: Phone, sessionId: string): Promise<TestSocket> {
-  const { path } = phone.relayUrl(sessionId);
+/** The phone's relay socket for a link: at its link id (a BrowserClient that linked has one), or else at its session id. */
+export async function openPhoneSocket(phone: Phone, link: RelayAddress): Promise<TestSocket> {
+  const { path } = phone.relayUrl(link);
   return TestSocket.connect(path, await phone.signatureHeaders("GET", path, ""));
 }
 
+/** Where a browser resumes, as the browser app picks it: at the link id, or for a link made before link ids, at the session id. */
+export function resumePath(link: RelayAddress): string {
+  return link.linkId ? `/api/links/${link.linkId}/browser` : `/api/sessions/${link.sessionId}/browser`;
+}
+
 /** A browser coming back after a reload: answers the challenge with its device key. */
-export async function resumeBrowser(sessionId: string, deviceKey: IdentityKeyPair): Promise<TestSocket> {
-  const socket = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+export async function resumeBrowser(link: RelayAddress, deviceKey: IdentityKeyPair): Promise<TestSocket> {
+  const socket = await TestSocket.connect(resumePath(link), { origin: ORIGIN });
   const { nonce } = await socket.waitFor("challenge");
-  socket.send({ type: "resume", signature: await signResume(deviceKey.privateKey, sessionId, nonce) });
+  socket.send({ type: "resume", signature: await signResume(deviceKey.privateKey, link.sessionId, nonce) });
   await socket.waitFor("ready");
   return socket;
 }
@@ -266,13 +282,15 @@ export async function linkedPair(): Promise<LinkedPair> {
   const phone = await registeredPhone();
   const { matchingNumber } = await phone.inspect(browser.qr());
   if ((await browser.shownNumber()) !== matchingNumber) throw new Error("number matching failed");
-  const { keys } = await phone.confirm(browser.qr());
-  const verified = await browser.pairing.verifyLinked(browser.sessionId, await browser.waitFor("linked"));
+  const { keys, linkId } = await phone.confirm(browser.qr());
+  const linked = await browser.waitFor("linked");
+  if (linked.linkId !== linkId) throw new Error("the two sides were given different link ids");
+  const verified = await browser.pairing.verifyLinked(browser.sessionId, linked);
   if (!verified) throw new Error("key confirmation failed");
   const deviceKey = await generateIdentityKeyPair(false);
   browser.send({ type: "link_ack", devicePublicKey: deviceKey.publicKey });
   await browser.waitFor("ready");
-  const phoneSocket = await openPhoneSocket(phone, browser.sessionId);
+  const phoneSocket = await openPhoneSocket(phone, { sessionId: browser.sessionId, linkId });
   await phoneSocket.waitFor("ready");
   return {
     browser,

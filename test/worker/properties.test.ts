@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { ERROR_STATUS } from "../../src/worker/outcome";
 import { CLOSE_CODES, SIGNATURE_HEADERS } from "../../src/shared/protocol";
-import type { Phone } from "../../src/clients/phone-core/phone";
+import type { Phone, RelayAddress } from "../../src/clients/phone-core/phone";
 import { BrowserClient, clock, fetchWithRateLimiters, linkedPair, ORIGIN, randomAddress, registeredPhone, resumeBrowser, TestSocket } from "./helpers";
 
 /**
@@ -126,8 +126,8 @@ const anyMessage = fc.oneof(
  * the test below opens it again after every close, hundreds of times a
  * minute for one account, far past what a phone may.
  */
-async function openPhoneSocketUnlimited(phone: Phone, sessionId: string): Promise<TestSocket> {
-  const { path } = phone.relayUrl(sessionId);
+async function openPhoneSocketUnlimited(phone: Phone, link: RelayAddress): Promise<TestSocket> {
+  const { path } = phone.relayUrl(link);
   const headers = { upgrade: "websocket", "cf-connecting-ip": randomAddress(), ...(await phone.signatureHeaders("GET", path, "")) };
   const response = await fetchUnlimited(new Request(new URL(path, ORIGIN), { headers }));
   if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
@@ -181,7 +181,7 @@ describe("the relay sockets, fed generated messages", () => {
       const sessionId = pair.browser.sessionId;
       const socket = new ProbedSocket(() => {
         clock.advance(1); // Each signed upgrade has its own time, or it would be a replay.
-        return side === "phone" ? openPhoneSocketUnlimited(pair.phone, sessionId) : resumeBrowser(sessionId, pair.deviceKey);
+        return side === "phone" ? openPhoneSocketUnlimited(pair.phone, pair.browser) : resumeBrowser(pair.browser, pair.deviceKey);
       });
       await socket.start();
       const started = performance.now();
@@ -201,7 +201,7 @@ describe("the relay sockets, fed generated messages", () => {
       const documented = new Set<number>(Object.values(CLOSE_CODES));
       for (const code of socket.closeCodes.keys()) expect(documented).toContain(code);
       // The link is whole: the browser resumes with its key and the phone's frames still reach it.
-      const browser = await resumeBrowser(sessionId, pair.deviceKey);
+      const browser = await resumeBrowser(pair.browser, pair.deviceKey);
       expect(browser.all("ready")[0]).toMatchObject({ sessionId });
     }, 300_000);
   }

@@ -1,9 +1,9 @@
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateIdentityKeyPair, sealFrame, signResume } from "../../src/shared/crypto";
 import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL } from "../../src/shared/protocol";
 import { RelayChannel, emptyChannelState } from "../../src/shared/relay-channel";
-import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, storedTables, TestSocket, workerFetch } from "./helpers";
+import { clock, endpoint, errorCode, linkedPair, openPhoneSocket, ORIGIN, registeredPhone, resumeBrowser, resumePath, storedTables, TestSocket, workerFetch } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -45,7 +45,7 @@ describe("the relay", () => {
     expect(await pair.browser.waitFor("stored")).toEqual({ type: "stored", seq });
     expect(pair.browser.all("delivered")).toHaveLength(0);
 
-    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser);
     const phone = endpoint(phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
     await phoneSocket.until(() => phone.received.length === 1, "the buffered frame at the phone");
     expect(phone.received).toEqual(["are you there?"]);
@@ -64,7 +64,7 @@ describe("the relay", () => {
 
     await sendAll(phone.channel, texts("while away", 30));
     await storedUpTo(pair.phoneSocket, 35);
-    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
     const second = endpoint(reloaded, pair.browser.sessionId, "to_phone", pair.browserKeys, state);
     // Frames that raced the closing socket may have reached the first page; together they are all there once.
     await reloaded.until(() => first.received.length + second.received.length === 35, "the 30 held frames");
@@ -131,7 +131,7 @@ describe("the relay", () => {
     expect(stored).not.toContain(secret);
     expect(stored).not.toContain(btoa(secret).slice(0, 12));
 
-    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    const phoneSocket = await openPhoneSocket(pair.phone, pair.browser);
     const phone = endpoint(phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
     await phoneSocket.until(() => phone.received.length === 1, "the frame");
     expect(phone.received).toEqual([secret]);
@@ -151,13 +151,13 @@ describe("the relay", () => {
     // Sealed while the phone had no relay: they wait in its channel state and go out on reconnect.
     phone.channel.detach();
     await sendAll(phone.channel, texts("after eviction", 10));
-    const phoneAgain = await openPhoneSocket(pair.phone, sessionId);
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     phone.channel.attach((message) => phoneAgain.send(message));
     phoneAgain.subscribe((message) => void phone.channel.handle(message));
     await phoneAgain.waitFor("stored");
     await phoneAgain.until(() => phone.channel.state.unstored.length === 0, "all frames stored");
 
-    const reloaded = await resumeBrowser(sessionId, pair.deviceKey);
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
     const browser = endpoint(reloaded, sessionId, "to_phone", pair.browserKeys, browserState);
     await reloaded.until(() => browser.received.length === 20, "all 20 frames");
     expect(browser.received).toEqual([...texts("before eviction", 10), ...texts("after eviction", 10)]);
@@ -205,13 +205,13 @@ describe("resuming a browser", () => {
     const pair = await linkedPair();
     const sessionId = pair.browser.sessionId;
     const stranger = await generateIdentityKeyPair(false);
-    const wrong = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+    const wrong = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     const { nonce } = await wrong.waitFor("challenge");
     wrong.send({ type: "resume", signature: await signResume(stranger.privateKey, sessionId, nonce) });
     expect((await wrong.waitForClose()).code).toBe(CLOSE_CODES.resume_refused);
 
     // A signature captured from an earlier resume is useless: every connection gets a fresh nonce.
-    const replay = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN });
+    const replay = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     await replay.waitFor("challenge");
     replay.send({ type: "resume", signature: await signResume(pair.deviceKey.privateKey, sessionId, nonce) });
     expect((await replay.waitForClose()).code).toBe(CLOSE_CODES.resume_refused);
@@ -220,7 +220,7 @@ describe("resuming a browser", () => {
 
   it("gives nothing to a socket that has not answered the challenge", async () => {
     const pair = await linkedPair();
-    const waiting = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    const waiting = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     await waiting.waitFor("challenge");
     const phone = endpoint(pair.phoneSocket, pair.browser.sessionId, "to_browser", pair.phoneKeys);
     await phone.channel.send("private");
@@ -234,7 +234,7 @@ describe("resuming a browser", () => {
     const pair = await linkedPair();
     const strangers: TestSocket[] = [];
     for (let i = 0; i < 10; i++) {
-      const socket = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+      const socket = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
       await socket.waitFor("challenge");
       strangers.push(socket);
     }
@@ -244,9 +244,9 @@ describe("resuming a browser", () => {
     expect([pair.browser.closed, pair.phoneSocket.closed]).toEqual([null, null]);
 
     // The owners still get in: the phone reconnects, and the real browser resumes with its device key.
-    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser.sessionId);
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ type: "ready" });
-    const reloaded = await resumeBrowser(pair.browser.sessionId, pair.deviceKey);
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
     expect(await reloaded.waitFor("ready")).toMatchObject({ type: "ready" });
   });
 
@@ -260,25 +260,27 @@ describe("resuming a browser", () => {
 });
 
 describe("phone presence and logging out", () => {
-  it("shows the phone offline after 15 s of silence, and online again when it returns", async () => {
+  it("shows the phone offline to a watching browser after 15 s of silence, and online again when it returns", async () => {
     const start = clock.start();
     const pair = await linkedPair();
     expect(pair.browser.all("presence")).toEqual([{ type: "presence", phone: "online" }]);
+    expect(pair.browser.all("ready").at(-1)).toMatchObject({ presenceCheckMs: Number(env.PHONE_OFFLINE_MS) });
     clock.set(start + 14_000);
-    await runDurableObjectAlarm(pair.browser.stub);
-    expect(pair.browser.all("presence")).toHaveLength(1);
+    pair.browser.send({ type: "presence_check" });
+    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "online" });
     clock.set(start + 15_001);
-    await runDurableObjectAlarm(pair.browser.stub);
-    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "offline" });
+    pair.browser.send({ type: "presence_check" });
+    expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "offline" });
+    expect(pair.browser.all("presence")).toHaveLength(3);
     expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.heartbeat_timeout);
 
-    await openPhoneSocket(pair.phone, pair.browser.sessionId);
-    expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "online" });
+    await openPhoneSocket(pair.phone, pair.browser);
+    expect(await pair.browser.waitFor("presence", 4)).toEqual({ type: "presence", phone: "online" });
   });
 
   it("accepts a phone page's relay signed in the subprotocol list, and answers with ours", async () => {
     const pair = await linkedPair();
-    const { url, protocols } = await pair.phone.relaySocket(pair.browser.sessionId);
+    const { url, protocols } = await pair.phone.relaySocket(pair.browser);
     const response = await workerFetch(new URL(url).pathname, { headers: { upgrade: "websocket", "sec-websocket-protocol": protocols.join(", ") } });
     expect(response.status).toBe(101);
     expect(response.headers.get("sec-websocket-protocol")).toBe(RELAY_SUBPROTOCOL);
@@ -293,7 +295,7 @@ describe("phone presence and logging out", () => {
   it("refuses a phone socket from another account", async () => {
     const pair = await linkedPair();
     const other = await registeredPhone("Mallory");
-    const socket = await openPhoneSocket(other, pair.browser.sessionId);
+    const socket = await openPhoneSocket(other, pair.browser);
     expect((await socket.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });
 
@@ -304,7 +306,7 @@ describe("phone presence and logging out", () => {
     expect(await pair.phoneSocket.waitFor("ended")).toEqual({ type: "ended", reason: "logged_out" });
     expect((await pair.phoneSocket.waitForClose()).code).toBe(CLOSE_CODES.logged_out);
     await expect.poll(() => storedTables(pair.browser.stub)).toBe(0);
-    const resumed = await TestSocket.connect(`/api/sessions/${pair.browser.sessionId}/browser`, { origin: ORIGIN });
+    const resumed = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
     expect((await resumed.waitForClose()).code).toBe(CLOSE_CODES.unknown_session);
   });
 });

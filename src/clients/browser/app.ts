@@ -111,6 +111,7 @@ class PairingScreen {
     const device = await generateIdentityKeyPair(false);
     const link: StoredLink = {
       sessionId: this.sessionId,
+      linkId: message.linkId,
       account: message.account,
       deviceKey: device.privateKey,
       keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },

@@ -8,6 +8,8 @@ import type { RelayChannel } from "../../shared/relay-channel";
 import type { StoredLink } from "./link-store";
 
 const MAX_RETRY_MS = 10_000;
+/** How often to ask after the phone when the server does not say (it says in `ready`). */
+const DEFAULT_PRESENCE_CHECK_MS = 15_000;
 /** Closes after which this browser's link is gone: it forgets its keys and shows a fresh code. */
 const ENDINGS: Record<number, string> = {
   [CLOSE_CODES.unknown_session]: "This browser is no longer linked.",
@@ -32,12 +34,28 @@ export class ChatConnection {
   private retryMs = 500;
   /** Set once the link ended here, so the socket's close is not a reason to reconnect. */
   private closed = false;
+  private presenceTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly link: StoredLink,
     private readonly channel: RelayChannel,
     private readonly events: ConnectionEvents,
-  ) {}
+  ) {
+    document.addEventListener("visibilitychange", this.askPresence);
+  }
+
+  /**
+   * While the page is visible, asks now and then whether the phone is still
+   * there: the server looks only when asked, so a link nobody watches costs nothing.
+   */
+  private checkPresenceEvery(everyMs: number): void {
+    clearInterval(this.presenceTimer);
+    this.presenceTimer = setInterval(this.askPresence, everyMs);
+  }
+
+  private readonly askPresence = (): void => {
+    if (this.socket?.readyState === WebSocket.OPEN && document.visibilityState === "visible") this.socket.send(JSON.stringify({ type: "presence_check" }));
+  };
 
   /** Takes over the socket that just linked, or resumes over a new one. */
   start(socket?: WebSocket): void {
@@ -52,11 +70,15 @@ export class ChatConnection {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.presenceTimer);
+    document.removeEventListener("visibilitychange", this.askPresence);
     this.socket?.close(1000, "ended");
   }
 
   private connect(): void {
-    const url = new URL(`/api/sessions/${this.link.sessionId}/browser`, location.href);
+    // At the link id from `linked`; a link made before link ids existed still resumes at its session id.
+    const path = this.link.linkId ? `/api/links/${this.link.linkId}/browser` : `/api/sessions/${this.link.sessionId}/browser`;
+    const url = new URL(path, location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.use(new WebSocket(url));
   }
@@ -66,6 +88,7 @@ export class ChatConnection {
     this.channel.attach((message) => socket.send(JSON.stringify(message)));
     // The server closes a browser socket that stays silent; the runtime answers these without waking it.
     const heartbeat = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(HEARTBEAT.request), HEARTBEAT.intervalMs);
+
     socket.addEventListener("message", (event) => {
       if (event.data === HEARTBEAT.response) return;
       const parsed = serverMessageSchema.safeParse(JSON.parse(String(event.data)));
@@ -73,6 +96,7 @@ export class ChatConnection {
     });
     socket.addEventListener("close", (event) => {
       clearInterval(heartbeat);
+      clearInterval(this.presenceTimer);
       this.onClose(event.code);
     });
   }
@@ -84,6 +108,7 @@ export class ChatConnection {
         return;
       case "ready":
         this.retryMs = 500;
+        this.checkPresenceEvery(message.presenceCheckMs ?? DEFAULT_PRESENCE_CHECK_MS);
         await this.channel.handle(message);
         return this.events.ready(message.phone);
       case "presence":

@@ -7,6 +7,11 @@ import type { ChatView } from "./chat-state";
 
 export interface StoredLink {
   sessionId: string;
+  /**
+   * The relay's address (`/api/links/:linkId/browser`), from `linked`. Absent
+   * from links made before link ids existed, which resume at the session id.
+   */
+  linkId?: string;
   account: AccountInfo;
   /** The private half of the device key; signs the server's challenge on resume. */
   deviceKey: CryptoKey;

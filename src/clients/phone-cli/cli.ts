@@ -171,6 +171,7 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const linked = await phone.confirm(qr);
   await store.saveLink({
     sessionId: qr.sessionId,
+    linkId: linked.linkId,
     browserPublicKey: qr.browserPublicKey,
     qrSecret: qr.qrSecret,
     agreementPrivateKey: await crypto.subtle.exportKey("jwk", linked.agreement.privateKey),

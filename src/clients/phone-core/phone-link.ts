@@ -72,7 +72,7 @@ export class PhoneLink {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const socket = this.openSocket(await this.phone.relaySocket(this.record.sessionId));
+    const socket = this.openSocket(await this.phone.relaySocket(this.record));
     this.socket = socket;
     socket.onopen = () => {
       this.channel.attach((message) => socket.send(JSON.stringify(message)));

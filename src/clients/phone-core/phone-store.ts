@@ -9,6 +9,12 @@ import { currentHistory, type ChatLog, type ChatWithHistory } from "./history";
 /** What the phone keeps of each linked browser. */
 export interface LinkRecord {
   sessionId: string;
+  /**
+   * The relay's address (`/api/links/:linkId/phone`), from the confirm's
+   * answer. Absent from links made before link ids existed, which use the
+   * session id.
+   */
+  linkId?: string;
   browserPublicKey: string;
   qrSecret: string;
   /** The phone's X25519 private key for this link, to derive the link keys again: a JWK on disk, a CryptoKey in IndexedDB. */

@@ -16,6 +16,7 @@ import {
   SIGNATURE_HEADERS,
   type AccountInfo,
   type ConfirmRequest,
+  type ConfirmResponse,
   type DeviceContext,
   type ErrorBody,
   type InspectRequest,
@@ -66,8 +67,19 @@ interface PendingScan {
   agreement: AgreementKeyPair;
 }
 
+/**
+ * Where a linked session's relay is: its link id, which no QR code shows; a
+ * link made before link ids existed has only its session id.
+ */
+export interface RelayAddress {
+  sessionId: string;
+  linkId?: string | undefined;
+}
+
 export interface Link {
   account: AccountInfo;
+  /** The relay's address from now on (see RelayAddress); keep it with the link. */
+  linkId: string;
   keys: LinkKeys;
   /** The phone's X25519 half, kept so the link keys can be derived again later. */
   agreement: AgreementKeyPair;
@@ -128,9 +140,9 @@ export class Phone {
   /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. Call it once the user picked the right number. */
   async confirm(qr: QrPayload): Promise<Link> {
     const { body, keys, agreement } = await this.confirmRequest(qr);
-    const account = await this.post<ConfirmRequest, AccountInfo>("/api/link/confirm", body);
+    const { linkId, number, name } = await this.post<ConfirmRequest, ConfirmResponse>("/api/link/confirm", body);
     this.scans.delete(qr.sessionId);
-    return { account, keys, agreement };
+    return { account: { number, name }, linkId, keys, agreement };
   }
 
   /** Says no; with `wrong_number`, the user picked a number the browser does not show, and the browser is told. */
@@ -155,17 +167,17 @@ export class Phone {
     };
   }
 
-  /** The URL of the relay socket for a linked session. */
-  relayUrl(sessionId: string): { url: string; path: string } {
-    const path = `/api/sessions/${sessionId}/phone`;
+  /** The URL of the relay socket for a linked session: at its link id, or for a link made before link ids, at its session id. */
+  relayUrl(link: RelayAddress): { url: string; path: string } {
+    const path = link.linkId ? `/api/links/${link.linkId}/phone` : `/api/sessions/${link.sessionId}/phone`;
     const url = new URL(path, this.server);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     return { url: url.toString(), path };
   }
 
   /** The relay socket's URL and its signature, as headers (Node) and as subprotocols (a page). */
-  async relaySocket(sessionId: string): Promise<RelaySocketRequest> {
-    const { url, path } = this.relayUrl(sessionId);
+  async relaySocket(link: RelayAddress): Promise<RelaySocketRequest> {
+    const { url, path } = this.relayUrl(link);
     const headers = await this.signatureHeaders("GET", path, "");
     const credentials = {
       number: this.identity.number,

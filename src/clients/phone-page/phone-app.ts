@@ -201,6 +201,7 @@ class PhoneApp {
       const linked = await this.phone.confirm(qr);
       await this.store.saveLink({
         sessionId: qr.sessionId,
+        linkId: linked.linkId,
         browserPublicKey: qr.browserPublicKey,
         qrSecret: qr.qrSecret,
         agreementPrivateKey: linked.agreement.privateKey,

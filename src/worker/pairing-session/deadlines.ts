@@ -12,8 +12,8 @@ export type DeadlineName =
   | "outbox"
   /** A linked browser unused for too long is logged out. */
   | "device_idle"
-  /** A socket fell silent (no message, no heartbeat), or a resume left its challenge unanswered. */
-  | "silent_socket";
+  /** A resume left its challenge unanswered. */
+  | "challenge";
 
 export interface Deadline {
   name: DeadlineName;
@@ -57,7 +57,10 @@ export function deadlines(session: Session | null, sockets: readonly WatchedSock
       break;
     case "linked":
       found.push({ name: "device_idle", at: session.browserActiveAt + config.deviceIdleMs });
-      for (const socket of sockets) found.push({ name: "silent_socket", at: silentAt(socket, config) });
+      // Only a resume waits on a clock. Silent phones and browsers are found when
+      // the object wakes anyway (a message, a browser's presence check): an idle
+      // link whose sockets only send heartbeats runs no alarm at all.
+      for (const socket of sockets) if (!socket.verified) found.push({ name: "challenge", at: silentAt(socket, config) });
       break;
   }
   return found;
@@ -70,7 +73,7 @@ export function nextAlarm(found: readonly Deadline[]): number | null {
 
 /** The names due at `now`, each once, in the order they should run. */
 export function dueNow(found: readonly Deadline[], now: number): DeadlineName[] {
-  const order: DeadlineName[] = ["outbox", "rotate", "confirm", "silent_socket", "device_idle"];
+  const order: DeadlineName[] = ["outbox", "rotate", "confirm", "challenge", "device_idle"];
   const due = new Set(found.filter((deadline) => deadline.at <= now).map((deadline) => deadline.name));
   return order.filter((name) => due.has(name));
 }

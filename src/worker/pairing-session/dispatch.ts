@@ -74,6 +74,13 @@ export const ROUTES: Routes = {
     allowed: onRelay,
     run: ({ relay }, { session, attachment }, message) => relay.ack(session, attachment.role, message.seq),
   },
+  presence_check: {
+    allowed: (sender): sender is Sender & { session: LinkedSession } => onRelay(sender) && sender.attachment.role === "browser",
+    run: ({ lifecycle, relay }, { ws }) => {
+      // A phone found silent now is announced to every browser, the asker included.
+      if (!lifecycle.closeSilentSockets(Date.now())) send(ws, { type: "presence", phone: relay.presence() });
+    },
+  },
 };
 
 export async function dispatch(handlers: Handlers, sender: Sender, message: ClientMessage): Promise<void> {

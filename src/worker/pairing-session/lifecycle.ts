@@ -1,7 +1,7 @@
 // The session's transitions: open, rotate, scan, confirm, link, end, and the
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
-import { CLOSE_CODES, type AccountInfo, type DeviceContext, type EndReason } from "../../shared/protocol";
+import { CLOSE_CODES, type ConfirmResponse, type DeviceContext, type EndReason } from "../../shared/protocol";
 import { comparePlaces, type Place } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
 import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
@@ -18,6 +18,8 @@ export function retryDelayMs(attempts: number): number {
 export class Lifecycle {
   /** Set while this object waits on `Account.addDevice`: a removal owed meanwhile waits until the addition has landed. */
   private confirmInFlight = false;
+  /** When silent sockets were last looked for. */
+  private lastSilenceCheckAt = 0;
 
   constructor(private readonly parts: SessionParts) {}
 
@@ -70,11 +72,11 @@ export class Lifecycle {
    * Account is asked for a device slot, so a second confirm is refused, and a
    * call that fails is retried (by the phone or the outbox) until both agree.
    */
-  async confirm(proof: LinkProof, now: number): Promise<Outcome<AccountInfo>> {
+  async confirm(proof: LinkProof, now: number): Promise<Outcome<ConfirmResponse>> {
     const session = this.store.session();
     if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
     const retried = (session.state === "confirming" || session.state === "linked") && sameProof(session.proof, proof);
-    if (session.state === "linked" && retried) return success(session.proof.account);
+    if (session.state === "linked" && retried) return success({ ...session.proof.account, linkId: this.linkId() });
     if (session.state === "confirming" && (!retried || this.confirmInFlight)) return failure("wrong_state", "this session is already being confirmed");
     if (session.state === "scanned" && session.scannedBy === proof.account.number) {
       // The browser shows a number derived from the key committed at the scan: a confirm with another key links nothing.
@@ -85,7 +87,7 @@ export class Lifecycle {
   }
 
   /** Asks the Account for the device slot; links on yes, waits for another scan's confirm on a refusal, retries on a failure. */
-  private async addDevice(): Promise<Outcome<AccountInfo>> {
+  private async addDevice(): Promise<Outcome<ConfirmResponse>> {
     const session = this.store.session();
     if (session?.state !== "confirming") return failure("wrong_state", "this session is not being confirmed");
     const now = Date.now();
@@ -116,9 +118,10 @@ export class Lifecycle {
     }
     this.store.link(Date.now());
     const { account, phonePublicKey, confirmation } = after.proof;
-    this.parts.sockets.broadcast({ type: "linked", account, phonePublicKey, confirmation });
+    const linkId = this.linkId();
+    this.parts.sockets.broadcast({ type: "linked", account, phonePublicKey, confirmation, linkId });
     await this.rearm();
-    return success(account);
+    return success({ ...account, linkId });
   }
 
   /**
@@ -187,7 +190,7 @@ export class Lifecycle {
     if (name === "outbox") return this.settle();
     if (name === "rotate" && session.state === "pending") return this.rotate(session.tokens.current, now);
     if (name === "confirm" && (session.state === "scanned" || session.state === "confirming")) return this.end("expired");
-    if (name === "silent_socket" && session.state === "linked") return this.closeSilentSockets(now);
+    if (name === "challenge" && session.state === "linked") return void this.closeSilentSockets(now);
     if (name === "device_idle" && session.state === "linked") return this.end("inactive");
   }
 
@@ -200,14 +203,30 @@ export class Lifecycle {
     this.parts.sockets.broadcast(this.tokenMessage(next));
   }
 
-  /** Closes sockets that went silent: a phone (shown offline), a browser, or a resume that left its challenge unanswered. */
-  private closeSilentSockets(now: number): void {
+  /** Looks for silent sockets while the object is awake anyway, at most once a second so a burst of frames pays nothing. */
+  noticeSilence(now: number): void {
+    if (now - this.lastSilenceCheckAt < 1_000) return;
+    this.closeSilentSockets(now);
+  }
+
+  /**
+   * Closes sockets that went silent: a phone (shown offline), a browser, or a
+   * resume that left its challenge unanswered. Run when the object is awake
+   * (a message, an upgrade, a browser's presence check), and by the alarm only
+   * for a challenge.
+   */
+  closeSilentSockets(now: number): boolean {
+    this.lastSilenceCheckAt = now;
+    let phoneWentOffline = false;
     for (const { ws, watch } of this.watched()) {
       if (now < silentAt(watch, this.parts.config)) continue;
       close(ws, CLOSE_CODES.heartbeat_timeout, watch.verified ? "no heartbeat" : "challenge not answered");
-      if (watch.role === "phone" && this.parts.sockets.of("phone").length === 0) this.parts.sockets.announceTo("browser", { type: "presence", phone: "offline" });
+      phoneWentOffline ||= watch.role === "phone" && this.parts.sockets.of("phone").length === 0;
     }
+    if (phoneWentOffline) this.parts.sockets.announceTo("browser", { type: "presence", phone: "offline" });
+    return phoneWentOffline;
   }
+
 
   private watched() {
     return this.parts.sockets.watched((ws) => this.parts.allowances.get(ws)?.lastMessageAt ?? 0);
@@ -228,6 +247,15 @@ export class Lifecycle {
     } else if (current !== at) {
       await this.parts.ctx.storage.setAlarm(at);
     }
+  }
+
+  /**
+   * The linked relay's address: this object's own id, which routes here
+   * (`idFromString`) but cannot be derived from the session id without the
+   * namespace's key, and is in no QR code.
+   */
+  linkId(): string {
+    return this.parts.ctx.id.toString();
   }
 
   /** The session, for the modules that act on it. */

@@ -1,13 +1,14 @@
-// One PairingSession per QR session, addressed by its session id: a thin
+// One PairingSession per QR session, addressed by its session id (and once
+// linked, its relay by its own id, the link id, which no QR shows): a thin
 // adapter from the Durable Object's entry points (upgrades, RPC, socket
 // events, the alarm) to the concern modules beside it.
 import { DurableObject } from "cloudflare:workers";
 import { randomBase64url } from "../../shared/crypto";
-import { CLOSE_CODES, HEARTBEAT, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols, parseClientMessage, type AccountInfo, type DeviceContext } from "../../shared/protocol";
+import { CLOSE_CODES, HEARTBEAT, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols, parseClientMessage, type AccountInfo, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
 import { sessionConfig } from "../config";
-import type { Description } from "./session";
+import type { Description, LinkedSession } from "./session";
 import type { Place } from "../device-context";
-import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
+import { ADDRESS_HEADER, DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
 import type { Outcome } from "../outcome";
 import { fullAllowance, spend } from "./allowance";
 import { dispatch, type Handlers } from "./dispatch";
@@ -17,6 +18,15 @@ import type { SessionParts } from "./parts";
 import { Relay } from "./relay";
 import { answerClose, attachmentOf, close, closeOnError, send, Sockets } from "./sockets";
 import { SessionStore } from "./store";
+
+/**
+ * Whether a linked session's relay answers at the address this upgrade came
+ * to: at its link id always; at its session id, which its QR codes showed,
+ * only if it never handed out a link id (a link made before link ids existed).
+ */
+function answersAt(session: LinkedSession, request: Request): boolean {
+  return request.headers.get(ADDRESS_HEADER) === "link" || !session.linkIdIssued;
+}
 
 export class PairingSession extends DurableObject<Env> {
   private readonly parts: SessionParts;
@@ -43,7 +53,9 @@ export class PairingSession extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade") !== "websocket") return new Response("expected a WebSocket upgrade", { status: 400 });
     const kind = request.headers.get(SOCKET_HEADER);
-    const response = kind === "open" ? this.openSession(request) : kind === "resume" ? this.acceptResume() : kind === "phone" ? this.acceptPhone(request) : null;
+    // A socket joining is told who is there: sockets that went silent are closed first.
+    if (this.parts.store.session()?.state === "linked") this.handlers.lifecycle.closeSilentSockets(Date.now());
+    const response = kind === "open" ? this.openSession(request) : kind === "resume" ? this.acceptResume(request) : kind === "phone" ? this.acceptPhone(request) : null;
     await this.handlers.lifecycle.rearm();
     return response ?? new Response("unknown socket kind", { status: 400 });
   }
@@ -61,9 +73,11 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** A reloaded browser: it gets a challenge, and nothing else until it signs it (in time) with its device key. */
-  private acceptResume(): Response {
+  private acceptResume(request: Request): Response {
     const session = this.parts.store.session();
-    if (session?.state !== "linked" || !session.devicePublicKey) return this.parts.sockets.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
+    if (session?.state !== "linked" || !session.devicePublicKey || !answersAt(session, request)) {
+      return this.parts.sockets.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
+    }
     // Each role has its slots: unanswered resumes share a few, and a new one pushes out the oldest.
     this.parts.sockets.closeOldestUnverified(LIMITS.unansweredResumesPerSession - 1, CLOSE_CODES.too_many_sockets, "too many resumes waiting on their challenge");
     const nonce = randomBase64url(32);
@@ -78,7 +92,7 @@ export class PairingSession extends DurableObject<Env> {
     // A phone page signs with subprotocols; its browser needs ours echoed to open the socket.
     const subprotocol = credentialsFromSubprotocols(request.headers.get("sec-websocket-protocol") ?? undefined) ? RELAY_SUBPROTOCOL : undefined;
     const session = this.parts.store.session();
-    if (session?.state !== "linked" || session.proof.account.number !== request.headers.get(PHONE_NUMBER_HEADER)) {
+    if (session?.state !== "linked" || !answersAt(session, request) || session.proof.account.number !== request.headers.get(PHONE_NUMBER_HEADER)) {
       return sockets.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here", subprotocol);
     }
     const wasOnline = this.handlers.relay.presence() === "online";
@@ -99,7 +113,7 @@ export class PairingSession extends DurableObject<Env> {
   }
 
   /** The phone that scanned confirms, with its key-agreement half and its MAC over the transcript. */
-  async confirm(account: AccountInfo, phonePublicKey: string, confirmation: string): Promise<Outcome<AccountInfo>> {
+  async confirm(account: AccountInfo, phonePublicKey: string, confirmation: string): Promise<Outcome<ConfirmResponse>> {
     return this.handlers.lifecycle.confirm({ account, phonePublicKey, confirmation }, Date.now());
   }
 
@@ -132,6 +146,7 @@ export class PairingSession extends DurableObject<Env> {
       const session = this.parts.store.session();
       const attachment = attachmentOf(ws);
       if (!session || session.state === "ended" || !attachment) return close(ws, CLOSE_CODES.unknown_session, "session gone");
+      if (session.state === "linked") this.handlers.lifecycle.noticeSilence(now);
       await dispatch(this.handlers, { ws, attachment, session }, message);
     } catch (error) {
       closeOnError(ws, error);

@@ -32,6 +32,7 @@ export class Relay {
       received: outbound.received,
       delivered: outbound.delivered,
       phone: this.presence(),
+      presenceCheckMs: this.parts.config.phoneOfflineMs,
     });
     for (const frame of unacknowledged(this.parts.frames, INBOUND[role])) send(ws, { type: "frame", seq: frame.seq, data: frame.data });
   }

@@ -57,4 +57,9 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "whether the session handed out its link id; from then on its session id reaches no relay",
+    sql: `ALTER TABLE session ADD COLUMN link_id_issued INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

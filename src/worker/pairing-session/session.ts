@@ -37,6 +37,12 @@ export type LinkedSession = Opened & {
   /** The browser's resume key; null until the browser checked the MAC and registered it. */
   devicePublicKey: string | null;
   browserActiveAt: number;
+  /**
+   * Whether both sides were given the link id (sessions linked since link
+   * ids exist): then the relay answers only at the link id, never at the
+   * session id the QR codes showed. False for links made before.
+   */
+  linkIdIssued: boolean;
 };
 /** Kept only while the outbox still has calls to make; then the storage is deleted. */
 export type EndedSession = Opened & { state: "ended"; reason: EndReason };

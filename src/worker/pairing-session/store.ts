@@ -27,10 +27,11 @@ interface SessionRow extends Record<string, SqlStorageValue> {
   device_public_key: string | null;
   browser_active_at: number | null;
   end_reason: EndReason | null;
+  link_id_issued: number;
 }
 
 const SESSION_COLUMNS =
-  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason";
+  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued";
 
 function toSession(row: SessionRow): Session {
   const opened: Opened = { sessionId: row.session_id, createdAt: row.created_at, device: JSON.parse(row.device) as Description };
@@ -50,7 +51,14 @@ function toSession(row: SessionRow): Session {
     case "confirming":
       return { ...opened, state: "confirming", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, proof: proof() };
     case "linked":
-      return { ...opened, state: "linked", proof: proof(), devicePublicKey: row.device_public_key, browserActiveAt: row.browser_active_at ?? row.created_at };
+      return {
+        ...opened,
+        state: "linked",
+        proof: proof(),
+        devicePublicKey: row.device_public_key,
+        browserActiveAt: row.browser_active_at ?? row.created_at,
+        linkIdIssued: row.link_id_issued === 1,
+      };
     case "ended":
       return { ...opened, state: "ended", reason: row.end_reason ?? "expired" };
   }
@@ -155,10 +163,14 @@ export class SessionStore {
     });
   }
 
-  /** The Account holds the device row: the session is linked. */
+  /**
+   * The Account holds the device row: the session is linked, and its link id
+   * is about to be handed to both sides, so from now on only that id reaches
+   * its relay.
+   */
   link(now: number): void {
     this.storage.transactionSync(() => {
-      this.write("UPDATE session SET state = 'linked', browser_active_at = ? WHERE id = 1", now);
+      this.write("UPDATE session SET state = 'linked', browser_active_at = ?, link_id_issued = 1 WHERE id = 1", now);
       this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
     });
   }
