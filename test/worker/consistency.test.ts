@@ -136,6 +136,17 @@ describe("confirming a scan", () => {
 });
 
 describe("ending a link", () => {
+  it("tells the phone and the browser why, and a stranger waiting on a challenge nothing", async () => {
+    const pair = await linkedPair();
+    const stranger = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
+    await stranger.waitFor("challenge");
+    await pair.phone.revoke(pair.browser.sessionId);
+    expect(await pair.browser.waitForClose()).toMatchObject({ code: 4005 });
+    expect(await pair.phoneSocket.waitFor("ended")).toEqual({ type: "ended", reason: "revoked" });
+    expect(await stranger.waitForClose()).toMatchObject({ code: 4404 });
+    expect(stranger.all("ended")).toEqual([]);
+  });
+
   it("keeps the session until the Account has removed its device row, retrying a failed call", async () => {
     const start = clock.start();
     const pair = await linkedPair();

@@ -3,7 +3,6 @@
 // new message type does not compile until it has a route here.
 import { importIdentityPublicKey, verifyResume } from "../../shared/crypto";
 import { CLOSE_CODES, type ClientMessage } from "../../shared/protocol";
-import { ACTIVITY_RESOLUTION_MS } from "../config";
 import type { Lifecycle } from "./lifecycle";
 import type { SessionParts } from "./parts";
 import type { Relay } from "./relay";
@@ -101,10 +100,6 @@ async function resume({ parts, relay, lifecycle }: Handlers, { ws, session, atta
   const now = Date.now();
   ws.serializeAttachment({ role: "browser", verified: true, connectedAt: now } satisfies SocketAttachment);
   relay.start(ws, session, "browser");
-  // The browser came back: it is not idle. Written at most once an hour, as the account's list is.
-  if (now - session.browserActiveAt >= ACTIVITY_RESOLUTION_MS) {
-    parts.store.browserActive(now);
-    await parts.env.ACCOUNT.getByName(session.proof.account.number).touchDevice(session.sessionId, now);
-  }
   await lifecycle.rearm();
+  await lifecycle.browserActive(now);
 }

@@ -1,23 +1,26 @@
 // The session's transitions: open, rotate, scan, confirm, link, end, and the
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
+import { ACTIVITY_RESOLUTION_MS } from "../config";
 import { CLOSE_CODES, type ConfirmResponse, type DeviceContext, type EndReason } from "../../shared/protocol";
 import { comparePlaces, type Place } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
 import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
 import type { SessionParts } from "./parts";
 import { close } from "./sockets";
-import type { Description, LinkProof, OutboxEntry, Session } from "./session";
+import type { Description, LinkProof, OutboxEntry } from "./session";
 import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type Token } from "./tokens";
 
 /** A failed call to the Account is tried again after 1 s, 2 s, 4 s, … up to a minute. */
-export function retryDelayMs(attempts: number): number {
+function retryDelayMs(attempts: number): number {
   return Math.min(1_000 * 2 ** attempts, 60_000);
 }
 
 export class Lifecycle {
   /** Set while this object waits on `Account.addDevice`: a removal owed meanwhile waits until the addition has landed. */
   private confirmInFlight = false;
+  /** The outbox run under way, if any: runs go one after another. */
+  private settling: Promise<void> | null = null;
   /** When silent sockets were last looked for. */
   private lastSilenceCheckAt = 0;
 
@@ -83,7 +86,10 @@ export class Lifecycle {
       if (proof.phonePublicKey !== session.phonePublicKey) return failure("wrong_state", "this is not the key the phone sent when it scanned this code");
       this.store.beginConfirm(proof, now);
     } else if (!retried) return failure("wrong_state", "this session is not waiting for a confirmation from this phone");
-    return this.addDevice();
+    const outcome = await this.addDevice();
+    // A removal owed by an end that came while the Account answered goes now, after the addition.
+    if (this.store.session()?.state === "ended") await this.settle(Number.POSITIVE_INFINITY);
+    return outcome;
   }
 
   /** Asks the Account for the device slot; links on yes, waits for another scan's confirm on a refusal, retries on a failure. */
@@ -100,17 +106,14 @@ export class Lifecycle {
       console.error("addDevice failed; retried from the outbox", error);
       const entry = this.store.outbox().find((candidate) => candidate.kind === "add_device");
       if (entry) this.store.postpone(entry, now + retryDelayMs(entry.attempts));
-      await this.settle();
+      await this.rearm();
       return failure("unavailable", "the account did not answer; the link is retried, or confirm again");
     } finally {
       this.confirmInFlight = false;
     }
     const after = this.store.session();
-    if (after?.state !== "confirming") {
-      // Ended while the Account answered: its end owes the removal, which goes now.
-      await this.settle(Number.POSITIVE_INFINITY);
-      return failure("wrong_state", "this session changed while it was being confirmed");
-    }
+    // Ended while the Account answered: its end owes the removal, which the caller's settle makes.
+    if (after?.state !== "confirming") return failure("wrong_state", "this session changed while it was being confirmed");
     if (!added.ok) {
       this.store.backToScanned();
       await this.rearm();
@@ -143,26 +146,33 @@ export class Lifecycle {
     if (!session || session.state === "ended") return;
     const owesRemoval = session.state === "linked" || session.state === "confirming" ? session.proof.account.number : null;
     this.store.end(reason, owesRemoval, Date.now());
-    this.parts.sockets.broadcast({ type: "ended", reason });
-    this.parts.sockets.closeAll(CLOSE_CODES[reason], reason);
+    this.parts.sockets.endAll({ type: "ended", reason }, CLOSE_CODES[reason], reason);
     await this.settle();
   }
 
   /**
    * Makes the calls the outbox owes (those due by `dueBy`), then deletes an
-   * ended session's storage, or re-arms for what is left. While a confirm
-   * waits on the Account, its calls wait a second: they go after it.
+   * ended session's storage, or re-arms for what is left. One at a time: a
+   * second caller waits for the first and then looks again. While a confirm
+   * waits on the Account, the calls wait a second: they go after it.
    */
-  async settle(dueBy = Date.now()): Promise<void> {
-    const now = Date.now();
-    for (const entry of this.store.outbox()) {
-      if (entry.dueAt > dueBy) continue;
-      if (this.confirmInFlight) this.store.postpone(entry, now + retryDelayMs(0));
+  settle(dueBy = Date.now()): Promise<void> {
+    const run = (this.settling ?? Promise.resolve()).then(() => this.settleOnce(dueBy));
+    this.settling = run.catch(() => {});
+    return run;
+  }
+
+  private async settleOnce(dueBy: number): Promise<void> {
+    const tried = new Set<string>();
+    for (;;) {
+      const now = Date.now();
+      const entry = this.store.outbox().find((candidate) => candidate.dueAt <= dueBy && !tried.has(candidate.kind));
+      if (!entry) break;
+      tried.add(entry.kind);
+      if (this.confirmInFlight) this.store.defer(entry, now + retryDelayMs(0));
       else if (entry.kind === "add_device") await this.addDevice();
       else await this.removeDevice(entry, now);
     }
-    const session = this.store.session();
-    if (session?.state === "ended" && this.store.outbox().length === 0) return this.store.wipe();
     await this.rearm();
   }
 
@@ -171,7 +181,7 @@ export class Lifecycle {
     if (!session) return;
     try {
       await this.parts.env.ACCOUNT.getByName(entry.accountNumber).removeDevice(session.sessionId);
-      this.store.done(entry);
+      if (this.store.session()) this.store.done(entry);
     } catch (error) {
       console.error("removeDevice failed; retried from the outbox", error);
       this.store.postpone(entry, now + retryDelayMs(entry.attempts));
@@ -201,6 +211,24 @@ export class Lifecycle {
     const next = nextToken(this.parts.config, current, now);
     this.store.rotate(current, next, true);
     this.parts.sockets.broadcast(this.tokenMessage(next));
+  }
+
+  /**
+   * A linked browser is in use (it came back, or sent a message): its last
+   * activity moves, written at most once an hour, as the account's device
+   * list shows it. The list lagging an hour is better than failing the
+   * browser's message, so a failed call to the Account is only logged.
+   */
+  async browserActive(now: number): Promise<void> {
+    const session = this.store.session();
+    if (session?.state !== "linked" || now - session.browserActiveAt < ACTIVITY_RESOLUTION_MS) return;
+    this.store.browserActive(now);
+    await this.rearm();
+    try {
+      await this.parts.env.ACCOUNT.getByName(session.proof.account.number).touchDevice(session.sessionId, now);
+    } catch (error) {
+      console.error("touchDevice failed; the device list catches up at the next hour of use", error);
+    }
   }
 
   /** Looks for silent sockets while the object is awake anyway, at most once a second so a burst of frames pays nothing. */
@@ -239,7 +267,10 @@ export class Lifecycle {
 
   /** Sets the one alarm to the earliest deadline, or clears it; an object with no state is not touched. */
   async rearm(): Promise<void> {
-    if (!this.store.session()) return;
+    const session = this.store.session();
+    if (!session) return;
+    // An ended session whose outbox is empty has nothing left to do: it goes.
+    if (session.state === "ended" && this.store.outbox().length === 0) return this.store.wipe();
     const at = nextAlarm(this.deadlines());
     const current = await this.parts.ctx.storage.getAlarm();
     if (at === null) {
@@ -249,6 +280,7 @@ export class Lifecycle {
     }
   }
 
+
   /**
    * The linked relay's address: this object's own id, which routes here
    * (`idFromString`) but cannot be derived from the session id without the
@@ -256,11 +288,6 @@ export class Lifecycle {
    */
   linkId(): string {
     return this.parts.ctx.id.toString();
-  }
-
-  /** The session, for the modules that act on it. */
-  session(): Session | null {
-    return this.store.session();
   }
 }
 

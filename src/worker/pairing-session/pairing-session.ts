@@ -65,8 +65,8 @@ export class PairingSession extends DurableObject<Env> {
     const device = request.headers.get(DEVICE_HEADER);
     if (!sessionId || !device || this.parts.store.session()) return new Response("cannot open this session", { status: 409 });
     const now = Date.now();
-    const { socket, response } = this.parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
     const first = this.handlers.lifecycle.open(sessionId, JSON.parse(device) as Description, now);
+    const { socket, response } = this.parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
     send(socket, { type: "session", sessionId, createdAt: now });
     send(socket, this.handlers.lifecycle.tokenMessage(first));
     return response;
@@ -139,14 +139,16 @@ export class PairingSession extends DurableObject<Env> {
         if (decision.tell) send(ws, { type: "error", code: "rate_limited", message: `at most ${rate} messages a second; send again in ${decision.tell.retryAfterMs} ms`, ...decision.tell });
         return;
       }
-      const size = typeof raw === "string" ? raw.length : raw.byteLength;
-      if (size > LIMITS.relayMessageBytes) return close(ws, CLOSE_CODES.message_too_large, "message too large");
+      if (byteLength(raw) > LIMITS.relayMessageBytes) return close(ws, CLOSE_CODES.message_too_large, "message too large");
       const message = parseClientMessage(raw);
       if (!message) return close(ws, CLOSE_CODES.bad_message, "malformed message");
       const session = this.parts.store.session();
       const attachment = attachmentOf(ws);
       if (!session || session.state === "ended" || !attachment) return close(ws, CLOSE_CODES.unknown_session, "session gone");
-      if (session.state === "linked") this.handlers.lifecycle.noticeSilence(now);
+      if (session.state === "linked") {
+        this.handlers.lifecycle.noticeSilence(now);
+        if (attachment.role === "browser" && attachment.verified) await this.handlers.lifecycle.browserActive(now);
+      }
       await dispatch(this.handlers, { ws, attachment, session }, message);
     } catch (error) {
       closeOnError(ws, error);
@@ -178,4 +180,10 @@ export class PairingSession extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket): Promise<void> {
     await this.webSocketClose(ws, 1006, "error");
   }
+}
+
+/** A message's size in bytes; text is counted as UTF-8 only when its length alone cannot settle it. */
+function byteLength(raw: string | ArrayBuffer): number {
+  if (typeof raw !== "string") return raw.byteLength;
+  return raw.length * 3 <= LIMITS.relayMessageBytes ? raw.length : new TextEncoder().encode(raw).byteLength;
 }

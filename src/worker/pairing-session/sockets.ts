@@ -72,9 +72,23 @@ export class Sockets {
     for (const ws of this.ctx.getWebSockets()) send(ws, message);
   }
 
-  closeAll(code: number, reason: string): void {
-    for (const ws of this.ctx.getWebSockets()) close(ws, code, reason);
+  /**
+   * The session ended: its own sockets (the phone, a browser that opened it
+   * or proved its device key) are told why and closed with the reason's code;
+   * a resume still waiting on its challenge learns nothing but 4404.
+   */
+  endAll(ended: ServerMessage, code: number, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = attachmentOf(ws);
+      if (attachment?.role === "browser" && !attachment.verified) {
+        close(ws, CLOSE_CODES.unknown_session, "no linked session to resume");
+        continue;
+      }
+      send(ws, ended);
+      close(ws, code, reason);
+    }
   }
+
 
   /** Each open socket with what the alarm needs to know of it; `lastMessageAt` is the in-memory record of its messages. */
   watched(lastMessageAt: (ws: WebSocket) => number): { ws: WebSocket; watch: WatchedSocket }[] {

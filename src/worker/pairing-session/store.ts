@@ -194,11 +194,11 @@ export class SessionStore {
 
   /** Deletes everything: the alarm, the tables, the database. */
   async wipe(): Promise<void> {
+    await this.storage.deleteAlarm();
+    await this.storage.deleteAll();
     this.cached = null;
     this.migrated = false;
     this.frames.forget();
-    await this.storage.deleteAlarm();
-    await this.storage.deleteAll();
   }
 
   // --- the outbox ----------------------------------------------------------
@@ -213,6 +213,11 @@ export class SessionStore {
       .exec<{ kind: OutboxKind; account_number: string; attempts: number; due_at: number }>("SELECT kind, account_number, attempts, due_at FROM outbox ORDER BY due_at")
       .toArray()
       .map((row) => ({ kind: row.kind, accountNumber: row.account_number, attempts: row.attempts, dueAt: row.due_at }));
+  }
+
+  /** A call waits for another to finish: it goes at `dueAt`, and it did not fail. */
+  defer(entry: OutboxEntry, dueAt: number): void {
+    this.sql.exec("UPDATE outbox SET due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
   }
 
   /** A call that failed is tried again at `dueAt`. */
