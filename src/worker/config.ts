@@ -69,6 +69,13 @@ export function siteOrigin(env: Env, requestUrl: string): string | null {
   return isLoopback(own.hostname) ? own.origin : null;
 }
 
+/** Why `siteOrigin` has none, for the refusal: SITE_ORIGIN unset, or set to something that is not an origin. */
+export function noSiteOriginReason(env: Env): string {
+  return (env.SITE_ORIGIN ?? "").trim()
+    ? "this server's SITE_ORIGIN is not an http(s) origin such as https://qr.example; the deployment must fix it"
+    : "this server has no SITE_ORIGIN set and is not reached on a loopback address";
+}
+
 function originOf(text: string): string | null {
   try {
     const url = new URL(text);

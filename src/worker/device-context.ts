@@ -4,6 +4,7 @@
 // so a crafted one cannot put words on the phone's confirm screen.
 import Bowser from "bowser";
 import type { Description } from "./pairing-session/session";
+import { ipv4Of, ipv6Groups } from "./ip-address";
 
 export const UNKNOWN_PLACE = "unknown";
 export const UNKNOWN_BROWSER = "Unknown browser";
@@ -25,11 +26,15 @@ export interface Place {
   label: string;
 }
 
-/** Keeps the first part of an address: "203.0.113.x", or the first three groups of IPv6. */
+/**
+ * Keeps the first part of an address: "203.0.113.x" (also for IPv4 written
+ * as IPv6, ::ffff:203.0.113.7), or the /48 of IPv6 ("2001:db8:0::/48").
+ */
 export function ipPrefix(ip: string | null): string {
   if (!ip) return "unknown";
-  if (ip.includes(":")) return `${ip.split(":").slice(0, 3).join(":")}::/48`;
-  const parts = ip.split(".");
+  const ipv4 = ipv4Of(ip);
+  if (ipv4 === null) return `${ipv6Groups(ip).slice(0, 3).join(":")}::/48`;
+  const parts = ipv4.split(".");
   return parts.length === 4 ? `${parts.slice(0, 3).join(".")}.x` : "unknown";
 }
 

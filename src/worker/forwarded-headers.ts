@@ -1,5 +1,7 @@
 // Headers the Worker sets on the WebSocket upgrades it hands to a
 // PairingSession: what kind of socket it is, and what the Worker checked.
+/** Every header the Worker sets starts with this; a client's own are removed before forwarding. */
+export const FORWARDED_PREFIX = "x-qrl-";
 export const SOCKET_HEADER = "x-qrl-socket";
 export const SESSION_ID_HEADER = "x-qrl-session-id";
 export const DEVICE_HEADER = "x-qrl-device";

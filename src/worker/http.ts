@@ -1,13 +1,13 @@
 // Hono building blocks shared by the routes: error replies and their
 // headers, body and rate limits, JSON validation, origin checks and the
-// signed-phone-request check.
+// hand-over of WebSocket upgrades to a session's object. The signed phone
+// request is checked in signed-phone.ts.
 import type { Context, MiddlewareHandler } from "hono";
 import { validator } from "hono/validator";
 import type * as z from "zod/mini";
 import type { SignedRequest } from "./account/account";
-import { allowedOrigins, signedRequestWindowMs, siteOrigin } from "./config";
-import { sha256Base64url } from "../shared/crypto";
-import { ADDRESS_HEADER, SOCKET_HEADER, type SocketAddress, type SocketKind } from "./forwarded-headers";
+import { allowedOrigins, noSiteOriginReason, siteOrigin } from "./config";
+import { ADDRESS_HEADER, FORWARDED_PREFIX, SOCKET_HEADER, type SocketAddress, type SocketKind } from "./forwarded-headers";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
@@ -20,13 +20,12 @@ import {
   type AccountInfo,
   type ErrorBody,
   type ErrorCode,
-  type PhoneCredentials,
 } from "../shared/protocol";
 
 export type AppEnv = {
   Bindings: Env;
   Variables: {
-    /** The phone's signed request, read by `phoneSignature`. */
+    /** The phone's signed request, read by `phoneSignature` (signed-phone.ts). */
     signed: SignedRequest;
     /** The account whose key verified it, set by `signedByPhone`… */
     account: AccountInfo;
@@ -80,7 +79,7 @@ function declaresBody(request: Request): boolean {
  * Body limits before any route runs, from the headers alone: GET requests
  * (WebSocket upgrades included) take no body at all, and no request declares
  * more than the phone limit. A chunked body is read later, and only up to
- * that limit (`readBodyUpTo`), once its signature's number and time passed.
+ * that limit (signed-phone.ts `readBodyUpTo`), once its signature's number and time passed.
  */
 export const bodyLimits: MiddlewareHandler = async (c, next) => {
   const request = c.req.raw;
@@ -93,37 +92,6 @@ export const bodyLimits: MiddlewareHandler = async (c, next) => {
   }
   await next();
 };
-
-/**
- * Reads the body, stopping as soon as it passes `maxBytes` (null then); what
- * was read is kept for the JSON validator. A request without a body reads as
- * empty.
- */
-async function readBodyUpTo(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  const body = c.req.raw.body;
-  if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  c.req.raw = new Request(c.req.raw, { body: bytes });
-  return bytes;
-}
 
 /**
  * Counts the request against `rule` under the key `keyOf` picks (none: not
@@ -170,7 +138,7 @@ export function jsonParam<T extends z.ZodMiniType>(name: string, schema: T) {
   });
 }
 
-const isUpgrade = (c: Context) => c.req.header("upgrade")?.toLowerCase() === "websocket";
+export const isUpgrade = (c: Context) => c.req.header("upgrade")?.toLowerCase() === "websocket";
 const upgradeRequired = (c: Context) => errorResponse(c, "upgrade_required", "this endpoint takes a WebSocket upgrade");
 
 export const upgradeOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -192,7 +160,7 @@ export const sameOriginUpgrade: MiddlewareHandler<AppEnv> = async (c, next) => {
     return errorResponse(
       c,
       "forbidden_origin",
-      site ? "WebSocket connections are accepted only from this site's own pages" : "this server has no SITE_ORIGIN set and is not reached on a loopback address",
+      site ? "WebSocket connections are accepted only from this site's own pages" : noSiteOriginReason(c.env),
     );
   }
   await next();
@@ -226,6 +194,9 @@ export function forwardUpgrade(c: Context<AppEnv>, target: UpgradeTarget, kind: 
     stub = sessions.getByName(target.sessionId);
   }
   const headers = new Headers(c.req.raw.headers);
+  // The object trusts only the Worker's own x-qrl-* headers: none of the
+  // client's reaches it (its signature headers were checked here already).
+  for (const name of [...headers.keys()]) if (name.startsWith(FORWARDED_PREFIX)) headers.delete(name);
   headers.set(SOCKET_HEADER, kind);
   headers.set(ADDRESS_HEADER, ("linkId" in target ? "link" : "session") satisfies SocketAddress);
   for (const [name, value] of Object.entries(extra)) headers.set(name, value);
@@ -244,64 +215,3 @@ function refuseUpgrade(c: Context, code: number, reason: string): Response {
   const signedInSubprotocols = credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) !== null;
   return new Response(null, { status: 101, webSocket: client, headers: signedInSubprotocols ? { "sec-websocket-protocol": RELAY_SUBPROTOCOL } : undefined });
 }
-
-/** The phone's signature: headers, or for a page's WebSocket the subprotocol list. */
-function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
-  const timestamp = c.req.header(SIGNATURE_HEADERS.timestamp);
-  const signature = c.req.header(SIGNATURE_HEADERS.signature);
-  if (timestamp && signature) return { number: c.req.header(SIGNATURE_HEADERS.number), timestamp, signature };
-  return isUpgrade(c) ? credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) : null;
-}
-
-/**
- * Reads the phone's signature for `phoneSignature`: the number's form and the
- * time window are checked from the headers, before the body is read (at most
- * LIMITS.phoneRequestBytes of it) and hashed as the phone signed it. The host
- * is the site's, never the request's own `Host`.
- */
-async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Response> {
-  const credentials = credentialsOf(c);
-  if (!credentials?.timestamp || !credentials.signature) {
-    return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
-  }
-  const number = phoneNumberSchema.safeParse(credentials.number);
-  if (!number.success) return errorResponse(c, "missing_signature", `${SIGNATURE_HEADERS.number}: must be an E.164 number such as +15550001`);
-  const windowMs = signedRequestWindowMs(c.env);
-  if (!/^\d{1,15}$/.test(credentials.timestamp) || Math.abs(Date.now() - Number(credentials.timestamp)) > windowMs) {
-    return errorResponse(c, "stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
-  }
-  const site = siteOrigin(c.env, c.req.url);
-  if (!site) return errorResponse(c, "forbidden_origin", "this server has no SITE_ORIGIN set and is not reached on a loopback address");
-  const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);
-  if (!body) return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
-  const url = new URL(c.req.url);
-  return {
-    host: new URL(site).host,
-    number: number.data,
-    method: c.req.method,
-    path: url.pathname + url.search,
-    timestamp: credentials.timestamp,
-    bodyHash: await sha256Base64url(body),
-    signature: credentials.signature,
-  };
-}
-
-/** Reads a phone's signed request into `c.var.signed` (not yet verified: `signedByPhone` does that, or registration). */
-export const phoneSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const signed = await readSignedRequest(c);
-  if (signed instanceof Response) return signed;
-  c.set("signed", signed);
-  await next();
-};
-
-/** Lets a request through only when the registered phone behind its number signed it. */
-export const signedByPhone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const signed = await readSignedRequest(c);
-  if (signed instanceof Response) return signed;
-  c.set("signed", signed);
-  const verified = await c.env.ACCOUNT.getByName(signed.number).verify(signed);
-  if (!verified.ok) return outcomeResponse(c, verified);
-  c.set("account", verified.value.account);
-  c.set("accountKey", verified.value.publicKey);
-  await next();
-};

@@ -14,14 +14,13 @@ import {
   jsonBody,
   jsonParam,
   outcomeResponse,
-  phoneSignature,
   rateLimit,
   sameOriginUpgrade,
   securityHeaders,
-  signedByPhone,
   upgradeOnly,
   type AppEnv,
 } from "./http";
+import { phoneSignature, signedByPhone } from "./signed-phone";
 import { RATE_LIMITS } from "./rate-limit";
 import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./forwarded-headers";
 import {

@@ -4,6 +4,8 @@
 // back to a fixed window in its own isolate with the same numbers, so a limit
 // is never silently off.
 
+import { ipv4Of, ipv6Groups } from "./ip-address";
+
 export interface RateLimitRule {
   /** The [[ratelimits]] binding in wrangler.toml; its `simple` limit and period are these numbers. */
   binding:
@@ -36,7 +38,7 @@ export const RATE_LIMITS = {
   scansPerNumber: { binding: "SCANS_PER_NUMBER", limit: 20, periodSeconds: 60 },
   /** New pairing sessions (`/api/sessions/connect`). */
   sessionsPerIp: { binding: "SESSIONS_PER_IP", limit: 60, periodSeconds: 60 },
-  /** Linked browsers coming back (`/api/sessions/:id/browser`). */
+  /** Linked browsers coming back (`/api/links/:linkId/browser`, and `/api/sessions/:id/browser` for links made before link ids). */
   resumesPerIp: { binding: "RESUMES_PER_IP", limit: 60, periodSeconds: 60 },
   /** Every other phone request (confirm, reject, devices, revoke, rotate-key, the relay socket), before the signature is checked… */
   phoneRequestsPerIp: { binding: "PHONE_REQUESTS_PER_IP", limit: 120, periodSeconds: 60 },
@@ -86,11 +88,7 @@ export async function withinRateLimit(
 export function addressKey(ip: string | null | undefined): string {
   if (!ip) return "unknown";
   // IPv4, or IPv4 written as IPv6 (::ffff:192.0.2.1): the dotted part is the address.
-  if (ip.includes(".")) return ip.slice(ip.lastIndexOf(":") + 1);
-  const [head = "", tail = ""] = ip.toLowerCase().split("::");
-  const headGroups = head ? head.split(":") : [];
-  const tailGroups = tail ? tail.split(":") : [];
-  const zeros = ip.includes("::") ? Array(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0") : [];
-  const groups = [...headGroups, ...zeros, ...tailGroups];
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const ipv4 = ipv4Of(ip);
+  if (ipv4 !== null) return ipv4;
+  return `${ipv6Groups(ip).slice(0, 4).join(":")}::/64`;
 }

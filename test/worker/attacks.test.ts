@@ -5,14 +5,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import worker from "../../src/worker/index";
 import { generateIdentityKeyPair, randomBase64url, signKeyRotation, type IdentityKeyPair } from "../../src/shared/crypto";
 import { Phone, type PhoneIdentity } from "../../src/clients/phone-core/phone";
-import { displayNameSchema, LIMITS, SIGNATURE_HEADERS } from "../../src/shared/protocol";
+import { CLOSE_CODES, displayNameSchema, LIMITS, SIGNATURE_HEADERS } from "../../src/shared/protocol";
 import { isLoopback, siteOrigin } from "../../src/worker/config";
+import { ADDRESS_HEADER, DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../../src/worker/forwarded-headers";
 import { API_HEADERS } from "../../src/worker/http";
 import { RATE_LIMITS, type RateLimitRule } from "../../src/worker/rate-limit";
 import {
   clock,
   errorCode,
   fetchWithRateLimiters,
+  linkedPair,
+  openPhoneSocket,
   ORIGIN,
   phoneFetch,
   randomAddress,
@@ -20,6 +23,7 @@ import {
   randomNumber,
   registeredPhone,
   signedPost,
+  TestSocket,
   workerFetch,
 } from "./helpers";
 
@@ -484,6 +488,18 @@ describe("5. the site's origin: SITE_ORIGIN, not the request's Host", () => {
     await expectRefused(await direct(new Request("https://rebind.evil.example/api/devices", { headers }), local), 403, "forbidden_origin");
   });
 
+  it("says so when SITE_ORIGIN is set but is not an origin, rather than that it is missing", async () => {
+    const broken = { SITE_ORIGIN: "qr.example" };
+    const socket = await direct(upgrade("/api/sessions/connect", { origin: ORIGIN, "cf-connecting-ip": randomAddress() }), broken);
+    expect(socket.status).toBe(403);
+    expect(await socket.json()).toMatchObject({ error: { code: "forbidden_origin", message: expect.stringContaining("SITE_ORIGIN is not an http(s) origin") } });
+    const phone = await registeredPhone();
+    const headers = await phone.signatureHeaders("GET", "/api/devices", "");
+    const signed = await direct(new Request(new URL("/api/devices", ORIGIN), { headers }), broken);
+    expect(signed.status).toBe(403);
+    expect(await signed.json()).toMatchObject({ error: { code: "forbidden_origin", message: expect.stringContaining("SITE_ORIGIN is not an http(s) origin") } });
+  });
+
   it("reads SITE_ORIGIN as an origin, and loopback as loopback only", () => {
     const envWith = (SITE_ORIGIN: string) => ({ ...env, SITE_ORIGIN }) as Env;
     expect(siteOrigin(envWith("https://qr.example/"), "https://evil.example/x")).toBe("https://qr.example");
@@ -553,5 +569,80 @@ describe("7. names: no format characters, one spelling (NFC)", () => {
     for (const name of ["Ana \u{1F469}\u200D\u{1F4BB}", "\u{1F3F3}\uFE0F\u200D\u{1F308}", "\u{1F469}\u{1F3FD}\u200D\u{1F4BB}"]) {
       await expect(register(name), name).resolves.toMatchObject({ name });
     }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 8. Forwarded headers
+
+describe("8. the object reads only the Worker's own x-qrl-* headers, never a client's", () => {
+  /** A client's attempt to tell the object what the Worker checked. */
+  const spoofed = (number: string): Record<string, string> => ({
+    [ADDRESS_HEADER]: "link",
+    [SOCKET_HEADER]: "phone",
+    [PHONE_NUMBER_HEADER]: number,
+    [SESSION_ID_HEADER]: randomBase64url(16),
+    [DEVICE_HEADER]: JSON.stringify({ browser: "Trusted Bank", os: "Linux", place: "Home", ipPrefix: "10.0.0.x", where: { country: null, region: null } }),
+    "x-qrl-anything": "else",
+  });
+
+  /** The Worker with its session namespace replaced by one that records what each object would be handed. */
+  function recordingWorker(): { forwarded: Request[]; fetch: (request: Request) => Promise<Response> } {
+    const forwarded: Request[] = [];
+    const stub = {
+      fetch: async (request: Request) => {
+        forwarded.push(request);
+        return new Response(null, { status: 204 });
+      },
+    };
+    // Any well-formed link id is taken as an object's id here, so every upgrade reaches the recorder.
+    const sessions = { idFromString: (id: string) => ({ id }), get: () => stub, getByName: () => stub };
+    return { forwarded, fetch: (request) => direct(request, { PAIRING_SESSION: sessions as unknown as Env["PAIRING_SESSION"] }) };
+  }
+
+  const qrlHeaders = (request: Request) => Object.fromEntries([...request.headers].filter(([name]) => name.startsWith("x-qrl-")));
+
+  it("replays the attack: a resume with a spoofed address, kind and phone number is refused 4404 at the old session id", async () => {
+    const pair = await linkedPair();
+    const { sessionId } = pair.browser;
+    const resume = await TestSocket.connect(`/api/sessions/${sessionId}/browser`, { origin: ORIGIN, ...spoofed(pair.phone.identity.number) });
+    expect(await resume.waitForClose()).toMatchObject({ code: CLOSE_CODES.unknown_session });
+    expect(resume.messages).toEqual([]);
+    const relay = await openPhoneSocket(pair.phone, { sessionId });
+    expect(await relay.waitForClose()).toMatchObject({ code: CLOSE_CODES.unknown_session });
+    expect([pair.browser.closed, pair.phoneSocket.closed]).toEqual([null, null]);
+  });
+
+  it("strips every client x-qrl-* header from a resume before it reaches the object", async () => {
+    const { forwarded, fetch } = recordingWorker();
+    const headers = { origin: ORIGIN, "cf-connecting-ip": randomAddress(), ...spoofed(randomNumber()) };
+    expect((await fetch(upgrade(`/api/links/${randomLinkId()}/browser`, { ...headers, [ADDRESS_HEADER]: "session" }))).status).toBe(204);
+    expect((await fetch(upgrade(`/api/sessions/${randomBase64url(16)}/browser`, headers))).status).toBe(204);
+    expect(forwarded.map(qrlHeaders)).toEqual([
+      { [SOCKET_HEADER]: "resume", [ADDRESS_HEADER]: "link" },
+      { [SOCKET_HEADER]: "resume", [ADDRESS_HEADER]: "session" },
+    ]);
+  });
+
+  it("forwards the phone's number from its verified signature only, and none of its signature headers", async () => {
+    const phone = await registeredPhone();
+    const { forwarded, fetch } = recordingWorker();
+    const path = `/api/links/${randomLinkId()}/phone`;
+    const signature = await phone.signatureHeaders("GET", path, "");
+    const response = await fetch(upgrade(path, { "cf-connecting-ip": randomAddress(), ...spoofed(randomNumber()), ...signature }));
+    expect(response.status).toBe(204);
+    expect(forwarded.map(qrlHeaders)).toEqual([{ [SOCKET_HEADER]: "phone", [ADDRESS_HEADER]: "link", [PHONE_NUMBER_HEADER]: phone.identity.number }]);
+  });
+
+  it("forwards a new session's id and device as the Worker made them", async () => {
+    const { forwarded, fetch } = recordingWorker();
+    const claims = spoofed(randomNumber());
+    await fetch(upgrade("/api/sessions/connect", { origin: ORIGIN, "cf-connecting-ip": "203.0.113.7", ...claims }));
+    const sent = qrlHeaders(forwarded[0]!);
+    expect(Object.keys(sent).sort()).toEqual([ADDRESS_HEADER, DEVICE_HEADER, SESSION_ID_HEADER, SOCKET_HEADER].sort());
+    expect(sent[SOCKET_HEADER]).toBe("open");
+    expect(sent[ADDRESS_HEADER]).toBe("session");
+    expect(JSON.parse(sent[DEVICE_HEADER]!)).toMatchObject({ browser: "Unknown browser", ipPrefix: "203.0.113.x" });
+    expect(sent[SESSION_ID_HEADER]).not.toBe(claims[SESSION_ID_HEADER]);
   });
 });

@@ -65,6 +65,30 @@ export interface Inspection extends DeviceContext {
 /** A scan waiting for the user: the key-agreement half committed with `inspect`, which `confirm` must use. */
 interface PendingScan {
   agreement: AgreementKeyPair;
+  /** When the scan was committed: the session waits CONFIRM_WINDOW_MS from then for the confirm. */
+  scannedAt: number;
+}
+
+/**
+ * How long a scanned session waits for the confirm (CONFIRM_TIMEOUT_MS on
+ * the server); a confirm is resent until then, never after.
+ */
+export const CONFIRM_WINDOW_MS = 60_000;
+/** The first wait before a confirm is resent; it doubles each time, up to CONFIRM_RETRY_MAX_MS. */
+export const CONFIRM_RETRY_FIRST_MS = 500;
+const CONFIRM_RETRY_MAX_MS = 4_000;
+
+/** Errors thrown by the fetcher itself (the request never got an answer), as opposed to a refusal or a local failure. */
+const networkFailures = new WeakSet<object>();
+
+/**
+ * Whether a confirm that failed this way may have been, or may yet be,
+ * carried out by the server: it answered 503 `unavailable` (it finishes the
+ * link on its own a moment later), or no answer came at all (a lost reply).
+ */
+function confirmMayHaveLanded(error: unknown): boolean {
+  if (error instanceof ServerError) return error.status === 503 && error.code === "unavailable";
+  return typeof error === "object" && error !== null && networkFailures.has(error);
 }
 
 /**
@@ -113,7 +137,7 @@ export class Phone {
     const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
     if (!keys) throw new Error("the QR code holds a key that cannot be used");
     const context = await this.post<InspectRequest, DeviceContext>("/api/link/inspect", { sessionId: qr.sessionId, token: qr.token, phonePublicKey: agreement.publicKey });
-    this.scans.set(qr.sessionId, { agreement });
+    this.scans.set(qr.sessionId, { agreement, scannedAt: Date.now() });
     const right = await matchingNumber(keys, { sessionId: qr.sessionId, browserPublicKey: qr.browserPublicKey, phonePublicKey: agreement.publicKey });
     return { ...context, matchingNumber: right, choices: numberChoices(right) };
   }
@@ -137,12 +161,30 @@ export class Phone {
     return { body: { sessionId: qr.sessionId, phonePublicKey: agreement.publicKey, confirmation }, keys, agreement };
   }
 
-  /** Completes the key agreement with the browser's QR key and proves it with a MAC the server cannot forge. Call it once the user picked the right number. */
+  /**
+   * Completes the key agreement with the browser's QR key and proves it with
+   * a MAC the server cannot forge. Call it once the user picked the right
+   * number. When the server answers 503 `unavailable`, or no answer comes,
+   * the server may still link (it retries on its own), so the same body is
+   * sent again, freshly signed, with a growing pause (0.5 s, 1 s, 2 s, …)
+   * until the confirmation window is over: the server answers a repeated
+   * confirm as it did the first, and the link's keys are not lost.
+   */
   async confirm(qr: QrPayload): Promise<Link> {
     const { body, keys, agreement } = await this.confirmRequest(qr);
-    const { linkId, number, name } = await this.post<ConfirmRequest, ConfirmResponse>("/api/link/confirm", body);
-    this.scans.delete(qr.sessionId);
-    return { account: { number, name }, linkId, keys, agreement };
+    const deadline = (this.scans.get(qr.sessionId)?.scannedAt ?? Date.now()) + CONFIRM_WINDOW_MS;
+    let pause = CONFIRM_RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        const { linkId, number, name } = await this.post<ConfirmRequest, ConfirmResponse>("/api/link/confirm", body);
+        this.scans.delete(qr.sessionId);
+        return { account: { number, name }, linkId, keys, agreement };
+      } catch (error) {
+        if (!confirmMayHaveLanded(error) || Date.now() + pause > deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, CONFIRM_RETRY_MAX_MS);
+    }
   }
 
   /** Says no; with `wrong_number`, the user picked a number the browser does not show, and the browser is told. */
@@ -221,7 +263,10 @@ export class Phone {
 
   private async request<Reply>(method: "GET" | "POST", path: string, text?: string, timestamp?: string): Promise<Reply> {
     const headers = { ...(text === undefined ? {} : { "content-type": "application/json" }), ...(await this.signatureHeaders(method, path, text ?? "", timestamp)) };
-    const response = await this.fetcher(new Request(new URL(path, this.server), { method, headers, body: text }));
+    const response = await this.fetcher(new Request(new URL(path, this.server), { method, headers, body: text })).catch((error: unknown) => {
+      if (typeof error === "object" && error !== null) networkFailures.add(error);
+      throw error;
+    });
     const reply = (await response.json().catch(() => null)) as Reply | ErrorBody | null;
     if (!response.ok) {
       const error = (reply as ErrorBody | null)?.error;

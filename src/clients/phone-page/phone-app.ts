@@ -1,13 +1,13 @@
 // The phone simulator as a page (/phone, and /link when a camera app opens a
 // QR code): register, scan and confirm, list and revoke linked devices, and
 // stream this phone's chats to them with the same code as the CLI phone.
-import jsQR from "jsqr";
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
 import { $, showNotice } from "../browser/dom";
+import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
 type Screen = "loading" | "register" | "home" | "scan" | "arrived" | "confirm";
@@ -30,7 +30,7 @@ class PhoneApp {
   private pending: { qr: QrPayload; inspection: Inspection } | null = null;
   /** A code from the URL this page was opened at, waiting for the user to say they are linking a computer in front of them. */
   private arrived: string | null = null;
-  private camera: MediaStream | null = null;
+  private readonly camera = new CameraScanner();
 
   constructor(
     private readonly store: IndexedDbPhoneStore,
@@ -64,7 +64,7 @@ class PhoneApp {
   }
 
   async home(): Promise<void> {
-    this.stopCamera();
+    this.camera.stop();
     show("home");
     $("streaming").textContent = this.links.size ? `Streaming chats to ${this.links.size} linked browser${this.links.size === 1 ? "" : "s"}.` : "No browser linked yet.";
     const list = $("device-list");
@@ -94,39 +94,13 @@ class PhoneApp {
 
   async scan(): Promise<void> {
     show("scan");
-    if (!navigator.mediaDevices?.getUserMedia) return;
-    try {
-      this.camera = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    } catch {
-      return; // No camera, or no permission: paste or pick a picture instead.
-    }
-    const video = $<HTMLVideoElement>("camera");
-    video.srcObject = this.camera;
-    await video.play();
-    const detector = "BarcodeDetector" in window ? new (window as unknown as { BarcodeDetector: new (options: object) => { detect(source: CanvasImageSource): Promise<{ rawValue: string }[]> } }).BarcodeDetector({ formats: ["qr_code"] }) : null;
-    const canvas = document.createElement("canvas");
-    const tick = async () => {
-      if (!this.camera) return;
-      const text = detector ? (await detector.detect(video).catch(() => []))[0]?.rawValue : this.decode(video, video.videoWidth, video.videoHeight, canvas);
-      if (text && parseQrText(text)) return void this.scanned(text);
-      requestAnimationFrame(() => void tick());
-    };
-    void tick();
-  }
-
-  /** jsQR on one frame of a video or a picture. */
-  decode(source: CanvasImageSource, width: number, height: number, canvas = document.createElement("canvas")): string | undefined {
-    if (!width || !height) return undefined;
-    canvas.width = width;
-    canvas.height = height;
-    const context = canvas.getContext("2d", { willReadFrequently: true })!;
-    context.drawImage(source, 0, 0, width, height);
-    return jsQR(context.getImageData(0, 0, width, height).data, width, height)?.data;
+    // No camera, or no permission: paste or pick a picture instead.
+    await this.camera.start($<HTMLVideoElement>("camera"), (text) => void this.scanned(text));
   }
 
   /** What a scan read: ask the server what asks to be linked, and show it. */
   async scanned(text: string): Promise<void> {
-    this.stopCamera();
+    this.camera.stop();
     const qr = parseQrText(text);
     if (!qr) return showNotice("That is not a QR Link code.");
     if (qr.origin !== location.origin) return showNotice(`That code is for ${qr.origin}, not for this server.`);
@@ -251,11 +225,6 @@ class PhoneApp {
       if (document.body.dataset.screen === "home") void this.home();
     }
   }
-
-  private stopCamera(): void {
-    for (const track of this.camera?.getTracks() ?? []) track.stop();
-    this.camera = null;
-  }
 }
 
 async function register(form: HTMLFormElement): Promise<void> {
@@ -292,7 +261,7 @@ $("pick-image").addEventListener("change", async (event) => {
   const file = (event.target as HTMLInputElement).files?.[0];
   if (!file || !app) return;
   const image = await createImageBitmap(file);
-  const text = app.decode(image, image.width, image.height);
+  const text = decodeQr(image, image.width, image.height);
   if (text) await app.scanned(text);
   else showNotice("No QR code found in that picture.");
 });

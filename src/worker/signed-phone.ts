@@ -1,0 +1,102 @@
+// The signed phone request: the phone's signature read from its headers (or,
+// for a page's WebSocket, its subprotocol list), its number and time checked
+// before the body is read, the body read only up to the phone limit and
+// hashed as the phone signed it, and then verified by the number's Account.
+import type { Context, MiddlewareHandler } from "hono";
+import type { SignedRequest } from "./account/account";
+import { noSiteOriginReason, signedRequestWindowMs, siteOrigin } from "./config";
+import { sha256Base64url } from "../shared/crypto";
+import { errorResponse, isUpgrade, outcomeResponse, type AppEnv } from "./http";
+import { credentialsFromSubprotocols, LIMITS, phoneNumberSchema, SIGNATURE_HEADERS, type PhoneCredentials } from "../shared/protocol";
+
+/**
+ * Reads the body, stopping as soon as it passes `maxBytes` (null then); what
+ * was read is kept for the JSON validator. A request without a body reads as
+ * empty.
+ */
+async function readBodyUpTo(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  c.req.raw = new Request(c.req.raw, { body: bytes });
+  return bytes;
+}
+
+/** The phone's signature: headers, or for a page's WebSocket the subprotocol list. */
+function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
+  const timestamp = c.req.header(SIGNATURE_HEADERS.timestamp);
+  const signature = c.req.header(SIGNATURE_HEADERS.signature);
+  if (timestamp && signature) return { number: c.req.header(SIGNATURE_HEADERS.number), timestamp, signature };
+  return isUpgrade(c) ? credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) : null;
+}
+
+/**
+ * Reads the phone's signature for `phoneSignature`: the number's form and the
+ * time window are checked from the headers, before the body is read (at most
+ * LIMITS.phoneRequestBytes of it) and hashed as the phone signed it. The host
+ * is the site's, never the request's own `Host`.
+ */
+async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Response> {
+  const credentials = credentialsOf(c);
+  if (!credentials?.timestamp || !credentials.signature) {
+    return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
+  }
+  const number = phoneNumberSchema.safeParse(credentials.number);
+  if (!number.success) return errorResponse(c, "missing_signature", `${SIGNATURE_HEADERS.number}: must be an E.164 number such as +15550001`);
+  const windowMs = signedRequestWindowMs(c.env);
+  if (!/^\d{1,15}$/.test(credentials.timestamp) || Math.abs(Date.now() - Number(credentials.timestamp)) > windowMs) {
+    return errorResponse(c, "stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
+  }
+  const site = siteOrigin(c.env, c.req.url);
+  if (!site) return errorResponse(c, "forbidden_origin", noSiteOriginReason(c.env));
+  const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);
+  if (!body) return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
+  const url = new URL(c.req.url);
+  return {
+    host: new URL(site).host,
+    number: number.data,
+    method: c.req.method,
+    path: url.pathname + url.search,
+    timestamp: credentials.timestamp,
+    bodyHash: await sha256Base64url(body),
+    signature: credentials.signature,
+  };
+}
+
+/** Reads a phone's signed request into `c.var.signed` (not yet verified: `signedByPhone` does that, or registration). */
+export const phoneSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const signed = await readSignedRequest(c);
+  if (signed instanceof Response) return signed;
+  c.set("signed", signed);
+  await next();
+};
+
+/** Lets a request through only when the registered phone behind its number signed it. */
+export const signedByPhone: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const signed = await readSignedRequest(c);
+  if (signed instanceof Response) return signed;
+  c.set("signed", signed);
+  const verified = await c.env.ACCOUNT.getByName(signed.number).verify(signed);
+  if (!verified.ok) return outcomeResponse(c, verified);
+  c.set("account", verified.value.account);
+  c.set("accountKey", verified.value.publicKey);
+  await next();
+};
