@@ -400,6 +400,16 @@ describe("4. numbers and key rotation", () => {
     await expect(withKey({ ...phone.identity, name: "Alice B." }, next).register()).resolves.toMatchObject({ name: "Alice B." });
   });
 
+  it("closes the relay sockets opened with the old key, and the phone comes back with the new one", async () => {
+    const pair = await linkedPair();
+    await pair.phone.rotateKey(await generateIdentityKeyPair(false));
+    expect(await pair.phoneSocket.waitForClose()).toMatchObject({ code: CLOSE_CODES.replaced });
+    expect(await pair.browser.waitFor("presence", 2)).toEqual({ type: "presence", phone: "offline" });
+    const again = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await again.waitFor("ready")).toMatchObject({ type: "ready" });
+    expect(await pair.browser.waitFor("presence", 3)).toEqual({ type: "presence", phone: "online" });
+  });
+
   it("refuses a rotation without a valid proof of the new key, and keeps the old key", async () => {
     const phone = await registeredPhone();
     const next = await generateIdentityKeyPair(false);

@@ -116,6 +116,9 @@ export class Account extends DurableObject<Env> {
     // Checked again after the await: two rotations from the same key, one wins.
     if (this.store.account()?.public_key !== account.public_key) return failure("bad_signature", "this account's key was replaced after the request was signed");
     this.store.replacePublicKey(rotation.newPublicKey);
+    // Relay sockets opened with the old key close now; the phone reconnects, signing with the new one.
+    const closed = await Promise.allSettled(this.store.devices().map((device) => this.env.PAIRING_SESSION.getByName(device.id).closePhoneSockets()));
+    for (const result of closed) if (result.status === "rejected") console.error("a session did not close its phone socket after a key rotation", result.reason);
     return success({ number: account.number, name: account.name });
   }
 

@@ -121,6 +121,11 @@ export class PairingSession extends DurableObject<Env> {
     return this.handlers.lifecycle.reject(phoneNumber, reason);
   }
 
+  /** The phone's key changed: its relay sockets, opened with the old one, close (4409); the phone reconnects with the new key. */
+  async closePhoneSockets(): Promise<void> {
+    for (const ws of this.parts.sockets.of("phone")) close(ws, CLOSE_CODES.replaced, "the phone's key changed; reconnect with the new key");
+  }
+
   /** The account ends this link: the phone revoked it, or the phone has been away too long. Safe to call twice. */
   async endLink(reason: "revoked" | "inactive"): Promise<void> {
     const state = this.parts.store.session()?.state;
