@@ -3,12 +3,9 @@
 // adapter from the Durable Object's entry points (upgrades, RPC, socket
 // events, the alarm) to the concern modules beside it.
 import { DurableObject } from "cloudflare:workers";
-import { randomBase64url } from "../../shared/crypto";
-import { CLOSE_CODES, HEARTBEAT, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols, parseClientMessage, type AccountInfo, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
+import { CLOSE_CODES, HEARTBEAT, LIMITS, parseClientMessage, type AccountInfo, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
 import { sessionConfig } from "../config";
-import type { Description, LinkedSession } from "./session";
 import type { Place } from "../device-context";
-import { ADDRESS_HEADER, DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
 import type { Outcome } from "../outcome";
 import { fullAllowance, spend } from "./allowance";
 import { dispatch, type Handlers } from "./dispatch";
@@ -18,15 +15,7 @@ import type { SessionParts } from "./parts";
 import { Relay } from "./relay";
 import { answerClose, attachmentOf, close, closeOnError, send, Sockets } from "./sockets";
 import { SessionStore } from "./store";
-
-/**
- * Whether a linked session's relay answers at the address this upgrade came
- * to: at its link id always; at its session id, which its QR codes showed,
- * only if it never handed out a link id (a link made before link ids existed).
- */
-function answersAt(session: LinkedSession, request: Request): boolean {
-  return request.headers.get(ADDRESS_HEADER) === "link" || !session.linkIdIssued;
-}
+import { upgrade } from "./upgrades";
 
 export class PairingSession extends DurableObject<Env> {
   private readonly parts: SessionParts;
@@ -52,54 +41,10 @@ export class PairingSession extends DurableObject<Env> {
   /** WebSocket upgrades forwarded by the Worker: a new session, a browser resuming, or the phone's relay. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade") !== "websocket") return new Response("expected a WebSocket upgrade", { status: 400 });
-    const kind = request.headers.get(SOCKET_HEADER);
     // A socket joining is told who is there: sockets that went silent are closed first.
     if (this.parts.store.session()?.state === "linked") this.handlers.lifecycle.closeSilentSockets(Date.now());
-    const response = kind === "open" ? this.openSession(request) : kind === "resume" ? this.acceptResume(request) : kind === "phone" ? this.acceptPhone(request) : null;
+    const response = upgrade(this.handlers, request);
     await this.handlers.lifecycle.rearm();
-    return response ?? new Response("unknown socket kind", { status: 400 });
-  }
-
-  private openSession(request: Request): Response {
-    const sessionId = request.headers.get(SESSION_ID_HEADER);
-    const device = request.headers.get(DEVICE_HEADER);
-    if (!sessionId || !device || this.parts.store.session()) return new Response("cannot open this session", { status: 409 });
-    const now = Date.now();
-    const first = this.handlers.lifecycle.open(sessionId, JSON.parse(device) as Description, now);
-    const { socket, response } = this.parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
-    send(socket, { type: "session", sessionId, createdAt: now });
-    send(socket, this.handlers.lifecycle.tokenMessage(first));
-    return response;
-  }
-
-  /** A reloaded browser: it gets a challenge, and nothing else until it signs it (in time) with its device key. */
-  private acceptResume(request: Request): Response {
-    const session = this.parts.store.session();
-    if (session?.state !== "linked" || !session.devicePublicKey || !answersAt(session, request)) {
-      return this.parts.sockets.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
-    }
-    // Each role has its slots: unanswered resumes share a few, and a new one pushes out the oldest.
-    this.parts.sockets.closeOldestUnverified(LIMITS.unansweredResumesPerSession - 1, CLOSE_CODES.too_many_sockets, "too many resumes waiting on their challenge");
-    const nonce = randomBase64url(32);
-    const { socket, response } = this.parts.sockets.accept({ role: "browser", verified: false, nonce, connectedAt: Date.now() });
-    send(socket, { type: "challenge", nonce });
-    return response;
-  }
-
-  /** The linked phone's relay socket; a newer one replaces an older one. */
-  private acceptPhone(request: Request): Response {
-    const { sockets } = this.parts;
-    // A phone page signs with subprotocols; its browser needs ours echoed to open the socket.
-    const subprotocol = credentialsFromSubprotocols(request.headers.get("sec-websocket-protocol") ?? undefined) ? RELAY_SUBPROTOCOL : undefined;
-    const session = this.parts.store.session();
-    if (session?.state !== "linked" || !answersAt(session, request) || session.proof.account.number !== request.headers.get(PHONE_NUMBER_HEADER)) {
-      return sockets.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here", subprotocol);
-    }
-    const wasOnline = this.handlers.relay.presence() === "online";
-    for (const old of sockets.of("phone")) close(old, CLOSE_CODES.replaced, "replaced by a newer connection");
-    const { socket, response } = sockets.accept({ role: "phone", connectedAt: Date.now() }, subprotocol);
-    this.handlers.relay.start(socket, session, "phone");
-    if (!wasOnline) sockets.announceTo("browser", { type: "presence", phone: "online" });
     return response;
   }
 
