@@ -64,7 +64,7 @@ export function readme(r: any, file: string, plan: any): string {
 
 \`npm run bench\` (full: pending sessions up to 10,000 on the real schedule, 5 to 7 minutes, stopped at 14) or
 \`npm run bench -- --quick\` (under a minute: small counts and a faster schedule, the same keys); set
-\`CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false\`. Each run writes bench/results/<time>.json and this file;
+\`CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false\`. Each run writes bench/results/<time>.json, and a full run this file;
 \`npm run bench -- --readme bench/results/<file>.json\` rewrites this file from a results file. This run took ${r.durationS} s.
 Every figure below is from \`${file}\` (${r.mode} mode, ${r.when}, source ${r.source.commit}${r.source.uncommitted ? ` with ${r.source.uncommitted} uncommitted files under src/ and wrangler.toml` : ""}).
 

@@ -377,8 +377,9 @@ async function main(): Promise<void> {
     mkdirSync("bench/results", { recursive: true });
     const file = `bench/results/${result.when.replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`;
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync("bench/README.md", readme(result, file, PLAN));
-    log(`bench: wrote ${file} and bench/README.md`);
+    // A quick run is a smoke test: its figures are not comparable, so it leaves the full run's README as it is.
+    if (!quick) writeFileSync("bench/README.md", readme(result, file, PLAN));
+    log(`bench: wrote ${file}${quick ? "" : " and bench/README.md"}`);
   } finally {
     clearTimeout(hardStop);
     await Promise.all([...runtimes.map((runtime) => runtime.stop()), floor?.stop()]);
