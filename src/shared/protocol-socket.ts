@@ -8,6 +8,8 @@ export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "en
 /** `wrong_number`: the phone picked a number the browser did not show (number matching), so the session ends. */
 export const END_REASONS = ["expired", "rejected", "key_mismatch", "logged_out", "revoked", "inactive", "too_many_attempts", "wrong_number"] as const;
 export type EndReason = (typeof END_REASONS)[number];
+/** Why the Account refused a confirmed scan (`Account.addDevice`); the scan waits again. */
+export const LINK_REFUSALS = ["device_limit", "unknown_account"] as const;
 export type Direction = "to_browser" | "to_phone";
 export type Presence = "online" | "offline";
 
@@ -97,6 +99,12 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
     expected: z.optional(z.int()),
     retryAfterMs: z.optional(z.int().check(z.nonnegative())),
   }),
+  /**
+   * The phone confirmed but the account refused the link (`device_limit`: it
+   * already has MAX_LINKED_DEVICES). Nothing was linked; the scan waits again,
+   * so the phone may free a slot and confirm once more within the window.
+   */
+  z.object({ type: z.literal("refused"), code: z.enum(LINK_REFUSALS), message: z.string() }),
   z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

@@ -7,10 +7,10 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FilePhoneStore } from "../../src/clients/phone-cli/file-phone-store";
 import { Phone } from "../../src/clients/phone-core/phone";
-import { HEARTBEAT, parseQrText, serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
+import { HEARTBEAT, MAX_LINKED_DEVICES, parseQrText, serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
 import { decodeWithJsqr, decodeWithZbar, launchChromium, missingTools, pixelAt, saveArtifact } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
-import { linkByTyping, runPhone, spawnPhone } from "./phone-cli";
+import { linkByTyping, runPhone, SocketBrowser, spawnPhone } from "./phone-cli";
 
 /** Short periods so rotations and expiry happen within seconds. */
 const SCHEDULE = { TOKEN_FIRST_TTL_MS: 4_000, TOKEN_TTL_MS: 3_000, TOKEN_COUNT: 3, TOKEN_GRACE_MS: 1_500, CONFIRM_TIMEOUT_MS: 4_000 };
@@ -358,6 +358,29 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=pending]");
     const after = await readQr(page, "3-after-reject");
     expect(parseQrText(after.text)!.sessionId).not.toBe(parseQrText(before.text)!.sessionId);
+  });
+
+  it("says why the phone's account refused the link, keeps the scan waiting, and links once the phone frees a slot", async () => {
+    const ivan = ["--server", server.url, "--profile", join(profileDir, "ivan.json")];
+    expect((await runPhone(["register", "--number", "+15550009", "--name", "Ivan", ...ivan])).code).toBe(0);
+    const phone = new Phone(server.url, (await FilePhoneStore.load(ivan[3]!)).identity);
+    const others = await Promise.all(Array.from({ length: MAX_LINKED_DEVICES }, () => SocketBrowser.open(server.url)));
+    for (const other of others) {
+      const qr = parseQrText(await other.qrText())!;
+      await phone.inspect(qr);
+      await phone.confirm(qr);
+    }
+    const { page } = await openPage();
+    const qr = parseQrText((await page.locator("#qr").getAttribute("data-text"))!)!;
+    await phone.inspect(qr);
+    await expect(phone.confirm(qr)).rejects.toMatchObject({ code: "device_limit" });
+    await page.waitForSelector("#scan-refusal:not([hidden])", { timeout: 2_000 });
+    expect(await page.locator("#scan-refusal").textContent()).toBe(`This phone already has ${MAX_LINKED_DEVICES} linked devices. Log one out on the phone to link this one.`);
+    expect(await page.evaluate(() => document.body.dataset.state)).toBe("scanned");
+    await phone.revoke(others[0]!.sessionId);
+    await phone.confirm(qr);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    for (const other of others) other.close();
   });
 
   it("says the code expired after the last token, and its reload button brings a fresh one", async () => {

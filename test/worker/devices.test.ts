@@ -34,6 +34,21 @@ describe("linked devices", () => {
     expect(await phone.devices()).toHaveLength(MAX_LINKED_DEVICES);
   });
 
+  it("tells the refused browser why, and links it once the phone frees a slot and confirms the same scan again", async () => {
+    const phone = await registeredPhone();
+    const linked = [];
+    for (let i = 0; i < MAX_LINKED_DEVICES; i++) linked.push(await linkBrowser(phone));
+    const fifth = await BrowserClient.open();
+    await phone.inspect(fifth.qr());
+    await expect(phone.confirm(fifth.qr())).rejects.toMatchObject({ code: "device_limit" });
+    expect(await fifth.waitFor("refused")).toMatchObject({ type: "refused", code: "device_limit", message: expect.stringMatching(/4 linked devices/) });
+    expect(fifth.all("ended")).toHaveLength(0);
+    await phone.revoke(linked[0]!.sessionId);
+    await phone.confirm(fifth.qr());
+    expect(await fifth.waitFor("linked")).toMatchObject({ type: "linked", account: { number: phone.identity.number } });
+    expect((await phone.devices()).map((device) => device.id)).toContain(fifth.sessionId);
+  });
+
   it("revokes a device: the browser is told, its resume stops working, the list drops it", async () => {
     const pair = await linkedPair();
     const id = pair.browser.sessionId;

@@ -2,7 +2,7 @@
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
 import { generateIdentityKeyPair } from "../../shared/crypto";
-import { serverMessageSchema, type ServerMessage } from "../../shared/protocol";
+import { MAX_LINKED_DEVICES, serverMessageSchema, type ServerMessage } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { ChatScreen } from "./chat-screen";
 import { loadLink, saveLink, type StoredLink } from "./link-store";
@@ -46,6 +46,8 @@ class PairingScreen {
   private readonly socket: WebSocket;
   /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
   private handled: Promise<void> = Promise.resolve();
+  /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
+  private refusal: string | null = null;
 
   constructor(private readonly pairing: BrowserPairing) {
     const url = new URL("/api/sessions/connect", location.href);
@@ -77,6 +79,9 @@ class PairingScreen {
       case "linked":
         await this.onLinked(message);
         break;
+      case "refused":
+        this.onRefused(message);
+        break;
       case "ended":
         this.onEnded(message.reason);
         break;
@@ -86,6 +91,7 @@ class PairingScreen {
   /** Shows the number the phone must pick, derived from the key it committed to; a key that cannot be used ends this attempt. */
   private async onScanned(message: Extract<ServerMessage, { type: "scanned" }>): Promise<void> {
     $("match-number").textContent = "";
+    this.showRefusal(null);
     setState("scanned");
     const number = this.sessionId ? await this.pairing.scanned(this.sessionId, message) : null;
     if (number === null) {
@@ -125,11 +131,33 @@ class PairingScreen {
     this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
   }
 
+  /**
+   * The phone confirmed but its account refused the link. The scan waits
+   * again (same number): the phone can log a device out and confirm once more
+   * before the window closes, so the page says why and keeps waiting.
+   */
+  private onRefused(message: Extract<ServerMessage, { type: "refused" }>): void {
+    const text =
+      message.code === "device_limit"
+        ? `This phone already has ${MAX_LINKED_DEVICES} linked devices. Log one out on the phone to link this one.`
+        : "The phone's account could not link this browser, so nothing was linked.";
+    this.showRefusal(text);
+    showNotice(text);
+  }
+
+  private showRefusal(text: string | null): void {
+    this.refusal = text;
+    const element = $("scan-refusal");
+    element.textContent = text ?? "";
+    element.hidden = text === null;
+  }
+
   private onEnded(reason: string): void {
     this.done = true;
     const abandoned = reason === "expired" && document.body.dataset.state === "scanned";
     if (reason === "rejected" || abandoned) {
-      showNotice(abandoned ? "Nobody confirmed on the phone. Here is a fresh code." : "The link was rejected on the phone. Here is a fresh code.");
+      const unconfirmed = this.refusal ? `Nothing was linked: ${this.refusal} Here is a fresh code.` : "Nobody confirmed on the phone. Here is a fresh code.";
+      showNotice(abandoned ? unconfirmed : "The link was rejected on the phone. Here is a fresh code.");
       void startPairing();
     } else if (reason === "expired") setState("expired");
     else if (reason === "too_many_attempts") {

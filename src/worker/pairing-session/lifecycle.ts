@@ -2,7 +2,7 @@
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
 import { ACTIVITY_RESOLUTION_MS } from "../config";
-import { CLOSE_CODES, type ConfirmResponse, type DeviceContext, type EndReason } from "../../shared/protocol";
+import { CLOSE_CODES, LINK_REFUSALS, type ConfirmResponse, type DeviceContext, type EndReason } from "../../shared/protocol";
 import { comparePlaces, type Place } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
 import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
@@ -92,7 +92,7 @@ export class Lifecycle {
     return outcome;
   }
 
-  /** Asks the Account for the device slot; links on yes, waits for another scan's confirm on a refusal, retries on a failure. */
+  /** Asks the Account for the device slot; links on yes, tells the browser and waits for another confirm on a refusal, retries on a failure. */
   private async addDevice(): Promise<Outcome<ConfirmResponse>> {
     const session = this.store.session();
     if (session?.state !== "confirming") return failure("wrong_state", "this session is not being confirmed");
@@ -116,6 +116,10 @@ export class Lifecycle {
     if (after?.state !== "confirming") return failure("wrong_state", "this session changed while it was being confirmed");
     if (!added.ok) {
       this.store.backToScanned();
+      // Persisted first: the browser is told why its scan waits again (the phone already is, by its answer).
+      const { code: refusedCode, message } = added;
+      const code = LINK_REFUSALS.find((refusal) => refusal === refusedCode);
+      if (code) this.parts.sockets.announceTo("browser", { type: "refused", code, message });
       await this.rearm();
       return added;
     }
