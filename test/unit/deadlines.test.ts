@@ -3,6 +3,7 @@ import {
   deadlines,
   dueNow,
   nextAlarm,
+  retryDelayMs,
   silentAt,
   type Deadline,
   type DeadlineConfig,
@@ -169,5 +170,11 @@ describe("dueNow", () => {
   it("on a linked session whose resume left its challenge unanswered, names challenge and not device_idle", () => {
     const now = silentAt(resuming, config);
     expect(dueNow(deadlines(linked, [browser, phone, resuming], [], config), now)).toEqual(["challenge"]);
+  });
+});
+
+describe("retryDelayMs", () => {
+  it("doubles from a second for each failed attempt, up to a minute", () => {
+    expect([0, 1, 2, 3, 5, 6, 20].map(retryDelayMs)).toEqual([1_000, 2_000, 4_000, 8_000, 32_000, 60_000, 60_000]);
   });
 });

@@ -38,6 +38,11 @@ export interface WatchedSocket {
   lastSeenAt: number;
 }
 
+/** A failed call to the Account (an outbox entry) is tried again after 1 s, 2 s, 4 s, … up to a minute. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(1_000 * 2 ** attempts, 60_000);
+}
+
 /** When a socket counts as silent and is closed. */
 export function silentAt(socket: WatchedSocket, config: DeadlineConfig): number {
   if (socket.role === "phone") return socket.lastSeenAt + config.phoneOfflineMs;

@@ -5,16 +5,11 @@ import { ACTIVITY_RESOLUTION_MS } from "../config";
 import { CLOSE_CODES, LINK_REFUSALS, type ConfirmResponse, type DeviceContext, type EndReason } from "../../shared/protocol";
 import { comparePlaces, type Place } from "../device-context";
 import { failure, success, type Outcome } from "../outcome";
-import { deadlines, dueNow, nextAlarm, silentAt, type DeadlineName } from "./deadlines";
+import { deadlines, dueNow, nextAlarm, retryDelayMs, silentAt, type DeadlineName } from "./deadlines";
 import type { SessionParts } from "./parts";
 import { close } from "./sockets";
 import type { Description, LinkProof, OutboxEntry } from "./session";
 import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type Token } from "./tokens";
-
-/** A failed call to the Account is tried again after 1 s, 2 s, 4 s, … up to a minute. */
-function retryDelayMs(attempts: number): number {
-  return Math.min(1_000 * 2 ** attempts, 60_000);
-}
 
 export class Lifecycle {
   /** Set while this object waits on `Account.addDevice`: a removal owed meanwhile waits until the addition has landed. */
@@ -80,7 +75,9 @@ export class Lifecycle {
     if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
     const retried = (session.state === "confirming" || session.state === "linked") && sameProof(session.proof, proof);
     if (session.state === "linked" && retried) return success({ ...session.proof.account, linkId: this.linkId() });
-    if (session.state === "confirming" && (!retried || this.confirmInFlight)) return failure("wrong_state", "this session is already being confirmed");
+    if (session.state === "confirming" && !retried) return failure("wrong_state", "this session is already being confirmed");
+    // The same confirm again while its call to the Account is under way: the phone sends it again and gets the answer.
+    if (session.state === "confirming" && this.confirmInFlight) return failure("unavailable", "this confirmation is under way; send it again");
     if (session.state === "scanned" && session.scannedBy === proof.account.number) {
       // The browser shows a number derived from the key committed at the scan: a confirm with another key links nothing.
       if (proof.phonePublicKey !== session.phonePublicKey) return failure("wrong_state", "this is not the key the phone sent when it scanned this code");
@@ -283,7 +280,6 @@ export class Lifecycle {
       await this.parts.ctx.storage.setAlarm(at);
     }
   }
-
 
   /**
    * The linked relay's address: this object's own id, which routes here
