@@ -8,6 +8,7 @@ import type * as z from "zod/mini";
 import type { SignedRequest } from "./account/account";
 import { allowedOrigins, noSiteOriginReason, siteOrigin } from "./config";
 import { ADDRESS_HEADER, FORWARDED_PREFIX, SOCKET_HEADER, type SocketAddress, type SocketKind } from "./forwarded-headers";
+import { refusedUpgrade } from "./refused-upgrade";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
@@ -209,9 +210,6 @@ export function forwardUpgrade(c: Context<AppEnv>, target: UpgradeTarget, kind: 
  * list gets ours back, or its browser would not open the socket at all.
  */
 function refuseUpgrade(c: Context, code: number, reason: string): Response {
-  const { 0: client, 1: server } = new WebSocketPair();
-  server.accept();
-  server.close(code, reason);
   const signedInSubprotocols = credentialsFromSubprotocols(c.req.header("sec-websocket-protocol")) !== null;
-  return new Response(null, { status: 101, webSocket: client, headers: signedInSubprotocols ? { "sec-websocket-protocol": RELAY_SUBPROTOCOL } : undefined });
+  return refusedUpgrade(code, reason, signedInSubprotocols ? RELAY_SUBPROTOCOL : undefined);
 }

@@ -3,6 +3,7 @@
 // before the body is read, the body read only up to the phone limit and
 // hashed as the phone signed it, and then verified by the number's Account.
 import type { Context, MiddlewareHandler } from "hono";
+import { requestTimeInWindow } from "./account/signed-requests";
 import type { SignedRequest } from "./account/account";
 import { noSiteOriginReason, signedRequestWindowMs, siteOrigin } from "./config";
 import { sha256Base64url } from "../shared/crypto";
@@ -61,10 +62,8 @@ async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Re
   }
   const number = phoneNumberSchema.safeParse(credentials.number);
   if (!number.success) return errorResponse(c, "missing_signature", `${SIGNATURE_HEADERS.number}: must be an E.164 number such as +15550001`);
-  const windowMs = signedRequestWindowMs(c.env);
-  if (!/^\d{1,15}$/.test(credentials.timestamp) || Math.abs(Date.now() - Number(credentials.timestamp)) > windowMs) {
-    return errorResponse(c, "stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
-  }
+  const inWindow = requestTimeInWindow(credentials.timestamp, Date.now(), signedRequestWindowMs(c.env));
+  if (!inWindow.ok) return outcomeResponse(c, inWindow);
   const site = siteOrigin(c.env, c.req.url);
   if (!site) return errorResponse(c, "forbidden_origin", noSiteOriginReason(c.env));
   const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);

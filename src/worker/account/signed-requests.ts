@@ -23,11 +23,17 @@ export interface Authenticated {
   expiresAt: number;
 }
 
+/** The request's time as a number, or `stale_request` when it is malformed or more than `windowMs` from `now`. */
+export function requestTimeInWindow(timestamp: string, now: number, windowMs: number): Outcome<number> {
+  const time = Number(timestamp);
+  if (/^\d{1,15}$/.test(timestamp) && Math.abs(now - time) <= windowMs) return success(time);
+  return failure("stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
+}
+
 export async function authenticate(publicKey: string, signed: SignedRequest, now: number, windowMs: number): Promise<Outcome<Authenticated>> {
-  const timestamp = Number(signed.timestamp);
-  if (!/^\d{1,15}$/.test(signed.timestamp) || Math.abs(now - timestamp) > windowMs) {
-    return failure("stale_request", `the request time is more than ${windowMs / 1000} s from the server's; check the phone's clock`);
-  }
+  const inWindow = requestTimeInWindow(signed.timestamp, now, windowMs);
+  if (!inWindow.ok) return inWindow;
+  const timestamp = inWindow.value;
   const key = await importIdentityPublicKey(publicKey);
   if (!key || !(await verifyRequestSignature(key, signed, signed.signature))) {
     return failure("bad_signature", "the request signature does not verify");

@@ -32,14 +32,6 @@ export class Sockets {
     return { socket: server, response: upgraded(client, subprotocol) };
   }
 
-  /** Completes the upgrade only to close it with a code, which a browser can read (a failed upgrade it cannot). */
-  refuse(code: number, reason: string, subprotocol?: string): Response {
-    const { 0: client, 1: server } = new WebSocketPair();
-    server.accept();
-    server.close(code, reason);
-    return upgraded(client, subprotocol);
-  }
-
   /** Closes the oldest browser sockets still waiting on their challenge until at most `keep` are left. */
   closeOldestUnverified(keep: number, code: number, reason: string): void {
     const waiting = this.of("browser")

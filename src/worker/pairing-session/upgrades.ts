@@ -5,6 +5,7 @@
 import { randomBase64url } from "../../shared/crypto";
 import { CLOSE_CODES, LIMITS, RELAY_SUBPROTOCOL, credentialsFromSubprotocols } from "../../shared/protocol";
 import { ADDRESS_HEADER, DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER, SOCKET_HEADER } from "../forwarded-headers";
+import { refusedUpgrade } from "../refused-upgrade";
 import type { Handlers } from "./dispatch";
 import type { Description, LinkedSession } from "./session";
 import { close, send } from "./sockets";
@@ -43,7 +44,7 @@ function openSession({ parts, lifecycle }: Handlers, request: Request): Response
 function acceptResume({ parts }: Handlers, request: Request): Response {
   const session = parts.store.session();
   if (session?.state !== "linked" || !session.devicePublicKey || !answersAt(session, request)) {
-    return parts.sockets.refuse(CLOSE_CODES.unknown_session, "no linked session to resume");
+    return refusedUpgrade(CLOSE_CODES.unknown_session, "no linked session to resume");
   }
   // Each role has its slots: unanswered resumes share a few, and a new one pushes out the oldest.
   parts.sockets.closeOldestUnverified(LIMITS.unansweredResumesPerSession - 1, CLOSE_CODES.too_many_sockets, "too many resumes waiting on their challenge");
@@ -60,7 +61,7 @@ function acceptPhone({ parts, relay }: Handlers, request: Request): Response {
   const subprotocol = credentialsFromSubprotocols(request.headers.get("sec-websocket-protocol") ?? undefined) ? RELAY_SUBPROTOCOL : undefined;
   const session = parts.store.session();
   if (session?.state !== "linked" || !answersAt(session, request) || session.proof.account.number !== request.headers.get(PHONE_NUMBER_HEADER)) {
-    return sockets.refuse(CLOSE_CODES.unknown_session, "this phone has no linked session here", subprotocol);
+    return refusedUpgrade(CLOSE_CODES.unknown_session, "this phone has no linked session here", subprotocol);
   }
   const wasOnline = relay.presence() === "online";
   for (const old of sockets.of("phone")) close(old, CLOSE_CODES.replaced, "replaced by a newer connection");
