@@ -1,35 +1,69 @@
 // App messages: what phone and browser say to each other inside encrypted
 // relay frames. The server never sees them. Import from ./protocol.
+//
+// The phone is the source of truth. Every change to its chats gets the next
+// version number (its change log); the phone pushes changes to each linked
+// browser as they happen, and a browser that comes back asks for the changes
+// since the last version it applied (`sync_request`). Only a browser with
+// nothing (`since` 0) or further behind than the phone keeps gets a snapshot:
+// `profile`, one `chat` frame per chat, then `synced` with its version.
 import * as z from "zod/mini";
-import { LIMITS } from "./protocol-fields";
+import { LIMITS, parseJson } from "./protocol-fields";
+
+const version = z.int().check(z.nonnegative());
+const chatId = z.string().check(z.minLength(1), z.maxLength(64));
+
+/** How far a message of the account holder's has got: ✓ sent by the phone, ✓✓ delivered to the contact, blue ✓✓ read. */
+export const messageStatusSchema = z.enum(["sent", "delivered", "read"]);
+export type MessageStatus = z.infer<typeof messageStatusSchema>;
 
 export const chatMessageSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(64)),
-  chatId: z.string().check(z.minLength(1), z.maxLength(64)),
+  chatId,
   /** "me" for the account holder, otherwise the sender's name. */
   from: z.string().check(z.maxLength(LIMITS.nameLength)),
   text: z.string().check(z.minLength(1), z.maxLength(4_096)),
   at: z.number(),
+  /** The phone's word on a message of "me"; absent on a message a browser asks the phone to send. */
+  status: z.optional(messageStatusSchema),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
-export const chatSchema = z.object({ id: z.string(), title: z.string(), group: z.boolean() });
+export const chatSchema = z.object({ id: chatId, title: z.string(), group: z.boolean() });
 export type Chat = z.infer<typeof chatSchema>;
 
+/** One entry of the phone's change log. */
+export const changeSchema = z.discriminatedUnion("type", [
+  /** A message in a chat, from a contact or sent from any device; `unread` is the chat's count after it. */
+  z.object({ version, type: z.literal("message"), message: chatMessageSchema, unread: z.int().check(z.nonnegative()) }),
+  /** The chat was read on some device: its unread count is 0 everywhere. */
+  z.object({ version, type: z.literal("read"), chatId }),
+  /** A contact's receipt moved the ticks of one of the account holder's messages. */
+  z.object({ version, type: z.literal("status"), chatId, messageId: z.string().check(z.minLength(1), z.maxLength(64)), status: messageStatusSchema }),
+]);
+export type Change = z.infer<typeof changeSchema>;
+
 export const appMessageSchema = z.discriminatedUnion("kind", [
-  /** Phone: who the account is. */
+  /** Phone: who the account is (first frame of a snapshot). */
   z.object({ kind: z.literal("profile"), name: z.string(), number: z.string(), about: z.string() }),
-  /** Phone: one chat of the history with its messages (one frame per chat during a sync). */
+  /** Phone: one chat of a snapshot, with its messages. */
   z.object({ kind: z.literal("chat"), chat: chatSchema, messages: z.array(chatMessageSchema), unread: z.int().check(z.nonnegative()) }),
-  /** Phone: the sync is complete. */
-  z.object({ kind: z.literal("synced"), chats: z.int().check(z.nonnegative()) }),
-  /** Phone: a new message in a chat (a contact's reply, or one sent from the phone). */
-  z.object({ kind: z.literal("message"), message: chatMessageSchema }),
-  /** Browser: send me the history. */
-  z.object({ kind: z.literal("sync_request") }),
+  /** Phone: the snapshot is complete and describes the chats at `version`. */
+  z.object({ kind: z.literal("synced"), chats: z.int().check(z.nonnegative()), version }),
+  /** Phone: the next changes of its log, in version order. */
+  z.object({ kind: z.literal("changes"), changes: z.array(changeSchema) }),
+  /** Phone: a contact is typing in a chat (shown for a few seconds; not part of the log). */
+  z.object({ kind: z.literal("typing"), chatId, from: z.string().check(z.maxLength(LIMITS.nameLength)) }),
+  /** Browser: send me the changes after `since`, the last version applied here (0: a snapshot). */
+  z.object({ kind: z.literal("sync_request"), since: z.optional(version) }),
   /** Browser: send this message from the account. */
   z.object({ kind: z.literal("send"), message: chatMessageSchema }),
   /** Browser: the user read this chat. */
-  z.object({ kind: z.literal("read"), chatId: z.string() }),
+  z.object({ kind: z.literal("read"), chatId }),
 ]);
 export type AppMessage = z.infer<typeof appMessageSchema>;
+
+/** Reads the plaintext of a frame: an app message, or null (not JSON, or not a kind this version knows). */
+export function parseAppMessage(plaintext: string): AppMessage | null {
+  return parseJson(appMessageSchema, plaintext);
+}

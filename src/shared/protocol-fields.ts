@@ -68,3 +68,15 @@ export const displayNameSchema = z
     z.maxLength(LIMITS.nameLength),
     z.refine((name) => !HIDDEN_CHARACTER.test(name), "must not contain control or invisible formatting characters (such as bidi overrides or zero-width spaces)"),
   );
+
+/** Reads a JSON text with a schema: the value, or null when it is not JSON or not of that shape. Never throws. */
+export function parseJson<T>(schema: z.ZodMiniType<T>, text: string): T | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}

@@ -2,7 +2,7 @@
 // the server says, what clients say, the close codes and the heartbeat.
 // Import from ./protocol.
 import * as z from "zod/mini";
-import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, linkIdSchema, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
+import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, linkIdSchema, parseJson, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
 
 export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
 /** `wrong_number`: the phone picked a number the browser did not show (number matching), so the session ends. */
@@ -134,13 +134,5 @@ export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
 /** Reads a WebSocket message from a browser or phone: a JSON text of one of the client kinds, or null. */
 export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | null {
-  if (typeof raw !== "string") return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  const parsed = clientMessageSchema.safeParse(json);
-  return parsed.success ? parsed.data : null;
+  return typeof raw === "string" ? parseJson(clientMessageSchema, raw) : null;
 }

@@ -56,6 +56,11 @@ export class RelayChannel {
     private readonly events: ChannelEvents,
   ) {}
 
+  /** Frames sealed here that the other side has not acknowledged. */
+  get undelivered(): number {
+    return this.state.sent - this.delivered;
+  }
+
   private get inbound(): Direction {
     return this.outbound === "to_browser" ? "to_phone" : "to_browser";
   }

@@ -13,8 +13,10 @@ export interface CliResult {
 }
 
 export interface RunningPhone {
-  /** Types an answer at the CLI's prompt. */
+  /** Types an answer at the CLI's prompt, and nothing after it. */
   answer(text: string): void;
+  /** Types a line, and more may follow. */
+  type(line: string): void;
   /** What it has printed so far. */
   output(): string;
   /** Waits until its output matches. */
@@ -25,7 +27,9 @@ export interface RunningPhone {
 }
 
 export function spawnPhone(args: string[]): RunningPhone {
-  const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args], { env: OFFLINE_ENV });
+  // A phone that goes online has contacts who only answer, so what a test sees is what it caused.
+  const quiet = args[0] === "link" || args[0] === "online" ? ["--quiet"] : [];
+  const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args, ...quiet], { env: OFFLINE_ENV });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -39,6 +43,7 @@ export function spawnPhone(args: string[]): RunningPhone {
   );
   return {
     answer: (text) => child.stdin.end(text),
+    type: (line) => child.stdin.write(`${line}\n`),
     output: () => stdout,
     async waitForOutput(pattern, timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;

@@ -122,8 +122,6 @@ class PairingScreen {
       deviceKey: device.privateKey,
       keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
       channel: emptyChannelState(),
-      outbox: [],
-      posted: [],
     };
     await saveLink(link);
     this.done = true;

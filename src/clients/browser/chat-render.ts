@@ -7,8 +7,9 @@ import { $ } from "./dom";
 const CLOCK_SVG = '<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round"/></svg>';
 const TICKS: Record<Delivery, { html: string; label: string }> = {
   pending: { html: CLOCK_SVG, label: "Waiting for the phone" },
-  sent: { html: "✓", label: "Sent to the phone's server" },
-  delivered: { html: "✓✓", label: "Delivered to the phone" },
+  sent: { html: "✓", label: "Sent" },
+  delivered: { html: "✓✓", label: "Delivered" },
+  read: { html: "✓✓", label: "Read" },
 };
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
@@ -42,11 +43,14 @@ export function showBanner(text: string | null): void {
 
 export function renderChats(state: ChatState): void {
   const list = $("chat-list");
-  list.replaceChildren(...state.list().map((view) => chatItem(view, view.chat.id === state.selected)));
+  list.replaceChildren(...state.list().map((view) => chatItem(view, view.chat.id === state.selected, state.typing(view.chat.id))));
   list.dataset.count = String(state.list().length);
   const view = state.selected ? state.chat(state.selected) : undefined;
-  const loading = !state.synced && state.list().length === 0;
-  $("conversation-title").textContent = view ? view.chat.title : loading ? "Loading chats from your phone…" : "Select a chat";
+  const loading = !state.synced;
+  const title = $("conversation-title");
+  title.textContent = view ? view.chat.title : loading ? "Loading chats from your phone…" : "Select a chat";
+  const typist = view ? state.typing(view.chat.id) : null;
+  if (typist) title.append(element("small", "typing", view!.chat.group ? ` ${typist} is typing…` : " typing…"));
   $<HTMLInputElement>("composer-input").disabled = !view;
   const messages = $("messages");
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
@@ -54,7 +58,7 @@ export function renderChats(state: ChatState): void {
   if (atBottom || view) messages.scrollTop = messages.scrollHeight;
 }
 
-function chatItem(view: ChatView, selected: boolean): HTMLElement {
+function chatItem(view: ChatView, selected: boolean, typist: string | null): HTMLElement {
   const item = element("li", `chat-item${selected ? " selected" : ""}`);
   item.dataset.chat = view.chat.id;
   const last = view.messages.at(-1);
@@ -63,7 +67,7 @@ function chatItem(view: ChatView, selected: boolean): HTMLElement {
   top.append(element("span", "chat-title", view.chat.title), element("time", "chat-time", last ? timeOf(last.at) : ""));
   const bottom = element("div", "chat-item-bottom");
   const preview = last ? `${last.from === "me" ? "" : view.chat.group ? `${last.from.split(" ")[0]}: ` : ""}${last.text}` : "";
-  bottom.append(element("span", "chat-preview", preview));
+  bottom.append(typist ? element("span", "chat-preview typing", view.chat.group ? `${typist} is typing…` : "typing…") : element("span", "chat-preview", preview));
   if (view.unread > 0) bottom.append(element("span", "unread", String(view.unread)));
   body.append(top, bottom);
   item.append(element("span", "avatar", initials(view.chat.title)), body);
@@ -78,11 +82,12 @@ function messageBubble(message: ViewMessage, group: boolean): HTMLElement {
   bubble.append(element("span", "text", message.text));
   const meta = element("span", "meta", timeOf(message.at));
   if (mine) {
-    const tick = element("span", `tick ${message.status}`);
-    tick.innerHTML = TICKS[message.status].html;
-    tick.title = TICKS[message.status].label;
-    tick.setAttribute("aria-label", TICKS[message.status].label);
-    bubble.dataset.status = message.status;
+    const status = message.status ?? "sent";
+    const tick = element("span", `tick ${status}`);
+    tick.innerHTML = TICKS[status].html;
+    tick.title = TICKS[status].label;
+    tick.setAttribute("aria-label", TICKS[status].label);
+    bubble.dataset.status = status;
     meta.append(tick);
   }
   bubble.append(meta);

@@ -1,25 +1,26 @@
-// The linked browser: a window onto the phone. Shows the chats the phone
-// streams and sends what is typed here out through the phone, with delivery
-// ticks. The socket is ChatConnection's, the drawing chat-render's.
-import { appMessageSchema, type AppMessage, type ChatMessage, type Presence } from "../../shared/protocol";
+// The linked browser: a window onto the phone. Shows the chats as the phone's
+// snapshot and change log describe them, keeps them for the next visit, and
+// sends what is typed or read here out through the phone, which tells every
+// linked device. The socket is ChatConnection's, the drawing chat-render's.
+import { parseAppMessage, type AppMessage, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
 import { ChatConnection } from "./chat-connection";
 import { renderChats, showAccount, showBanner } from "./chat-render";
-import { ChatState, type Delivery } from "./chat-state";
+import { ChatState } from "./chat-state";
+import { loadChats, saveChats } from "./chat-store";
 import { $ } from "./dom";
-import { clearLink, loadView, saveLink, saveView, type StoredLink } from "./link-store";
+import { clearLink, saveLink, type StoredLink } from "./link-store";
+import { notifyMessage, offerNotifications } from "./notifications";
 
 export class ChatScreen {
   private readonly state = new ChatState();
   private readonly channel: RelayChannel;
   private readonly connection: ChatConnection;
-  private phone: Presence = "offline";
-  private syncRequested = false;
-  private flushing = false;
   private finished = false;
-  private posting: Promise<unknown> = Promise.resolve();
+  /** A sync_request for a gap is on its way; one is enough until the phone answers. */
+  private catchingUp = false;
   private renderQueued = false;
-  private viewSaveQueued = false;
+  private typingTimer: ReturnType<typeof setTimeout> | undefined;
   /** Removes this screen's listeners when the link ends, so a later link starts clean. */
   private readonly listeners = new AbortController();
 
@@ -29,8 +30,6 @@ export class ChatScreen {
   ) {
     this.channel = new RelayChannel(link.sessionId, "to_phone", link.keys, link.channel, () => saveLink(link), {
       message: (plaintext) => this.fromPhone(plaintext),
-      stored: (seq) => this.markPosted(seq, "sent"),
-      delivered: (seq) => void this.delivered(seq),
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
     });
     this.connection = new ChatConnection(link, this.channel, {
@@ -42,21 +41,18 @@ export class ChatScreen {
     this.bindControls();
   }
 
-  /** Takes over the socket that just linked, or resumes over a new one. */
+  /** Draws what was kept from the last visit, then takes over the socket that just linked or resumes over a new one. */
   async start(socket?: WebSocket): Promise<void> {
     showAccount(this.link.account);
+    this.state.restore(await loadChats().catch(() => ({ version: 0, profile: null, chats: [] })));
+    this.render();
     this.connection.start(socket);
-    this.state.restore(await loadView().catch(() => []));
-    for (const view of this.state.list()) this.restoreLocal(view.chat.id);
-    renderChats(this.state);
   }
 
+  /** Every time the relay opens: the phone sends what this browser has not applied (all of it, the first time). */
   private onReady(phone: Presence): void {
     this.setPresence(phone);
-    if (!this.syncRequested) {
-      this.syncRequested = true;
-      void this.post({ kind: "sync_request" });
-    }
+    void this.post({ kind: "sync_request", since: this.state.version });
   }
 
   private async end(notice: string): Promise<void> {
@@ -64,92 +60,79 @@ export class ChatScreen {
     this.finished = true;
     this.listeners.abort();
     this.connection.close();
+    document.title = "QR Link";
     await clearLink();
     this.onEnded(notice);
   }
 
   private setPresence(phone: Presence): void {
-    this.phone = phone;
-    if (phone === "online") {
-      showBanner(null);
-      void this.flushOutbox();
-    } else {
-      showBanner("Phone not connected. Make sure your phone is online; messages you send now wait until it is.");
-    }
+    showBanner(phone === "online" ? null : "Phone not connected. Make sure your phone is online; messages you send now wait until it is.");
   }
 
   // --- from the phone -------------------------------------------------------
 
-  private fromPhone(plaintext: string): void {
-    const parsed = appMessageSchema.safeParse(JSON.parse(plaintext));
-    if (!parsed.success) return;
-    this.state.applyFromPhone(parsed.data);
-    if (parsed.data.kind === "chat") this.restoreLocal(parsed.data.chat.id);
-    if (parsed.data.kind === "synced" && !this.state.selected) {
-      const first = this.state.list()[0];
-      if (first) this.open(first.chat.id);
+  /** Applies one frame and saves what it changed before the frame is acknowledged, so a reload asks from the right version. */
+  private async fromPhone(plaintext: string): Promise<void> {
+    const message = parseAppMessage(plaintext);
+    if (!message) return;
+    const before = this.state.version;
+    if (this.state.applyFromPhone(message) === "gap") {
+      if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version });
+      this.catchingUp = true;
+    } else if (message.kind === "changes" || message.kind === "synced") {
+      this.catchingUp = false;
     }
+    if (message.kind === "changes") this.announce(message.changes.filter((change) => change.version > before && change.version <= this.state.version));
+    if (message.kind === "typing") this.expireTypingLater();
+    if (message.kind === "synced" && !this.state.selected) {
+      const first = this.state.list()[0];
+      if (first) this.state.selected = first.chat.id;
+    }
+    this.readOpenChat();
+    await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
     this.queueRender();
   }
 
-  /** Messages typed here before a reload reappear with the state they had reached. */
-  private restoreLocal(chatId: string): void {
-    const unstored = new Set(this.link.channel.unstored.map((frame) => frame.seq));
-    for (const { seq, message } of this.link.posted) if (message.chatId === chatId) this.state.addLocal(message, unstored.has(seq) ? "pending" : "sent");
-    for (const message of this.link.outbox) if (message.chatId === chatId) this.state.addLocal(message, "pending");
+  /** A contact's new message while this tab is hidden: a desktop notification, if the user allowed them. */
+  private announce(applied: Change[]): void {
+    for (const change of applied) {
+      if (change.type !== "message" || change.message.from === "me") continue;
+      const chat = this.state.chat(change.message.chatId)?.chat;
+      if (chat) notifyMessage(chat, change.message);
+    }
   }
 
-  private markPosted(upTo: number, status: Delivery): void {
-    for (const { seq, message } of this.link.posted) if (seq <= upTo) this.state.setStatus(message.id, status);
-    this.queueRender();
+  /** The open chat, in a visible tab, is read: the phone is told, and every device clears its count. */
+  private readOpenChat(): void {
+    if (document.visibilityState !== "visible" || !this.state.selected) return;
+    if (this.state.readSelected()) void this.post({ kind: "read", chatId: this.state.selected });
   }
 
-  private async delivered(upTo: number): Promise<void> {
-    this.markPosted(upTo, "delivered");
-    this.link.posted = this.link.posted.filter(({ seq }) => seq > upTo);
-    await saveLink(this.link);
+  private expireTypingLater(): void {
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.queueRender(), 4_100);
   }
 
   // --- to the phone -----------------------------------------------------------
 
-  /** Sends one app message; a chat message moves from the outbox to `posted` in the same saved state as its frame. */
-  private post(message: AppMessage, carrying?: ChatMessage): Promise<unknown> {
-    this.posting = this.posting.then(async () => {
-      if (carrying) {
-        this.link.outbox = this.link.outbox.filter((entry) => entry.id !== carrying.id);
-        this.link.posted.push({ seq: this.link.channel.sent + 1, message: carrying });
-      }
-      await this.channel.send(JSON.stringify(message));
-    });
-    return this.posting;
-  }
-
-  private async flushOutbox(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.phone === "online" && this.link.outbox.length > 0) {
-        const message = this.link.outbox[0]!;
-        await this.post({ kind: "send", message }, message);
-      }
-    } finally {
-      this.flushing = false;
-    }
+  /** Seals and sends an app message; the relay keeps it until the phone has it. */
+  private post(message: AppMessage): Promise<number> {
+    return this.channel.send(JSON.stringify(message));
   }
 
   private async compose(text: string): Promise<void> {
     const chatId = this.state.selected;
     if (!chatId || !text.trim()) return;
     const message: ChatMessage = { id: crypto.randomUUID(), chatId, from: "me", text: text.trim(), at: Date.now() };
-    this.link.outbox.push(message);
-    await saveLink(this.link);
-    this.state.addLocal(message, "pending");
+    this.state.addPending(message);
+    await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
     this.queueRender();
-    void this.flushOutbox();
+    await this.post({ kind: "send", message });
   }
 
   private open(chatId: string): void {
     if (this.state.select(chatId)) void this.post({ kind: "read", chatId });
+    void saveChats(this.state.version, this.state.profile, this.state.takeChanged());
     this.queueRender();
   }
 
@@ -182,27 +165,33 @@ export class ChatScreen {
       },
       { signal },
     );
+    // Back to the tab: what arrived in the open chat while it was hidden is read now.
+    document.addEventListener(
+      "visibilitychange",
+      () => {
+        this.readOpenChat();
+        void saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+        this.queueRender();
+      },
+      { signal },
+    );
+    offerNotifications(signal);
   }
 
   // --- redrawing --------------------------------------------------------------
+
+  private render(): void {
+    renderChats(this.state);
+    const unread = this.state.unreadTotal();
+    document.title = unread > 0 ? `(${unread}) QR Link` : "QR Link";
+  }
 
   private queueRender(): void {
     if (this.renderQueued) return;
     this.renderQueued = true;
     requestAnimationFrame(() => {
       this.renderQueued = false;
-      renderChats(this.state);
-      this.queueSaveView();
+      this.render();
     });
-  }
-
-  /** Keeps what is shown for the next reload, at most once a second. */
-  private queueSaveView(): void {
-    if (this.viewSaveQueued) return;
-    this.viewSaveQueued = true;
-    setTimeout(() => {
-      this.viewSaveQueued = false;
-      if (!this.finished) void saveView(this.state.list());
-    }, 1_000);
   }
 }

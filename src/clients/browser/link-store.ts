@@ -1,9 +1,9 @@
 // What this browser keeps of its link, in IndexedDB, so a reload resumes
 // without a rescan. The keys are non-extractable CryptoKeys: script on this
 // origin can use them, nothing can read them out.
-import type { AccountInfo, ChatMessage } from "../../shared/protocol";
+import type { AccountInfo } from "../../shared/protocol";
 import type { ChannelKeys, ChannelState } from "../../shared/relay-channel";
-import type { ChatView } from "./chat-state";
+import { clearChats } from "./chat-store";
 
 export interface StoredLink {
   sessionId: string;
@@ -17,17 +17,11 @@ export interface StoredLink {
   deviceKey: CryptoKey;
   keys: ChannelKeys;
   channel: ChannelState;
-  /** Typed while the phone was away; sent in order when it is back. */
-  outbox: ChatMessage[];
-  /** Sent, not yet confirmed by the phone: the relay seq that carries each. */
-  posted: { seq: number; message: ChatMessage }[];
 }
 
 const DATABASE = "qr-link";
 const STORE = "link";
 const KEY = "current";
-/** The last chats shown, kept apart from the link so a frame's save does not rewrite them. */
-const VIEW_KEY = "view";
 
 function open(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
@@ -63,13 +57,5 @@ export async function saveLink(link: StoredLink): Promise<void> {
 /** Forgets the link: keys, counters, queued messages and the chats shown. */
 export async function clearLink(): Promise<void> {
   await run("readwrite", (store) => store.delete(KEY));
-  await run("readwrite", (store) => store.delete(VIEW_KEY));
-}
-
-export async function loadView(): Promise<ChatView[]> {
-  return ((await run("readonly", (store) => store.get(VIEW_KEY))) as ChatView[] | undefined) ?? [];
-}
-
-export async function saveView(chats: ChatView[]): Promise<void> {
-  await run("readwrite", (store) => store.put(chats, VIEW_KEY));
+  await clearChats();
 }

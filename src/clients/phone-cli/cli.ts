@@ -4,11 +4,12 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema } from "../../shared/protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat } from "../../shared/protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
-import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "../phone-core/phone-link";
+import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
+import type { OpenSocket, RelaySocket } from "../phone-core/phone-link";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { rotateKey } from "./rotate-key";
 
@@ -17,14 +18,21 @@ const USAGE = `QR Link phone simulator
   npm run phone -- register --number <E.164> --name <name>
   npm run phone -- link '<QR text>' [--reject] [--once]
   npm run phone -- link --image <screenshot.png> [--reject] [--once]
-  npm run phone -- online
+  npm run phone -- online [--quiet]
   npm run phone -- devices
   npm run phone -- revoke <device id>
   npm run phone -- rotate-key
 
 To link, type the two-digit number the computer shows once the code is
 scanned (n rejects). After linking, and with \`online\`, the phone stays
-connected and streams its chats to its linked browsers until Ctrl-C.
+connected and streams its chats to its linked browsers until Ctrl-C, and
+takes commands as you type them:
+
+  chats                  the chats, with their ids and unread counts
+  send <chat> <text>     sends a message from the phone (<chat>: an id or the start of a name)
+  read <chat>            reads a chat on the phone (clears its unread count everywhere)
+
+Its contacts answer what you send and, unless --quiet, write first now and then.
 
 \`rotate-key\` moves this phone's number to a new identity key (signed by the
 current one) and keeps the new key in the profile; the old key stops working.
@@ -35,6 +43,7 @@ Options:
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
   --reject           reject the link without asking
   --once             link and exit instead of staying online
+  --quiet            contacts only answer; they never write first
 `;
 
 const options = {
@@ -47,6 +56,7 @@ const options = {
   /** Gone: linking takes the number the computer shows. Kept only to say so. */
   yes: { type: "boolean", default: false },
   once: { type: "boolean", default: false },
+  quiet: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -179,43 +189,86 @@ async function link(values: Options, positionals: string[]): Promise<void> {
     channel: emptyChannelState(),
   });
   console.log(`Linked: the browser now shows ${linked.account.name} (${linked.account.number}).`);
-  if (!values.once) await goOnline(phone, store);
+  if (!values.once) await goOnline(phone, store, values);
 }
 
 async function online(values: Options): Promise<void> {
   const store = await FilePhoneStore.load(values.profile);
-  await goOnline(new Phone(new URL(values.server).origin, store.identity), store);
+  await goOnline(new Phone(new URL(values.server).origin, store.identity), store, values);
 }
 
-/** Streams to every linked browser until Ctrl-C. */
-async function goOnline(phone: Phone, store: FilePhoneStore): Promise<void> {
+/** Streams to every linked browser and takes typed commands until Ctrl-C. */
+async function goOnline(phone: Phone, store: FilePhoneStore, values: Options): Promise<void> {
   const records = store.links();
   if (records.length === 0) {
     console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
     return;
   }
   const openSocket: OpenSocket = ({ url, headers }) => new WebSocket(url, { headers }) as unknown as RelaySocket;
-  const links = await Promise.all(
-    records.map((record) => PhoneLink.create(phone, record, store, openSocket, (event) => report(record.sessionId, event))),
-  );
-  console.log(`Online: streaming to ${links.length} linked browser${links.length === 1 ? "" : "s"}. Ctrl-C to stop.`);
-  for (const link of links) await link.start();
+  const chats = new PhoneChats(phone, store, (event) => report(event), { lively: !values.quiet });
+  for (const record of records) await chats.open(record, openSocket);
+  chats.startContacts();
+  console.log(`Online: streaming to ${records.length} linked browser${records.length === 1 ? "" : "s"}. Type \`chats\`, \`send <chat> <text>\` or \`read <chat>\`; Ctrl-C to stop.`);
+  const commands = createInterface({ input: process.stdin });
+  commands.on("line", (line) => void command(chats, store, line).catch((error: Error) => console.log(error.message)));
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  for (const link of links) link.stop();
+  commands.close();
+  chats.stop();
   console.log("Offline.");
 }
 
-function report(sessionId: string, event: LinkEvent): void {
-  const browser = `browser ${sessionId.slice(0, 6)}`;
-  if (event.kind === "online") console.log(`[${browser}] connected`);
-  if (event.kind === "offline") console.log(`[${browser}] connection lost; retrying in ${event.retryInMs / 1000} s`);
-  if (event.kind === "synced") console.log(`[${browser}] sent ${event.chats} chats`);
-  if (event.kind === "sent") console.log(`[${browser}] you → ${event.chat}: ${event.message.text}`);
-  if (event.kind === "replied") console.log(`[${browser}] ${event.message.from} → you: ${event.message.text}`);
-  if (event.kind === "ended") console.log(`[${browser}] link ended (${event.reason})`);
+/** One typed command while online. */
+async function command(chats: PhoneChats, store: FilePhoneStore, line: string): Promise<void> {
+  const [verb = "", reference = "", ...words] = line.trim().split(/\s+/);
+  if (verb === "") return;
+  if (verb === "chats") {
+    for (const { chat, messages, unread } of store.history()) {
+      const last = messages.at(-1);
+      console.log(`  ${chat.id.padEnd(4)} ${chat.title.padEnd(22)} ${unread > 0 ? `(${unread} unread) ` : ""}${last ? `${last.from === "me" ? "you" : last.from}: ${last.text}` : ""}`);
+    }
+    return;
+  }
+  if (verb !== "send" && verb !== "read") throw new Error(`unknown command "${verb}": type chats, send <chat> <text> or read <chat>`);
+  const chat = findChat(store, reference);
+  if (verb === "read") {
+    await chats.read(chat.id);
+    console.log(`Read ${chat.title}.`);
+    return;
+  }
+  const text = words.join(" ");
+  if (!text) throw new Error("send needs a chat and the text: send <chat> <text>");
+  await chats.send(chat.id, text);
+}
+
+/** A chat by its id or the start of its title, with a message that lists the chats when none or several match. */
+function findChat(store: FilePhoneStore, reference: string): Chat {
+  const all = store.history().map(({ chat }) => chat);
+  const byId = all.find((chat) => chat.id === reference);
+  if (byId) return byId;
+  const matches = all.filter((chat) => reference !== "" && chat.title.toLowerCase().startsWith(reference.toLowerCase()));
+  if (matches.length === 1) return matches[0]!;
+  const known = all.map((chat) => `${chat.id} (${chat.title})`).join(", ");
+  throw new Error(matches.length === 0 ? `no chat "${reference}"; the chats are ${known}` : `"${reference}" matches ${matches.map((chat) => chat.title).join(", ")}: say which`);
+}
+
+function report(event: ChatsEvent): void {
+  if (event.kind === "link") {
+    const browser = `browser ${event.sessionId.slice(0, 6)}`;
+    const { event: linkEvent } = event;
+    if (linkEvent.kind === "online") console.log(`[${browser}] connected`);
+    if (linkEvent.kind === "offline") console.log(`[${browser}] connection lost; retrying in ${linkEvent.retryInMs / 1000} s`);
+    if (linkEvent.kind === "ended") console.log(`[${browser}] link ended (${linkEvent.reason})`);
+  }
+  if (event.kind === "synced") console.log(`[browser ${event.sessionId.slice(0, 6)}] sent ${event.chats} chats`);
+  if (event.kind === "typing") console.log(`${event.from} is typing…`);
+  if (event.kind === "change" && event.change.type === "message") {
+    const { message } = event.change;
+    console.log(message.from === "me" ? `you → ${event.chat.title}: ${message.text}` : `${message.from} → you (${event.chat.title}): ${message.text}`);
+  }
+  if (event.kind === "change" && event.change.type === "read") console.log(`${event.chat.title}: read`);
 }
 
 class UsageError extends Error {}

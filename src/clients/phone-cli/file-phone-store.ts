@@ -5,6 +5,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import type { PhoneIdentity } from "../phone-core/phone";
+import { newBook, upgradeBook } from "../phone-core/chat-book";
 import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
 
 interface FileState extends PhoneState {
@@ -30,14 +31,11 @@ export class FilePhoneStore extends PhoneStore {
   static async create(path: string, number: string, name: string): Promise<FilePhoneStore> {
     const pair = await generateIdentityKeyPair(true);
     const file: FileState = {
-      number,
+      ...newBook(number, Date.now()),
       name,
       publicKey: pair.publicKey,
       privateKey: await crypto.subtle.exportKey("jwk", pair.privateKey),
-      createdAt: Date.now(),
       links: {},
-      added: [],
-      read: [],
     };
     await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
     return new FilePhoneStore(path, file, { number, name, ...pair });
@@ -51,6 +49,8 @@ export class FilePhoneStore extends PhoneStore {
       throw new Error(`no phone profile at ${path}: run \`npm run phone -- register --number <E.164> --name <name>\` first`);
     }
     const privateKey = await crypto.subtle.importKey("jwk", file.privateKey, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    // A profile from before the change log gets one.
+    file = { ...file, ...upgradeBook(file) };
     return new FilePhoneStore(path, file, { number: file.number, name: file.name, publicKey: file.publicKey, privateKey });
   }
 

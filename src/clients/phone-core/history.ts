@@ -1,5 +1,5 @@
 // The simulated phone's chats: a deterministic history (the same for the same
-// number), contacts who answer, and the messages added since.
+// number) and what its contacts say.
 import type { Chat, ChatMessage } from "../../shared/protocol";
 
 const CONTACTS = ["Bob Lee", "Carol Diaz", "Dan Okafor", "Eve Martin", "Frank Ito", "Grace Kim", "Heidi Novak", "Ivan Petrov", "Judy Chen", "Mallory Stone", "Niaj Patel", "Olivia Rossi", "Peggy Brown", "Rupert Hale", "Sybil Grant"];
@@ -44,7 +44,7 @@ export function generateHistory(number: string, now: number): ChatWithHistory[] 
     for (let i = 0; i < count; i++) {
       at += Math.floor(random() * 600_000) + 1_000;
       const from = random() < 0.45 ? "me" : group ? pick(CONTACTS) : title;
-      messages.push({ id: `${id}-${i + 1}`, chatId: id, from, text: pick(LINES), at });
+      messages.push({ id: `${id}-${i + 1}`, chatId: id, from, text: pick(LINES), at, ...(from === "me" ? { status: "read" as const } : {}) });
     }
     const unread = index < 5 ? Math.floor(random() * 4) : 0;
     chats.push({ chat: { id, title, group }, messages, unread });
@@ -59,18 +59,9 @@ export function replyTo(chat: Chat, message: ChatMessage): ChatMessage {
   return { id: `${message.id}-reply`, chatId: chat.id, from, text: REPLIES[sum % REPLIES.length]!, at: message.at + 1 };
 }
 
-/** The phone's chats as they stand: the generated history plus what was added and read since. Kept by each store. */
-export interface ChatLog {
-  number: string;
-  createdAt: number;
-  added: ChatMessage[];
-  read: string[];
-}
-
-export function currentHistory(log: ChatLog): ChatWithHistory[] {
-  return generateHistory(log.number, log.createdAt).map(({ chat, messages, unread }) => ({
-    chat,
-    messages: [...messages, ...log.added.filter((message) => message.chatId === chat.id)],
-    unread: log.read.includes(chat.id) ? 0 : unread,
-  }));
+/** A contact who writes first: deterministic by `count`, the how-many-th such message this is. */
+export function openerFor(chats: readonly Chat[], count: number, at: number): ChatMessage {
+  const chat = chats[(count * 7) % chats.length]!;
+  const from = chat.group ? CONTACTS[(count * 5) % CONTACTS.length]! : chat.title;
+  return { id: `opener-${at}-${count}`, chatId: chat.id, from, text: LINES[(count * 3) % LINES.length]!, at };
 }

@@ -1,10 +1,9 @@
 // One linked browser as the phone serves it: the relay socket (signed,
-// reconnecting, with heartbeats), the sync of the chat history, the messages
-// the browser sends out through the phone, and the contacts' replies.
+// reconnecting, with heartbeats) and the encrypted channel on it. What the
+// messages mean is PhoneChats', which serves every linked browser.
 import { deriveLinkKeys } from "../../shared/crypto";
-import { appMessageSchema, CLOSE_CODES, HEARTBEAT, serverMessageSchema, type AppMessage, type ChatMessage } from "../../shared/protocol";
+import { CLOSE_CODES, HEARTBEAT, parseAppMessage, serverMessageSchema, type AppMessage } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
-import { replyTo } from "./history";
 import type { Phone, RelaySocketRequest } from "./phone";
 import type { LinkRecord, PhoneStore } from "./phone-store";
 
@@ -20,17 +19,13 @@ export interface RelaySocket {
 /** Opens the signed relay socket: Node passes the headers, a page the subprotocols. */
 export type OpenSocket = (request: RelaySocketRequest) => RelaySocket;
 
-export type LinkEvent =
-  | { kind: "online" }
-  | { kind: "offline"; retryInMs: number }
-  | { kind: "synced"; chats: number }
-  | { kind: "sent"; message: ChatMessage; chat: string }
-  | { kind: "replied"; message: ChatMessage; chat: string }
-  | { kind: "ended"; reason: string };
+export type LinkEvent = { kind: "online" } | { kind: "offline"; retryInMs: number } | { kind: "ended"; reason: string };
+
+/** Handles what the browser says; it must not wait for sends on the same link (see RelayChannel). */
+export type AppMessageHandler = (link: PhoneLink, message: AppMessage) => Promise<void>;
 
 /** Close codes after which the link is gone for good; any other (1011 internal_error included) reconnects. */
 const FINAL_CLOSES = new Set<number>([CLOSE_CODES.unknown_session, CLOSE_CODES.logged_out, CLOSE_CODES.key_mismatch]);
-const REPLY_DELAY_MS = 600;
 const MAX_RETRY_MS = 10_000;
 
 export class PhoneLink {
@@ -48,7 +43,14 @@ export class PhoneLink {
     private readonly channel: RelayChannel,
   ) {}
 
-  static async create(phone: Phone, record: LinkRecord, store: PhoneStore, openSocket: OpenSocket, onEvent: (event: LinkEvent) => void): Promise<PhoneLink> {
+  static async create(
+    phone: Phone,
+    record: LinkRecord,
+    store: PhoneStore,
+    openSocket: OpenSocket,
+    onEvent: (event: LinkEvent) => void,
+    onAppMessage: AppMessageHandler,
+  ): Promise<PhoneLink> {
     const stored = record.agreementPrivateKey;
     const privateKey = stored instanceof CryptoKey ? stored : await crypto.subtle.importKey("jwk", stored, { name: "X25519" }, false, ["deriveBits"]);
     const keys = await deriveLinkKeys(privateKey, record.browserPublicKey, record.qrSecret, record.sessionId);
@@ -60,7 +62,13 @@ export class PhoneLink {
       { send: keys.phoneToBrowser, receive: keys.browserToPhone },
       record.channel,
       () => store.saveLink(record),
-      { message: (plaintext) => link?.onAppMessage(plaintext) },
+      {
+        // A frame that is no app message of this version is dropped.
+        message: (plaintext) => {
+          const message = parseAppMessage(plaintext);
+          return link && message ? onAppMessage(link, message) : undefined;
+        },
+      },
     );
     link = new PhoneLink(phone, record, store, openSocket, onEvent, channel);
     return link;
@@ -87,8 +95,25 @@ export class PhoneLink {
     this.socket?.close(1000, "phone going offline");
   }
 
-  /** Sends a message as the phone's own (typed on the phone) to the linked browser. */
-  async post(message: AppMessage): Promise<void> {
+  /** The last version of the change log sealed for this browser; undefined until it had a snapshot. */
+  get pushedVersion(): number | undefined {
+    return this.record.pushedVersion;
+  }
+
+  /** Frames sealed for this browser that it has not acknowledged: a browser that is away stops reading. */
+  get undelivered(): number {
+    return this.channel.undelivered;
+  }
+
+  /** The browser is known to hold the log up to `version` without a frame from here. */
+  markPushed(version: number): Promise<void> {
+    this.record.pushedVersion = version;
+    return this.store.saveLink(this.record);
+  }
+
+  /** Seals a message for the browser; `pushedVersion`, when given, is saved with the frame that carries it. */
+  async post(message: AppMessage, pushedVersion?: number): Promise<void> {
+    if (pushedVersion !== undefined) this.record.pushedVersion = pushedVersion;
     await this.channel.send(JSON.stringify(message));
   }
 
@@ -121,37 +146,5 @@ export class PhoneLink {
     this.stopped = true;
     await this.store.removeLink(this.record.sessionId);
     this.onEvent({ kind: "ended", reason });
-  }
-
-  /** What the browser asks of the phone. Replies are queued, not awaited (see RelayChannel). */
-  private async onAppMessage(plaintext: string): Promise<void> {
-    const parsed = appMessageSchema.safeParse(JSON.parse(plaintext));
-    if (!parsed.success) return;
-    const message = parsed.data;
-    if (message.kind === "sync_request") void this.sync();
-    if (message.kind === "read") await this.store.markRead(message.chatId);
-    if (message.kind === "send") await this.sendFromBrowser(message.message);
-  }
-
-  private async sync(): Promise<void> {
-    const history = this.store.history();
-    const { name, number } = this.phone.identity;
-    await this.post({ kind: "profile", name, number, about: "Hey there! I am using QR Link." });
-    for (const { chat, messages, unread } of history) await this.post({ kind: "chat", chat, messages, unread });
-    await this.post({ kind: "synced", chats: history.length });
-    this.onEvent({ kind: "synced", chats: history.length });
-  }
-
-  /** The phone sends the browser's message out; the contact answers a moment later. */
-  private async sendFromBrowser(message: ChatMessage): Promise<void> {
-    const chat = this.store.history().find((entry) => entry.chat.id === message.chatId)?.chat;
-    if (!chat || !(await this.store.addMessage({ ...message, from: "me" }))) return;
-    this.onEvent({ kind: "sent", message, chat: chat.title });
-    setTimeout(async () => {
-      const reply = replyTo(chat, message);
-      if (!(await this.store.addMessage(reply))) return;
-      await this.post({ kind: "message", message: reply });
-      this.onEvent({ kind: "replied", message: reply, chat: chat.title });
-    }, REPLY_DELAY_MS);
   }
 }

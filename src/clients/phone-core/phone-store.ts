@@ -1,10 +1,11 @@
-// What a simulated phone keeps (its linked browsers and the chat messages
-// added since its history was generated) and the operations PhoneLink uses on
-// it. A subclass says where it lives: FilePhoneStore (the CLI) in a file,
-// IndexedDbPhoneStore (the phone page) in IndexedDB.
-import type { ChatMessage } from "../../shared/protocol";
+// What a simulated phone keeps (its linked browsers and its chat book) and the
+// operations the phone uses on it. A subclass says where it lives:
+// FilePhoneStore (the CLI) in a file, IndexedDbPhoneStore (the phone page) in
+// IndexedDB.
+import type { Change } from "../../shared/protocol";
 import type { ChannelState } from "../../shared/relay-channel";
-import { currentHistory, type ChatLog, type ChatWithHistory } from "./history";
+import { changesSince, chatsOf, record, type ChangeRequest, type ChatBook } from "./chat-book";
+import type { ChatWithHistory } from "./history";
 
 /** What the phone keeps of each linked browser. */
 export interface LinkRecord {
@@ -21,9 +22,11 @@ export interface LinkRecord {
   agreementPrivateKey: JsonWebKey | CryptoKey;
   linkedAt: number;
   channel: ChannelState;
+  /** The last version of the change log sealed for this browser (saved with the frame that carries it). */
+  pushedVersion?: number;
 }
 
-export interface PhoneState extends ChatLog {
+export interface PhoneState extends ChatBook {
   links: Record<string, LinkRecord>;
 }
 
@@ -47,20 +50,21 @@ export abstract class PhoneStore {
   }
 
   history(): ChatWithHistory[] {
-    return currentHistory(this.state);
+    return chatsOf(this.state);
   }
 
-  /** Adds a message once; false when it was already there (a resent frame). */
-  async addMessage(message: ChatMessage): Promise<boolean> {
-    if (this.state.added.some((existing) => existing.id === message.id)) return false;
-    this.state.added.push(message);
-    await this.save();
-    return true;
+  get version(): number {
+    return this.state.version;
   }
 
-  async markRead(chatId: string): Promise<void> {
-    if (this.state.read.includes(chatId)) return;
-    this.state.read.push(chatId);
-    await this.save();
+  /** Applies and logs a change, saved before it is returned to be announced; null when it changed nothing. */
+  async record(body: ChangeRequest): Promise<Change | null> {
+    const change = record(this.state, body);
+    if (change) await this.save();
+    return change;
+  }
+
+  changesSince(since: number): Change[] | null {
+    return changesSince(this.state, since);
   }
 }

@@ -2,6 +2,7 @@
 // signing key), its linked browsers and the chat messages added since its
 // history was generated. The CLI keeps the same in a file (FilePhoneStore).
 import type { PhoneIdentity } from "../phone-core/phone";
+import { newBook, upgradeBook } from "../phone-core/chat-book";
 import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
 
 interface IndexedDbState extends PhoneState {
@@ -39,11 +40,11 @@ export class IndexedDbPhoneStore extends PhoneStore {
 
   static async load(): Promise<IndexedDbPhoneStore | null> {
     const state = (await request("readonly", (store) => store.get(KEY))) as IndexedDbState | undefined;
-    return state ? new IndexedDbPhoneStore(state) : null;
+    return state ? new IndexedDbPhoneStore({ ...state, ...upgradeBook(state) }) : null;
   }
 
   static async create(identity: PhoneIdentity): Promise<IndexedDbPhoneStore> {
-    const store = new IndexedDbPhoneStore({ identity, number: identity.number, createdAt: Date.now(), links: {}, added: [], read: [] });
+    const store = new IndexedDbPhoneStore({ identity, links: {}, ...newBook(identity.number, Date.now()) });
     await store.save();
     return store;
   }

@@ -1,16 +1,20 @@
 // The phone simulator as a page (/phone, and /link when a camera app opens a
-// QR code): register, scan and confirm, list and revoke linked devices, and
-// stream this phone's chats to them with the same code as the CLI phone.
+// QR code): register, scan and confirm, list and revoke linked devices, its
+// own chat screen, and this phone's chats streamed to every linked browser
+// with the same code as the CLI phone.
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
-import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
+import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
+import type { RelaySocket } from "../phone-core/phone-link";
+import { renderChats } from "../browser/chat-render";
+import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
 import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
-type Screen = "loading" | "register" | "home" | "scan" | "arrived" | "confirm";
+type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm";
 
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
@@ -25,8 +29,13 @@ function log(text: string): void {
 /** A page cannot set headers on a WebSocket: it signs with subprotocols. */
 const openSocket = ({ url, protocols }: { url: string; protocols: string[] }) => new WebSocket(url, protocols) as unknown as RelaySocket;
 
+/** `/phone?contacts=quiet`: contacts only answer, they never write first (for tests and demos). */
+const LIVELY_CONTACTS = new URLSearchParams(location.search).get("contacts") !== "quiet";
+
 class PhoneApp {
-  private readonly links = new Map<string, PhoneLink>();
+  private readonly chats: PhoneChats;
+  /** The phone's own chat screen, drawn like a browser's from the same log. */
+  private readonly view = new ChatState();
   private pending: { qr: QrPayload; inspection: Inspection } | null = null;
   /** A code from the URL this page was opened at, waiting for the user to say they are linking a computer in front of them. */
   private arrived: string | null = null;
@@ -35,11 +44,16 @@ class PhoneApp {
   constructor(
     private readonly store: IndexedDbPhoneStore,
     private readonly phone: Phone,
-  ) {}
+  ) {
+    this.chats = new PhoneChats(phone, store, (event) => this.onChats(event), { lively: LIVELY_CONTACTS });
+    for (const { chat, messages, unread } of store.history()) this.view.applyFromPhone({ kind: "chat", chat, messages, unread });
+    this.view.applyFromPhone({ kind: "synced", chats: store.history().length, version: store.version });
+  }
 
   async start(): Promise<void> {
     $("phone-who").textContent = `${this.phone.identity.name} (${this.phone.identity.number})`;
     for (const record of this.store.links()) await this.stream(record.sessionId);
+    this.chats.startContacts();
     await this.home();
     // Opened at /link#…: by a camera app, or by any link or redirect on any page. Keep the code out of the
     // history, and spend nothing until the user says a computer in front of them is asking to be linked.
@@ -66,7 +80,7 @@ class PhoneApp {
   async home(): Promise<void> {
     this.camera.stop();
     show("home");
-    $("streaming").textContent = this.links.size ? `Streaming chats to ${this.links.size} linked browser${this.links.size === 1 ? "" : "s"}.` : "No browser linked yet.";
+    $("streaming").textContent = this.chats.size ? `Streaming chats to ${this.chats.size} linked browser${this.chats.size === 1 ? "" : "s"}.` : "No browser linked yet.";
     const list = $("device-list");
     try {
       const devices = await this.phone.devices();
@@ -90,6 +104,34 @@ class PhoneApp {
     } catch (error) {
       list.textContent = `Could not load the list: ${(error as Error).message}`;
     }
+  }
+
+  showChats(): void {
+    show("chats");
+    this.drawChats();
+  }
+
+  /** Opens a chat on the phone: read here, so read on every linked browser. */
+  openChat(chatId: string): void {
+    if (this.view.select(chatId)) void this.chats.read(chatId);
+    $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "chat";
+    this.drawChats();
+  }
+
+  closeChat(): void {
+    this.view.selected = null;
+    $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "list";
+    this.drawChats();
+  }
+
+  /** A message typed on the phone: logged, then shown on every linked browser. */
+  async send(text: string): Promise<void> {
+    const chatId = this.view.selected;
+    if (chatId && text.trim()) await this.chats.send(chatId, text.trim());
+  }
+
+  private drawChats(): void {
+    if (document.body.dataset.screen === "chats") renderChats(this.view);
   }
 
   async scan(): Promise<void> {
@@ -200,8 +242,7 @@ class PhoneApp {
 
   async revoke(sessionId: string): Promise<void> {
     await this.phone.revoke(sessionId).catch((error: Error) => showNotice(error.message));
-    this.links.get(sessionId)?.stop();
-    this.links.delete(sessionId);
+    this.chats.close(sessionId);
     await this.store.removeLink(sessionId);
     log("Logged a browser out");
     await this.home();
@@ -209,21 +250,29 @@ class PhoneApp {
 
   private async stream(sessionId: string): Promise<void> {
     const record = this.store.links().find((link) => link.sessionId === sessionId);
-    if (!record) return;
-    const link = await PhoneLink.create(this.phone, record, this.store, openSocket, (event) => this.report(sessionId, event));
-    this.links.set(sessionId, link);
-    await link.start();
+    if (record) await this.chats.open(record, openSocket);
   }
 
-  private report(sessionId: string, event: LinkEvent): void {
+  private onChats(event: ChatsEvent): void {
+    if (event.kind === "change") {
+      this.view.applyFromPhone({ kind: "changes", changes: [event.change] });
+      // A message in the chat open on the phone's screen is read as it arrives.
+      if (document.body.dataset.screen === "chats" && this.view.readSelected()) void this.chats.read(this.view.selected!);
+      if (event.change.type === "message") {
+        const { message } = event.change;
+        log(message.from === "me" ? `You → ${event.chat.title}: ${message.text}` : `${message.from} → you: ${message.text}`);
+      }
+    }
+    if (event.kind === "typing") {
+      this.view.applyFromPhone({ kind: "typing", chatId: event.chatId, from: event.from });
+      setTimeout(() => this.drawChats(), TYPING_SHOWN_MS + 100);
+    }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
-    if (event.kind === "sent") log(`You → ${event.chat}: ${event.message.text}`);
-    if (event.kind === "replied") log(`${event.message.from} → you: ${event.message.text}`);
-    if (event.kind === "ended") {
-      this.links.delete(sessionId);
-      log(`A browser's link ended (${event.reason})`);
+    if (event.kind === "link" && event.event.kind === "ended") {
+      log(`A browser's link ended (${event.event.reason})`);
       if (document.body.dataset.screen === "home") void this.home();
     }
+    this.drawChats();
   }
 }
 
@@ -252,6 +301,18 @@ $("register-form").addEventListener("submit", (event) => {
   void register(event.target as HTMLFormElement);
 });
 $("start-link").addEventListener("click", () => void app?.scan());
+$("open-chats").addEventListener("click", () => app?.showChats());
+$("close-chat").addEventListener("click", () => app?.closeChat());
+$("chat-list").addEventListener("click", (event) => {
+  const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
+  if (item?.dataset.chat) app?.openChat(item.dataset.chat);
+});
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>("composer-input");
+  void app?.send(input.value);
+  input.value = "";
+});
 $("paste-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = new FormData(event.target as HTMLFormElement).get("text");

@@ -1,0 +1,199 @@
+// The phone's chats across every linked browser: each change (a message from
+// a contact, one sent from the phone or any browser, a chat read, a contact's
+// receipt) is logged by the store under the next version, saved, and then
+// pushed to every browser that is reading. A browser that was away asks for
+// what it missed (sync_request) and gets only that, or a snapshot when it has
+// nothing or is further behind than the log reaches.
+import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
+import type { ChangeRequest } from "./chat-book";
+import { Contacts, type ContactsOptions } from "./contacts";
+import type { Phone } from "./phone";
+import { PhoneLink, type LinkEvent, type OpenSocket } from "./phone-link";
+import type { LinkRecord, PhoneStore } from "./phone-store";
+
+/**
+ * Frames a browser may leave unread before the phone stops pushing to it:
+ * one that is away gets the rest in one answer when it asks, instead of a
+ * frame per change piling up on the server.
+ */
+export const PUSH_BACKLOG_FRAMES = 16;
+/** Room left in a frame for the envelope around the changes. */
+const FRAME_MARGIN_BYTES = 256;
+
+export type ChatsEvent =
+  | { kind: "change"; change: Change; chat: Chat }
+  | { kind: "typing"; chatId: string; from: string }
+  | { kind: "synced"; sessionId: string; chats: number }
+  | { kind: "link"; sessionId: string; event: LinkEvent };
+
+export class PhoneChats {
+  private readonly links = new Map<string, PhoneLink>();
+  /** Per link, the pushes and syncs in order: a link's log positions are decided one at a time. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly contacts: Contacts;
+
+  constructor(
+    private readonly phone: Phone,
+    private readonly store: PhoneStore,
+    private readonly onEvent: (event: ChatsEvent) => void,
+    contacts: ContactsOptions = {},
+  ) {
+    this.contacts = new Contacts({ record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from) }, contacts);
+  }
+
+  /** Connects to a linked browser and serves it until it ends or `stop`. */
+  async open(record: LinkRecord, openSocket: OpenSocket): Promise<PhoneLink> {
+    const link = await PhoneLink.create(
+      this.phone,
+      record,
+      this.store,
+      openSocket,
+      (event) => this.onLinkEvent(link, event),
+      (from, message) => this.fromBrowser(from, message),
+    );
+    this.links.set(record.sessionId, link);
+    await link.start();
+    return link;
+  }
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  /** The contacts come alive (when lively, they also write first now and then). */
+  startContacts(): void {
+    this.contacts.start(this.store.history().map(({ chat }) => chat));
+  }
+
+  close(sessionId: string): void {
+    this.links.get(sessionId)?.stop();
+    this.links.delete(sessionId);
+  }
+
+  stop(): void {
+    this.contacts.stop();
+    for (const sessionId of [...this.links.keys()]) this.close(sessionId);
+  }
+
+  /** A message typed on the phone itself. */
+  async send(chatId: string, text: string): Promise<ChatMessage | null> {
+    const message: ChatMessage = { id: crypto.randomUUID(), chatId, from: "me", text, at: Date.now() };
+    const change = await this.apply({ type: "message", message });
+    return change?.type === "message" ? change.message : null;
+  }
+
+  /** A chat opened on the phone itself. */
+  async read(chatId: string): Promise<void> {
+    await this.apply({ type: "read", chatId });
+  }
+
+  /** Logs a change, saved before anyone hears of it, then tells every browser and the contacts. */
+  async apply(body: ChangeRequest): Promise<Change | null> {
+    const change = await this.store.record(body);
+    if (!change) return null;
+    const chat = this.store.history().find((entry) => entry.chat.id === (change.type === "message" ? change.message.chatId : change.chatId))!.chat;
+    this.onEvent({ kind: "change", change, chat });
+    for (const link of this.links.values()) void this.push(link);
+    if (change.type === "message" && change.message.from === "me") this.contacts.answer(chat, change.message);
+    return change;
+  }
+
+  /** What a browser says. Changes are saved before the frame is acknowledged; answers are queued, not awaited. */
+  private async fromBrowser(link: PhoneLink, message: AppMessage): Promise<void> {
+    switch (message.kind) {
+      case "sync_request":
+        void this.sync(link, message.since ?? 0);
+        return;
+      case "send":
+        await this.apply({ type: "message", message: { ...message.message, from: "me" } });
+        return;
+      case "read":
+        await this.apply({ type: "read", chatId: message.chatId });
+        return;
+    }
+  }
+
+  private onLinkEvent(link: PhoneLink, event: LinkEvent): void {
+    // Back online: what was logged while this phone could not reach the server goes out now.
+    if (event.kind === "online") void this.push(link);
+    if (event.kind === "ended") this.links.delete(link.sessionId);
+    this.onEvent({ kind: "link", sessionId: link.sessionId, event });
+  }
+
+  private typing(chatId: string, from: string): void {
+    this.onEvent({ kind: "typing", chatId, from });
+    for (const link of this.links.values()) {
+      if (link.pushedVersion !== undefined && link.undelivered < PUSH_BACKLOG_FRAMES) void link.post({ kind: "typing", chatId, from });
+    }
+  }
+
+  /** Sends a browser the changes it has not been sent, unless it has had no snapshot yet or is not reading. */
+  private push(link: PhoneLink): Promise<void> {
+    return this.serially(link, async () => {
+      const from = link.pushedVersion;
+      if (from === undefined || from >= this.store.version || link.undelivered >= PUSH_BACKLOG_FRAMES) return;
+      const changes = this.store.changesSince(from);
+      // Further behind than the log reaches: it gets a snapshot when it asks.
+      if (changes) await this.sendChanges(link, changes);
+    });
+  }
+
+  /**
+   * Answers a browser's sync_request. Frames already sealed for it reach it
+   * before this answer, so it gets what comes after both them and `since`.
+   */
+  private sync(link: PhoneLink, since: number): Promise<void> {
+    return this.serially(link, async () => {
+      const from = Math.max(since, link.pushedVersion ?? 0);
+      const changes = since > 0 ? this.store.changesSince(from) : null;
+      if (!changes) return this.snapshot(link);
+      if (changes.length > 0) await this.sendChanges(link, changes);
+      // Nothing new: the browser is current, and pushes to it start from here.
+      else if (link.pushedVersion !== from) await link.markPushed(from);
+    });
+  }
+
+  private async snapshot(link: PhoneLink): Promise<void> {
+    // Taken at once, so the version it ends with describes exactly these chats.
+    const chats = this.store.history();
+    const version = this.store.version;
+    const { name, number } = this.phone.identity;
+    await link.post({ kind: "profile", name, number, about: "Hey there! I am using QR Link." });
+    for (const { chat, messages, unread } of chats) await link.post({ kind: "chat", chat, messages, unread });
+    await link.post({ kind: "synced", chats: chats.length, version }, version);
+    this.onEvent({ kind: "synced", sessionId: link.sessionId, chats: chats.length });
+  }
+
+  private async sendChanges(link: PhoneLink, changes: Change[]): Promise<void> {
+    for (const batch of batches(changes)) await link.post({ kind: "changes", changes: batch }, batch.at(-1)!.version);
+  }
+
+  private serially(link: PhoneLink, work: () => Promise<void>): Promise<void> {
+    const result = (this.queues.get(link.sessionId) ?? Promise.resolve()).then(work);
+    this.queues.set(
+      link.sessionId,
+      result.catch(() => undefined),
+    );
+    return result;
+  }
+}
+
+/** Changes in frames that each stay under the relay's limit. */
+function batches(changes: Change[]): Change[][] {
+  const limit = MAX_FRAME_PLAINTEXT_BYTES - FRAME_MARGIN_BYTES;
+  const result: Change[][] = [];
+  let current: Change[] = [];
+  let size = 0;
+  for (const change of changes) {
+    const bytes = new TextEncoder().encode(JSON.stringify(change)).length + 1;
+    if (current.length > 0 && size + bytes > limit) {
+      result.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(change);
+    size += bytes;
+  }
+  if (current.length > 0) result.push(current);
+  return result;
+}
