@@ -17,6 +17,8 @@ export class ChatScreen {
   private readonly channel: RelayChannel;
   private readonly connection: ChatConnection;
   private finished = false;
+  /** What was kept from the last visit is shown. */
+  private restored: Promise<void> = Promise.resolve();
   /** A sync_request for a gap is on its way; one is enough until the phone answers. */
   private catchingUp = false;
   private renderQueued = false;
@@ -41,18 +43,27 @@ export class ChatScreen {
     this.bindControls();
   }
 
-  /** Draws what was kept from the last visit, then takes over the socket that just linked or resumes over a new one. */
+  /**
+   * Takes over the socket that just linked (at once, so no message is
+   * missed) or resumes over a new one, and draws what was kept from the last
+   * visit; nothing from the phone is applied before that is restored.
+   */
   async start(socket?: WebSocket): Promise<void> {
     showAccount(this.link.account);
-    this.state.restore(await loadChats().catch(() => ({ version: 0, profile: null, chats: [] })));
-    this.render();
+    this.restored = loadChats()
+      .catch(() => ({ version: 0, profile: null, chats: [] }))
+      .then((saved) => {
+        this.state.restore(saved);
+        this.render();
+      });
     this.connection.start(socket);
+    await this.restored;
   }
 
   /** Every time the relay opens: the phone sends what this browser has not applied (all of it, the first time). */
   private onReady(phone: Presence): void {
     this.setPresence(phone);
-    void this.post({ kind: "sync_request", since: this.state.version });
+    void this.restored.then(() => this.post({ kind: "sync_request", since: this.state.version }));
   }
 
   private async end(notice: string): Promise<void> {
@@ -75,6 +86,7 @@ export class ChatScreen {
   private async fromPhone(plaintext: string): Promise<void> {
     const message = parseAppMessage(plaintext);
     if (!message) return;
+    await this.restored;
     const before = this.state.version;
     if (this.state.applyFromPhone(message) === "gap") {
       if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version });

@@ -1,0 +1,203 @@
+// Many devices, one truth: two browsers linked to one phone in real Chromium
+// show the same chats live, whatever is typed or read on either browser or
+// on the phone (the CLI's commands, the phone page's composer), and a browser
+// that was away catches up on exactly what it missed.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PUSH_BACKLOG_FRAMES } from "../../src/clients/phone-core/phone-chats";
+import { launchChromium, missingTools } from "./chromium";
+import { startDevServer, type DevServer } from "./dev-server";
+import { runPhone, spawnPhone, type RunningPhone } from "./phone-cli";
+
+const skipReason = missingTools();
+/** A chat that is not open on any page when the test starts (the most recent, c1, is). */
+const QUIET_CHAT = { id: "c12", title: "Olivia Rossi" };
+
+interface LinkedPage {
+  context: BrowserContext;
+  page: Page;
+}
+
+describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
+  let server: DevServer;
+  let chromium: Browser;
+  let profileDir: string;
+
+  beforeAll(async () => {
+    [server, chromium, profileDir] = await Promise.all([startDevServer(), launchChromium(), mkdtemp(join(tmpdir(), "qr-link-many-"))]);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await server?.stop();
+    await rm(profileDir, { recursive: true, force: true });
+  });
+
+  /** A new browser (its own context: its own IndexedDB) showing a fresh code. */
+  async function newBrowser(): Promise<{ context: BrowserContext; page: Page; qrText: string }> {
+    const context = await chromium.newContext({ viewport: { width: 1280, height: 720 } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 5_000 });
+    return { context, page, qrText: (await page.locator("#qr").getAttribute("data-text"))! };
+  }
+
+  async function shownNumber(page: Page): Promise<string> {
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    return (await page.locator("#match-number").textContent())!;
+  }
+
+  async function showsChats(page: Page): Promise<void> {
+    await page.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+  }
+
+  /** Links a new browser with `link --once`, as a user types the number; its chats come once the phone is online. */
+  async function linkWithCli(profile: string[]): Promise<LinkedPage> {
+    const { context, page, qrText } = await newBrowser();
+    const phone = spawnPhone(["link", qrText, "--once", ...profile]);
+    await phone.waitForOutput(/type the number the computer shows/, 10_000);
+    phone.answer(`${await shownNumber(page)}\n`);
+    expect((await phone.done).code).toBe(0);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
+    return { context, page };
+  }
+
+  /** Links a new browser with the phone page, by pasting its code and tapping its number. */
+  async function linkWithPhonePage(phonePage: Page): Promise<LinkedPage> {
+    const { context, page, qrText } = await newBrowser();
+    await phonePage.click("#start-link");
+    await phonePage.fill("#paste-form input[name=text]", qrText);
+    await phonePage.click("#paste-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.click(`#match-choices button[data-choice="${await shownNumber(page)}"]`);
+    await showsChats(page);
+    return { context, page };
+  }
+
+  const bubble = (page: Page, text: string) => page.locator(".bubble", { hasText: text });
+  const badge = (page: Page, chatId: string) => page.locator(`.chat-item[data-chat="${chatId}"] .unread`);
+
+  async function openChat(page: Page, title: string): Promise<void> {
+    await page.locator(".chat-item", { hasText: title }).click();
+    await page.waitForFunction((name) => document.getElementById("conversation-title")?.textContent?.startsWith(name), title, { timeout: 2_000 });
+  }
+
+  async function send(page: Page, text: string): Promise<void> {
+    await page.fill("#composer-input", text);
+    await page.press("#composer-input", "Enter");
+  }
+
+  it("mirrors two browsers and the CLI phone live, and a browser that was away gets only what it missed, once and in order", async () => {
+    const profile = ["--server", server.url, "--profile", join(profileDir, "carol.json")];
+    expect((await runPhone(["register", "--number", "+15550031", "--name", "Carol", ...profile])).code).toBe(0);
+    const a = await linkWithCli(profile);
+    const b = await linkWithCli(profile);
+    const phone: RunningPhone = spawnPhone(["online", ...profile]);
+    await phone.waitForOutput(/Online: streaming to 2 linked browsers/, 10_000);
+    for (const { page } of [a, b]) {
+      await showsChats(page);
+      await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 5_000 });
+    }
+    const chat = (await a.page.locator("#conversation-title").textContent())!;
+    await openChat(b.page, chat);
+
+    // Sent in A: in B within a second, with the same ticks as they move.
+    const sentAt = Date.now();
+    await send(a.page, "Hello from A");
+    await bubble(b.page, "Hello from A").waitFor({ timeout: 1_000 });
+    console.log(`A → B: shown in B ${Date.now() - sentAt} ms after it was sent in A`);
+    await phone.waitForOutput(/you → .*: Hello from A/);
+    for (const page of [a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Hello from A"', { timeout: 3_000 });
+
+    // Sent with the CLI's command: on both; the contact's answer makes an unread badge on both.
+    phone.type(`send ${QUIET_CHAT.id} From the CLI phone`);
+    for (const page of [a.page, b.page]) await badge(page, QUIET_CHAT.id).waitFor({ timeout: 6_000 });
+    await openChat(a.page, QUIET_CHAT.title);
+    await bubble(a.page, "From the CLI phone").waitFor({ timeout: 1_000 });
+    // A opened it, so it is read: B's badge and the titles' counts go too.
+    await badge(b.page, QUIET_CHAT.id).waitFor({ state: "detached", timeout: 1_000 });
+    await openChat(b.page, QUIET_CHAT.title);
+    await bubble(b.page, "From the CLI phone").waitFor({ timeout: 1_000 });
+
+    // Reading in B clears the badge in A: a contact writes in a chat neither has open.
+    await openChat(a.page, chat);
+    await openChat(b.page, chat);
+    phone.type(`send ${QUIET_CHAT.id} Anyone there?`);
+    for (const page of [a.page, b.page]) await badge(page, QUIET_CHAT.id).waitFor({ timeout: 6_000 });
+    expect(await a.page.title()).toMatch(/^\(\d+\) QR Link$/);
+    const titleBefore = Number(/\((\d+)\)/.exec(await a.page.title())![1]);
+    await openChat(b.page, QUIET_CHAT.title);
+    await badge(a.page, QUIET_CHAT.id).waitFor({ state: "detached", timeout: 1_000 });
+    await a.page.waitForFunction((before) => !document.title.startsWith(`(${before})`), titleBefore, { timeout: 1_000 });
+
+    // B goes away; A sends 50 messages, which the contact receives, reads and answers.
+    await openChat(b.page, chat);
+    await b.page.close();
+    const replies = () => (phone.output().match(/→ you \(/g) ?? []).length;
+    const repliesBefore = replies();
+    for (let i = 1; i <= 50; i++) await send(a.page, `Burst ${i}`);
+    await phone.waitForOutput(/you → .*: Burst 50\n/, 10_000);
+    const deadline = Date.now() + 15_000;
+    while (replies() < repliesBefore + 50 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(replies()).toBe(repliesBefore + 50);
+    await a.page.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 5_000 });
+
+    // B comes back (the same browser, a new tab): it gets the frames already queued for it and one answer with the rest.
+    const back = await b.context.newPage();
+    let frames = 0;
+    back.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => void (String(payload).startsWith('{"type":"frame"') && frames++)));
+    await back.goto(server.url);
+    await showsChats(back);
+    await openChat(back, chat);
+    await back.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 5_000 });
+    const texts = await back.locator(".bubble .text").allTextContents();
+    const bursts = texts.filter((text) => /^Burst \d+$/.test(text));
+    expect(bursts).toEqual(Array.from({ length: 50 }, (_, i) => `Burst ${i + 1}`));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    console.log(`B back after 50 messages (about 200 changes): ${frames} relay frames`);
+    expect(frames).toBeGreaterThan(0);
+    expect(frames).toBeLessThanOrEqual(PUSH_BACKLOG_FRAMES + 2);
+
+    phone.interrupt();
+    await phone.done;
+    await a.context.close();
+    await b.context.close();
+  });
+
+  it("shows what is typed on the phone page on every linked browser, and what they send on the phone page", async () => {
+    const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
+    await phonePage.goto(`${server.url}/phone?contacts=quiet`);
+    await phonePage.fill("input[name=number]", "+15550032");
+    await phonePage.fill("input[name=name]", "Dave");
+    await phonePage.click("#register-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    const a = await linkWithPhonePage(phonePage);
+    const b = await linkWithPhonePage(phonePage);
+
+    await phonePage.click("#open-chats");
+    await phonePage.locator(".chat-item", { hasText: QUIET_CHAT.title }).click();
+    await phonePage.fill("#composer-input", "Typed on the phone page");
+    await phonePage.press("#composer-input", "Enter");
+    for (const page of [a.page, b.page]) {
+      await openChat(page, QUIET_CHAT.title);
+      await bubble(page, "Typed on the phone page").waitFor({ timeout: 2_000 });
+    }
+    // The contact answers: on the phone and both browsers, with the ticks gone blue.
+    for (const page of [phonePage, a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Typed on the phone page"', { timeout: 3_000 });
+    await phonePage.locator(".bubble.theirs").last().waitFor();
+    const reply = (await phonePage.locator(".bubble.theirs .text").last().textContent())!;
+    for (const page of [a.page, b.page]) expect(await page.locator(".bubble.theirs .text").last().textContent()).toBe(reply);
+
+    // Sent in a browser: on the phone page's open chat and the other browser.
+    await send(b.page, "Sent in B");
+    await bubble(phonePage, "Sent in B").waitFor({ timeout: 2_000 });
+    await bubble(a.page, "Sent in B").waitFor({ timeout: 2_000 });
+    await phonePage.context().close();
+    await a.context.close();
+    await b.context.close();
+  });
+});
