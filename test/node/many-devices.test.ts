@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { replyTo } from "../../src/clients/phone-core/history";
 import { PUSH_BACKLOG_FRAMES } from "../../src/clients/phone-core/phone-chats";
 import { launchChromium, missingTools } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
@@ -36,9 +37,10 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await rm(profileDir, { recursive: true, force: true });
   });
 
-  /** A new browser (its own context: its own IndexedDB) showing a fresh code. */
-  async function newBrowser(): Promise<{ context: BrowserContext; page: Page; qrText: string }> {
+  /** A new browser (its own context: its own IndexedDB) showing a fresh code; `initScript` runs before the page's own. */
+  async function newBrowser(initScript?: () => void): Promise<{ context: BrowserContext; page: Page; qrText: string }> {
     const context = await chromium.newContext({ viewport: { width: 1280, height: 720 } });
+    if (initScript) await context.addInitScript(initScript);
     const page = await context.newPage();
     await page.goto(server.url);
     await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 5_000 });
@@ -67,8 +69,8 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
   }
 
   /** Links a new browser with the phone page, by pasting its code and tapping its number. */
-  async function linkWithPhonePage(phonePage: Page): Promise<LinkedPage> {
-    const { context, page, qrText } = await newBrowser();
+  async function linkWithPhonePage(phonePage: Page, initScript?: () => void): Promise<LinkedPage> {
+    const { context, page, qrText } = await newBrowser(initScript);
     await phonePage.click("#start-link");
     await phonePage.fill("#paste-form input[name=text]", qrText);
     await phonePage.click("#paste-form button[type=submit]");
@@ -162,35 +164,60 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     expect(frames).toBeGreaterThan(0);
     expect(frames).toBeLessThanOrEqual(PUSH_BACKLOG_FRAMES + 2);
 
+    // The CLI's other commands, and what it says to a mistake.
+    phone.type("chats");
+    await phone.waitForOutput(new RegExp(`${QUIET_CHAT.id} +${QUIET_CHAT.title}`));
+    phone.type("send nobody hello");
+    await phone.waitForOutput(/no chat "nobody"; the chats are c1 \(/);
+    // Read on the phone: the badge the contact's answer made goes from the browser.
+    phone.type("send Olivia Are you there?");
+    await badge(a.page, QUIET_CHAT.id).waitFor({ timeout: 6_000 });
+    phone.type("read Olivia");
+    await phone.waitForOutput(/Read Olivia Rossi\./);
+    await badge(a.page, QUIET_CHAT.id).waitFor({ state: "detached", timeout: 1_000 });
+
     phone.interrupt();
     await phone.done;
     await a.context.close();
     await b.context.close();
   });
 
-  it("shows what is typed on the phone page on every linked browser, and what they send on the phone page", async () => {
+  async function registeredPhonePage(number: string, name: string): Promise<Page> {
     const phonePage = await (await chromium.newContext({ viewport: { width: 400, height: 800 } })).newPage();
     await phonePage.goto(`${server.url}/phone?contacts=quiet`);
-    await phonePage.fill("input[name=number]", "+15550032");
-    await phonePage.fill("input[name=name]", "Dave");
+    await phonePage.fill("input[name=number]", number);
+    await phonePage.fill("input[name=name]", name);
     await phonePage.click("#register-form button[type=submit]");
     await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    return phonePage;
+  }
+
+  /** Sends a message from the phone page's chat screen, and goes back to its list (so the answer is not read on the phone). */
+  async function sendFromPhone(phonePage: Page, chatTitle: string, text: string): Promise<void> {
+    if ((await phonePage.locator("body").getAttribute("data-screen")) !== "chats") await phonePage.click("#open-chats");
+    if ((await phonePage.locator(".phone-chats").getAttribute("data-open")) === "chat") await phonePage.click("#close-chat");
+    await phonePage.locator(".chat-item", { hasText: chatTitle }).click();
+    await phonePage.fill("#composer-input", text);
+    await phonePage.press("#composer-input", "Enter");
+    await bubble(phonePage, text).waitFor();
+    await phonePage.click("#close-chat");
+  }
+
+  it("shows what is typed on the phone page on every linked browser, and what they send on the phone page", async () => {
+    const phonePage = await registeredPhonePage("+15550032", "Dave");
     const a = await linkWithPhonePage(phonePage);
     const b = await linkWithPhonePage(phonePage);
 
-    await phonePage.click("#open-chats");
-    await phonePage.locator(".chat-item", { hasText: QUIET_CHAT.title }).click();
-    await phonePage.fill("#composer-input", "Typed on the phone page");
-    await phonePage.press("#composer-input", "Enter");
+    await sendFromPhone(phonePage, QUIET_CHAT.title, "Typed on the phone page");
     for (const page of [a.page, b.page]) {
       await openChat(page, QUIET_CHAT.title);
       await bubble(page, "Typed on the phone page").waitFor({ timeout: 2_000 });
     }
     // The contact answers: on the phone and both browsers, with the ticks gone blue.
+    await phonePage.locator(".chat-item", { hasText: QUIET_CHAT.title }).click();
     for (const page of [phonePage, a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Typed on the phone page"', { timeout: 3_000 });
-    await phonePage.locator(".bubble.theirs").last().waitFor();
-    const reply = (await phonePage.locator(".bubble.theirs .text").last().textContent())!;
-    for (const page of [a.page, b.page]) expect(await page.locator(".bubble.theirs .text").last().textContent()).toBe(reply);
+    const reply = replyTo({ ...QUIET_CHAT, group: false }, { id: "any", chatId: QUIET_CHAT.id, from: "me", text: "Typed on the phone page", at: 0 });
+    for (const page of [phonePage, a.page, b.page]) await page.locator(".bubble.theirs .text", { hasText: reply.text }).last().waitFor({ timeout: 5_000 });
 
     // Sent in a browser: on the phone page's open chat and the other browser.
     await send(b.page, "Sent in B");
@@ -199,5 +226,70 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await phonePage.context().close();
     await a.context.close();
     await b.context.close();
+  });
+
+  it("tells the user of a message that arrives while the tab is hidden, with a notification they allowed by a click and the count in the title", async () => {
+    const phonePage = await registeredPhonePage("+15550033", "Erin");
+    // The page's Notification and visibility, recorded: headless Chromium shows no notifications and is never hidden.
+    const a = await linkWithPhonePage(phonePage, () => {
+      const record = window as unknown as { notifications: { title: string; body: string }[]; permissionAsked: number; hidden: boolean };
+      Object.assign(record, { notifications: [], permissionAsked: 0, hidden: false });
+      class RecordedNotification {
+        static permission: NotificationPermission = "default";
+        static async requestPermission(): Promise<NotificationPermission> {
+          record.permissionAsked++;
+          RecordedNotification.permission = "granted";
+          return "granted";
+        }
+        constructor(title: string, options: NotificationOptions) {
+          record.notifications.push({ title, body: String(options.body) });
+        }
+        addEventListener(): void {}
+        close(): void {}
+      }
+      Object.defineProperty(window, "Notification", { value: RecordedNotification });
+      Object.defineProperty(document, "visibilityState", { get: () => (record.hidden ? "hidden" : "visible") });
+    });
+    const recorded = () =>
+      a.page.evaluate(() => {
+        const { notifications, permissionAsked } = window as unknown as { notifications: { title: string; body: string }[]; permissionAsked: number };
+        return { notifications, permissionAsked };
+      });
+
+    // Never asked on load: an offer the user clicks.
+    expect((await recorded()).permissionAsked).toBe(0);
+    await a.page.click("#enable-notifications");
+    expect((await recorded()).permissionAsked).toBe(1);
+    await a.page.locator("#enable-notifications").waitFor({ state: "hidden" });
+
+    // Visible: a contact's answer in the open chat is read at once, no notification.
+    await openChat(a.page, QUIET_CHAT.title);
+    const answers = () => a.page.locator(".bubble.theirs").count();
+    const answersBefore = await answers();
+    await sendFromPhone(phonePage, QUIET_CHAT.title, "Visible tab");
+    await a.page.waitForFunction((count) => document.querySelectorAll(".bubble.theirs").length > count, answersBefore, { timeout: 6_000 });
+    expect((await recorded()).notifications).toEqual([]);
+
+    // Hidden: the next answer notifies, and the title counts it until the tab is back.
+    await a.page.evaluate(() => {
+      (window as unknown as { hidden: boolean }).hidden = true;
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const titleBefore = await a.page.title();
+    await sendFromPhone(phonePage, QUIET_CHAT.title, "Hidden tab");
+    await a.page.waitForFunction(() => (window as unknown as { notifications: unknown[] }).notifications.length > 0, null, { timeout: 6_000 });
+    const [notification] = (await recorded()).notifications;
+    expect(notification!.title).toBe(QUIET_CHAT.title);
+    const reply = (await a.page.locator(".bubble.theirs .text").last().textContent())!;
+    expect(notification!.body).toBe(reply);
+    await a.page.waitForFunction((title) => document.title !== title && /^\(\d+\) QR Link$/.test(document.title), titleBefore, { timeout: 2_000 });
+    await a.page.evaluate(() => {
+      (window as unknown as { hidden: boolean }).hidden = false;
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    // Back: the open chat is read, on the phone too.
+    await a.page.waitForFunction((title) => document.title === title, titleBefore, { timeout: 2_000 });
+    await phonePage.context().close();
+    await a.context.close();
   });
 });
