@@ -132,15 +132,24 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
+/** A JSON text's value; undefined for anything else (a binary message, bad JSON). */
+function parseJsonText(raw: unknown): unknown {
+  if (typeof raw !== "string") return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads a WebSocket message from a browser or phone: a JSON text of one of the client kinds, or null. */
 export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | null {
-  if (typeof raw !== "string") return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  const parsed = clientMessageSchema.safeParse(json);
+  const parsed = clientMessageSchema.safeParse(parseJsonText(raw));
+  return parsed.success ? parsed.data : null;
+}
+
+/** Reads a WebSocket message from the server; null for anything that is not one (a newer server's kind, bad JSON): never throws. */
+export function parseServerMessage(raw: unknown): ServerMessage | null {
+  const parsed = serverMessageSchema.safeParse(parseJsonText(raw));
   return parsed.success ? parsed.data : null;
 }

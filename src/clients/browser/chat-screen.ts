@@ -3,6 +3,7 @@
 // ticks. The socket is ChatConnection's, the drawing chat-render's.
 import { appMessageSchema, type AppMessage, type ChatMessage, type Presence } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
+import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
 import { renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState, type Delivery } from "./chat-state";
@@ -42,10 +43,10 @@ export class ChatScreen {
     this.bindControls();
   }
 
-  /** Takes over the socket that just linked, or resumes over a new one. */
-  async start(socket?: WebSocket): Promise<void> {
+  /** Takes over the connection that just linked, or resumes over a new one. */
+  async start(linking?: Connection): Promise<void> {
     showAccount(this.link.account);
-    this.connection.start(socket);
+    this.connection.start(linking);
     this.state.restore(await loadView().catch(() => []));
     for (const view of this.state.list()) this.restoreLocal(view.chat.id);
     renderChats(this.state);

@@ -8,7 +8,7 @@ import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema }
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
-import { PhoneLink, type LinkEvent, type OpenSocket, type RelaySocket } from "../phone-core/phone-link";
+import { PhoneLink, type LinkEvent } from "../phone-core/phone-link";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { rotateKey } from "./rotate-key";
 
@@ -194,12 +194,9 @@ async function goOnline(phone: Phone, store: FilePhoneStore): Promise<void> {
     console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
     return;
   }
-  const openSocket: OpenSocket = ({ url, headers }) => new WebSocket(url, { headers }) as unknown as RelaySocket;
-  const links = await Promise.all(
-    records.map((record) => PhoneLink.create(phone, record, store, openSocket, (event) => report(record.sessionId, event))),
-  );
+  const links = await Promise.all(records.map((record) => PhoneLink.create(phone, record, store, WebSocket, (event) => report(record.sessionId, event))));
   console.log(`Online: streaming to ${links.length} linked browser${links.length === 1 ? "" : "s"}. Ctrl-C to stop.`);
-  for (const link of links) await link.start();
+  for (const link of links) link.start();
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
@@ -211,7 +208,8 @@ async function goOnline(phone: Phone, store: FilePhoneStore): Promise<void> {
 function report(sessionId: string, event: LinkEvent): void {
   const browser = `browser ${sessionId.slice(0, 6)}`;
   if (event.kind === "online") console.log(`[${browser}] connected`);
-  if (event.kind === "offline") console.log(`[${browser}] connection lost; retrying in ${event.retryInMs / 1000} s`);
+  if (event.kind === "offline") console.log(`[${browser}] not connected; retrying in ${(event.retryInMs / 1000).toFixed(1)} s`);
+  if (event.kind === "taken_over") console.log(`[${browser}] stopped: ${event.notice}`);
   if (event.kind === "synced") console.log(`[${browser}] sent ${event.chats} chats`);
   if (event.kind === "sent") console.log(`[${browser}] you → ${event.chat}: ${event.message.text}`);
   if (event.kind === "replied") console.log(`[${browser}] ${event.message.from} → you: ${event.message.text}`);

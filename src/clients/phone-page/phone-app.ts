@@ -5,7 +5,7 @@ import { generateIdentityKeyPair } from "../../shared/crypto";
 import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
-import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
+import { PhoneLink, type LinkEvent } from "../phone-core/phone-link";
 import { $, showNotice } from "../browser/dom";
 import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
@@ -21,9 +21,6 @@ function log(text: string): void {
   item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
   $("activity").prepend(item);
 }
-
-/** A page cannot set headers on a WebSocket: it signs with subprotocols. */
-const openSocket = ({ url, protocols }: { url: string; protocols: string[] }) => new WebSocket(url, protocols) as unknown as RelaySocket;
 
 class PhoneApp {
   private readonly links = new Map<string, PhoneLink>();
@@ -210,15 +207,16 @@ class PhoneApp {
   private async stream(sessionId: string): Promise<void> {
     const record = this.store.links().find((link) => link.sessionId === sessionId);
     if (!record) return;
-    const link = await PhoneLink.create(this.phone, record, this.store, openSocket, (event) => this.report(sessionId, event));
+    const link = await PhoneLink.create(this.phone, record, this.store, WebSocket, (event) => this.report(sessionId, event));
     this.links.set(sessionId, link);
-    await link.start();
+    link.start();
   }
 
   private report(sessionId: string, event: LinkEvent): void {
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
     if (event.kind === "sent") log(`You → ${event.chat}: ${event.message.text}`);
     if (event.kind === "replied") log(`${event.message.from} → you: ${event.message.text}`);
+    if (event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.notice}`);
     if (event.kind === "ended") {
       this.links.delete(sessionId);
       log(`A browser's link ended (${event.reason})`);
