@@ -47,6 +47,14 @@ class ScriptedSocket extends EventTarget {
 }
 
 const latest = () => ScriptedSocket.opened.at(-1)!;
+
+/** The server refuses `count` attempts in a row, each after its wait. */
+async function refuse(count: number): Promise<void> {
+  for (let attempt = 0; attempt < count; attempt++) {
+    latest().drop(1006);
+    await vi.advanceTimersByTimeAsync(10_000);
+  }
+}
 const presence: ServerMessage = { type: "presence", phone: "online" };
 
 function connect(role: Role) {
@@ -100,10 +108,7 @@ describe("the client connection", () => {
   it("starts from the shortest wait again once the server has spoken", async () => {
     const { log } = connect("browser");
     await vi.advanceTimersByTimeAsync(0);
-    for (let drop = 0; drop < 3; drop++) {
-      latest().drop(1006);
-      await vi.advanceTimersByTimeAsync(10_000);
-    }
+    await refuse(3);
     latest().accept();
     latest().say(JSON.stringify(presence));
     latest().drop(CLOSE_CODES.internal_error);
@@ -174,10 +179,7 @@ describe("the client connection", () => {
   it("tries again at once when asked, during a wait or on an open socket", async () => {
     const { connection } = connect("phone");
     await vi.advanceTimersByTimeAsync(0);
-    for (let drop = 0; drop < 4; drop++) {
-      latest().drop(1006);
-      await vi.advanceTimersByTimeAsync(10_000);
-    }
+    await refuse(4);
     latest().drop(1006); // now waiting 8 s
     await vi.advanceTimersByTimeAsync(0);
     connection.reconnectNow();

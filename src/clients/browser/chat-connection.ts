@@ -33,6 +33,7 @@ export class ChatConnection {
     private readonly events: ChatConnectionEvents,
   ) {
     document.addEventListener("visibilitychange", this.askPresence);
+    window.addEventListener("online", this.reconnectNow);
   }
 
   /**
@@ -43,6 +44,9 @@ export class ChatConnection {
     clearInterval(this.presenceTimer);
     this.presenceTimer = setInterval(this.askPresence, everyMs);
   }
+
+  /** The network is back: try now rather than wait out the backoff. */
+  private readonly reconnectNow = (): void => this.connection?.reconnectNow();
 
   private readonly askPresence = (): void => {
     if (document.visibilityState === "visible") this.connection?.send({ type: "presence_check" });
@@ -73,6 +77,7 @@ export class ChatConnection {
   close(): void {
     this.detach();
     document.removeEventListener("visibilitychange", this.askPresence);
+    window.removeEventListener("online", this.reconnectNow);
     this.connection?.close("ended");
   }
 

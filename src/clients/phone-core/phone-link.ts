@@ -77,11 +77,6 @@ export class PhoneLink {
     this.connection?.close("phone going offline");
   }
 
-  /** Tries again at once instead of waiting out the backoff. */
-  reconnectNow(): void {
-    this.connection?.reconnectNow();
-  }
-
   /** Sends a message as the phone's own (typed on the phone) to the linked browser. */
   async post(message: AppMessage): Promise<void> {
     await this.channel.send(JSON.stringify(message));
