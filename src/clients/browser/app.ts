@@ -58,7 +58,7 @@ class PairingScreen {
       { role: "pairing", target: () => ({ url: url.toString() }) },
       {
         message: (message) => this.inTurn(() => this.onMessage(message)),
-        closed: () => {
+        reconnecting: () => {
           if (!this.done) setState("loading");
         },
         ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
@@ -66,6 +66,7 @@ class PairingScreen {
     );
   }
 
+  /** Handles messages and the ending one at a time, in the order they came. */
   private inTurn(handle: () => Promise<void>): void {
     this.handled = this.handled.then(handle).catch((error: unknown) => console.error("pairing message failed", error));
   }
