@@ -153,7 +153,7 @@ export async function linkPair(server: string, phone: Phone): Promise<LinkedPair
   browser.socket.send({ type: "link_ack", devicePublicKey: device.publicKey });
   await browserReady;
   const relay = await phone.relaySocket({ sessionId: browser.sessionId, linkId: (await linkedMessage).linkId });
-  const phoneSocket = await JsonSocket.open(relay.url, relay.headers);
+  const phoneSocket = await JsonSocket.open(relay.url, {}, relay.protocols);
   await phoneSocket.next("ready");
   return {
     browser: browser.socket,

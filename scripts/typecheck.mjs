@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 const projects = [
   "src/shared",
   "src/worker",
+  "src/clients/connection",
   "src/clients/browser",
   "src/clients/phone-core",
   "src/clients/phone-page",

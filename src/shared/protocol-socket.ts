@@ -136,3 +136,8 @@ export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export function parseClientMessage(raw: string | ArrayBuffer): ClientMessage | null {
   return typeof raw === "string" ? parseJson(clientMessageSchema, raw) : null;
 }
+
+/** Reads a WebSocket message from the server; null for anything that is not one (a newer server's kind, bad JSON): never throws. */
+export function parseServerMessage(raw: unknown): ServerMessage | null {
+  return typeof raw === "string" ? parseJson(serverMessageSchema, raw) : null;
+}

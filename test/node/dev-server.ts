@@ -30,10 +30,12 @@ export interface DevServerOptions {
   vars?: Record<string, string>;
   /** Keep state in this folder (and leave it there), to restart on the same state. */
   stateDir?: string;
+  /** Listen on this port (a restart where clients wait at the same address); a free one by default. */
+  port?: number;
 }
 
-export async function startDevServer({ vars = {}, stateDir }: DevServerOptions = {}): Promise<DevServer> {
-  const [port, inspectorPort] = [await freePort(), await freePort()];
+export async function startDevServer({ vars = {}, stateDir, port: fixedPort }: DevServerOptions = {}): Promise<DevServer> {
+  const [port, inspectorPort] = [fixedPort ?? (await freePort()), await freePort()];
   const state = stateDir ?? (await mkdtemp(join(tmpdir(), "qr-link-dev-")));
   const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", state, "--show-interactive-dev-session=false"];
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);

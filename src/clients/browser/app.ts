@@ -2,8 +2,10 @@
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
 import { generateIdentityKeyPair } from "../../shared/crypto";
-import { MAX_LINKED_DEVICES, serverMessageSchema, type ServerMessage } from "../../shared/protocol";
+import { MAX_LINKED_DEVICES, type ServerMessage } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
+import type { Ending } from "../connection/close-codes";
+import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
 import { loadLink, saveLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
@@ -14,7 +16,6 @@ type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "err
 /** Upper bound on the drawn code's width; modules stay whole pixels, at least 4 each. */
 const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
-const RECONNECT_DELAY_MS = 2_000;
 
 function setState(state: PageState): void {
   document.body.dataset.state = state;
@@ -41,31 +42,40 @@ function drawQr(text: string): void {
 
 class PairingScreen {
   private sessionId: string | null = null;
-  /** Set once the session ended or the chat screen took the socket over. */
+  /** Set once the session ended or the chat screen took the connection over. */
   private done = false;
-  private readonly socket: WebSocket;
+  private readonly connection: Connection;
   /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
   private handled: Promise<void> = Promise.resolve();
   /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
   private refusal: string | null = null;
 
-  constructor(private readonly pairing: BrowserPairing) {
+  /** A dropped connection reconnects to a fresh session, with fresh keys for its codes. */
+  constructor(private pairing: BrowserPairing) {
     const url = new URL("/api/sessions/connect", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.socket = new WebSocket(url);
-    this.socket.addEventListener("message", (event) => {
-      this.handled = this.handled.then(() => this.onMessage(event.data)).catch((error: unknown) => console.error("pairing message failed", error));
-    });
-    this.socket.addEventListener("close", () => this.onClose());
+    this.connection = new Connection(
+      { role: "pairing", target: () => ({ url: url.toString() }) },
+      {
+        message: (message) => this.inTurn(() => this.onMessage(message)),
+        reconnecting: () => {
+          if (!this.done) setState("loading");
+        },
+        ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
+      },
+    );
   }
 
-  private async onMessage(data: unknown): Promise<void> {
+  /** Handles messages and the ending one at a time, in the order they came. */
+  private inTurn(handle: () => Promise<void>): void {
+    this.handled = this.handled.then(handle).catch((error: unknown) => console.error("pairing message failed", error));
+  }
+
+  private async onMessage(message: ServerMessage): Promise<void> {
     if (this.done) return;
-    const parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
-    if (!parsed.success) return; // A message from a newer server this page does not know: ignore it.
-    const message = parsed.data;
     switch (message.type) {
       case "session":
+        if (this.sessionId) this.pairing = await BrowserPairing.create();
         this.sessionId = message.sessionId;
         break;
       case "token":
@@ -82,9 +92,6 @@ class PairingScreen {
       case "refused":
         this.onRefused(message);
         break;
-      case "ended":
-        this.onEnded(message.reason);
-        break;
     }
   }
 
@@ -96,7 +103,7 @@ class PairingScreen {
     const number = this.sessionId ? await this.pairing.scanned(this.sessionId, message) : null;
     if (number === null) {
       this.done = true;
-      this.socket.close(1000, "unusable phone key");
+      this.connection.close("unusable phone key");
       showError("This link was refused", "The phone's answer did not fit this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
@@ -107,7 +114,7 @@ class PairingScreen {
   private async onLinked(message: Extract<ServerMessage, { type: "linked" }>): Promise<void> {
     const keys = this.sessionId ? await this.pairing.verifyLinked(this.sessionId, message) : null;
     if (!keys || !this.sessionId) {
-      this.socket.send(JSON.stringify({ type: "key_mismatch" }));
+      this.connection.send({ type: "key_mismatch" });
       this.done = true;
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
@@ -125,8 +132,8 @@ class PairingScreen {
     };
     await saveLink(link);
     this.done = true;
-    void new ChatScreen(link, returnToPairing).start(this.socket);
-    this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
+    void new ChatScreen(link, returnToPairing).start(this.connection);
+    this.connection.send({ type: "link_ack", devicePublicKey: device.publicKey });
   }
 
   /**
@@ -150,26 +157,17 @@ class PairingScreen {
     element.hidden = text === null;
   }
 
-  private onEnded(reason: string): void {
+  private onEnded({ reason, notice }: Ending): void {
+    if (this.done) return;
     this.done = true;
     const abandoned = reason === "expired" && document.body.dataset.state === "scanned";
     if (reason === "rejected" || abandoned) {
       const unconfirmed = this.refusal ? `Nothing was linked: ${this.refusal} Here is a fresh code.` : "Nobody confirmed on the phone. Here is a fresh code.";
-      showNotice(abandoned ? unconfirmed : "The link was rejected on the phone. Here is a fresh code.");
+      showNotice(abandoned ? unconfirmed : notice);
       void startPairing();
     } else if (reason === "expired") setState("expired");
-    else if (reason === "too_many_attempts") {
-      showError("This code was withdrawn", "It was scanned wrongly too many times. Get a new one when you are ready to link.");
-    } else if (reason === "wrong_number") {
-      showError("The numbers did not match", "The phone picked a number that is not the one this screen showed, so nothing was linked. Get a new code to try again.");
-    }
-  }
-
-  private onClose(): void {
-    if (this.done) return;
-    // The connection dropped without an ending: open a fresh session.
-    setState("loading");
-    setTimeout(() => void startPairing(), RECONNECT_DELAY_MS);
+    else if (reason === "too_many_attempts") showError("This code was withdrawn", notice);
+    else if (reason === "wrong_number") showError("The numbers did not match", notice);
   }
 }
 

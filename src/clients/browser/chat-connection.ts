@@ -1,47 +1,39 @@
-// The linked browser's relay socket: opens it (or takes over the one that
-// just linked), answers the resume challenge with the device key, keeps it
-// alive with heartbeats, and reconnects with backoff until the link ends.
-// What travels on it is the RelayChannel's; what it means is the ChatScreen's.
+// The linked browser's relay connection: takes over the socket that just
+// linked (or opens one), answers the resume challenge with the device key,
+// and asks after the phone while the page is visible. Reconnecting,
+// heartbeats and what each close means are the Connection's; what travels on
+// it is the RelayChannel's; what it means is the ChatScreen's.
 import { signResume } from "../../shared/crypto";
-import { CLOSE_CODES, HEARTBEAT, serverMessageSchema, type Presence, type ServerMessage } from "../../shared/protocol";
+import type { Presence, ServerMessage } from "../../shared/protocol";
 import type { RelayChannel } from "../../shared/relay-channel";
+import type { Ending } from "../connection/close-codes";
+import { Connection, type ConnectionOptions } from "../connection/connection";
 import type { StoredLink } from "./link-store";
 
-const MAX_RETRY_MS = 10_000;
 /** How often to ask after the phone when the server does not say (it says in `ready`). */
 const DEFAULT_PRESENCE_CHECK_MS = 15_000;
-/** Closes after which this browser's link is gone: it forgets its keys and shows a fresh code. */
-const ENDINGS: Record<number, string> = {
-  [CLOSE_CODES.unknown_session]: "This browser is no longer linked.",
-  [CLOSE_CODES.resume_refused]: "This browser could not prove its link, so it was logged out.",
-  [CLOSE_CODES.logged_out]: "You logged out.",
-  [CLOSE_CODES.revoked]: "This browser was logged out from your phone.",
-  [CLOSE_CODES.inactive]: "Logged out after a long time without use.",
-};
 
-export interface ConnectionEvents {
+export interface ChatConnectionEvents {
   /** The relay is open again; `phone` says whether the phone is connected. */
   ready(phone: Presence): void;
   presence(phone: Presence): void;
-  /** The link is over (an `ended` message or a close in ENDINGS); the notice says why. */
+  /** The link is over (an `ended` message or a final close); the notice says why. */
   ended(notice: string): Promise<void>;
-  /** What to show while the socket is down. */
+  /** What to show while the socket is down, or once another tab took the link over (this one stops; the link stays). */
   status(text: string): void;
 }
 
 export class ChatConnection {
-  private socket: WebSocket | null = null;
-  private retryMs = 500;
-  /** Set once the link ended here, so the socket's close is not a reason to reconnect. */
-  private closed = false;
+  private connection: Connection | null = null;
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly link: StoredLink,
     private readonly channel: RelayChannel,
-    private readonly events: ConnectionEvents,
+    private readonly events: ChatConnectionEvents,
   ) {
     document.addEventListener("visibilitychange", this.askPresence);
+    window.addEventListener("online", this.reconnectNow);
   }
 
   /**
@@ -53,82 +45,73 @@ export class ChatConnection {
     this.presenceTimer = setInterval(this.askPresence, everyMs);
   }
 
+  /** The network is back: try now rather than wait out the backoff. */
+  private readonly reconnectNow = (): void => this.connection?.reconnectNow();
+
   private readonly askPresence = (): void => {
-    if (this.socket?.readyState === WebSocket.OPEN && document.visibilityState === "visible") this.socket.send(JSON.stringify({ type: "presence_check" }));
+    if (document.visibilityState === "visible") this.connection?.send({ type: "presence_check" });
   };
 
-  /** Takes over the socket that just linked, or resumes over a new one. */
-  start(socket?: WebSocket): void {
-    if (socket) this.use(socket);
-    else this.connect();
+  /** Takes over the connection that just linked, or resumes over a new one. */
+  start(linking?: Connection): void {
+    const options: Omit<ConnectionOptions, "WebSocket"> = { role: "browser", target: () => ({ url: this.url() }) };
+    const events = {
+      open: () => this.attach(),
+      message: (message: ServerMessage) => this.onServerMessage(message),
+      closed: () => this.detach(),
+      reconnecting: () => this.events.status("Connecting…"),
+      ended: ({ reason, notice }: Ending) => (reason === "replaced" ? this.events.status(notice) : void this.events.ended(notice)),
+    };
+    if (linking) {
+      linking.handOver(options, events);
+      this.connection = linking;
+      this.attach();
+    } else this.connection = new Connection(options, events);
   }
 
   /** Asks the server to end the link; its `ended` follows. */
   logout(): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: "logout" }));
+    this.connection?.send({ type: "logout" });
   }
 
   close(): void {
-    this.closed = true;
-    clearInterval(this.presenceTimer);
+    this.detach();
     document.removeEventListener("visibilitychange", this.askPresence);
-    this.socket?.close(1000, "ended");
+    window.removeEventListener("online", this.reconnectNow);
+    this.connection?.close("ended");
   }
 
-  private connect(): void {
-    // At the link id from `linked`; a link made before link ids existed still resumes at its session id.
+  /** At the link id from `linked`; a link made before link ids existed still resumes at its session id. */
+  private url(): string {
     const path = this.link.linkId ? `/api/links/${this.link.linkId}/browser` : `/api/sessions/${this.link.sessionId}/browser`;
     const url = new URL(path, location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.use(new WebSocket(url));
+    return url.toString();
   }
 
-  private use(socket: WebSocket): void {
-    this.socket = socket;
-    this.channel.attach((message) => socket.send(JSON.stringify(message)));
-    // The server closes a browser socket that stays silent; the runtime answers these without waking it.
-    const heartbeat = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(HEARTBEAT.request), HEARTBEAT.intervalMs);
+  private attach(): void {
+    const connection = this.connection;
+    this.channel.attach((message) => void connection?.send(message));
+  }
 
-    socket.addEventListener("message", (event) => {
-      if (event.data === HEARTBEAT.response) return;
-      const parsed = serverMessageSchema.safeParse(JSON.parse(String(event.data)));
-      if (parsed.success) void this.onServerMessage(parsed.data);
-    });
-    socket.addEventListener("close", (event) => {
-      clearInterval(heartbeat);
-      clearInterval(this.presenceTimer);
-      this.onClose(event.code);
-    });
+  private detach(): void {
+    clearInterval(this.presenceTimer);
+    this.channel.detach();
   }
 
   private async onServerMessage(message: ServerMessage): Promise<void> {
     switch (message.type) {
       case "challenge":
-        this.socket?.send(JSON.stringify({ type: "resume", signature: await signResume(this.link.deviceKey, this.link.sessionId, message.nonce) }));
+        this.connection?.send({ type: "resume", signature: await signResume(this.link.deviceKey, this.link.sessionId, message.nonce) });
         return;
       case "ready":
-        this.retryMs = 500;
         this.checkPresenceEvery(message.presenceCheckMs ?? DEFAULT_PRESENCE_CHECK_MS);
         await this.channel.handle(message);
         return this.events.ready(message.phone);
       case "presence":
         return this.events.presence(message.phone);
-      case "ended":
-        return this.events.ended(ENDINGS[CLOSE_CODES[message.reason]] ?? "This link has ended.");
       default:
         return this.channel.handle(message);
     }
-  }
-
-  /** Any close but an ending or a takeover reconnects, 1011 (internal_error) included. */
-  private onClose(code: number): void {
-    this.channel.detach();
-    if (this.closed) return;
-    const ending = ENDINGS[code];
-    if (ending) return void this.events.ended(ending);
-    if (code === CLOSE_CODES.replaced) return this.events.status("QR Link is open in another window. Reload to use it here.");
-    this.events.status("Connecting…");
-    setTimeout(() => this.connect(), this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
   }
 }

@@ -4,6 +4,7 @@
 // linked device. The socket is ChatConnection's, the drawing chat-render's.
 import { parseAppMessage, type AppMessage, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
+import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
 import { renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
@@ -44,11 +45,11 @@ export class ChatScreen {
   }
 
   /**
-   * Takes over the socket that just linked (at once, so no message is
+   * Takes over the connection that just linked (at once, so no message is
    * missed) or resumes over a new one, and draws what was kept from the last
    * visit; nothing from the phone is applied before that is restored.
    */
-  async start(socket?: WebSocket): Promise<void> {
+  async start(linking?: Connection): Promise<void> {
     showAccount(this.link.account);
     this.restored = loadChats()
       .catch(() => ({ version: 0, profile: null, chats: [] }))
@@ -56,7 +57,7 @@ export class ChatScreen {
         this.state.restore(saved);
         this.render();
       });
-    this.connection.start(socket);
+    this.connection.start(linking);
     await this.restored;
   }
 

@@ -9,7 +9,6 @@ import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
-import type { OpenSocket, RelaySocket } from "../phone-core/phone-link";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { rotateKey } from "./rotate-key";
 
@@ -204,9 +203,8 @@ async function goOnline(phone: Phone, store: FilePhoneStore, values: Options): P
     console.log("No linked browsers: link one with `npm run phone -- link '<QR text>'`.");
     return;
   }
-  const openSocket: OpenSocket = ({ url, headers }) => new WebSocket(url, { headers }) as unknown as RelaySocket;
   const chats = new PhoneChats(phone, store, (event) => report(event), { lively: !values.quiet });
-  for (const record of records) await chats.open(record, openSocket);
+  for (const record of records) await chats.open(record, WebSocket);
   chats.startContacts();
   console.log(`Online: streaming to ${records.length} linked browser${records.length === 1 ? "" : "s"}. Type \`chats\`, \`send <chat> <text>\` or \`read <chat>\`; Ctrl-C to stop.`);
   const commands = createInterface({ input: process.stdin });
@@ -259,7 +257,8 @@ function report(event: ChatsEvent): void {
     const browser = `browser ${event.sessionId.slice(0, 6)}`;
     const { event: linkEvent } = event;
     if (linkEvent.kind === "online") console.log(`[${browser}] connected`);
-    if (linkEvent.kind === "offline") console.log(`[${browser}] connection lost; retrying in ${linkEvent.retryInMs / 1000} s`);
+    if (linkEvent.kind === "offline") console.log(`[${browser}] not connected; retrying in ${(linkEvent.retryInMs / 1000).toFixed(1)} s`);
+    if (linkEvent.kind === "taken_over") console.log(`[${browser}] stopped: ${linkEvent.notice}`);
     if (linkEvent.kind === "ended") console.log(`[${browser}] link ended (${linkEvent.reason})`);
   }
   if (event.kind === "synced") console.log(`[browser ${event.sessionId.slice(0, 6)}] sent ${event.chats} chats`);

@@ -8,7 +8,8 @@ import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type Change, type Chat, typ
 import type { ChangeRequest } from "./chat-book";
 import { Contacts, type ContactsOptions } from "./contacts";
 import type { Phone } from "./phone";
-import { PhoneLink, type LinkEvent, type OpenSocket } from "./phone-link";
+import type { WebSocketClass } from "../connection/connection";
+import { PhoneLink, type LinkEvent } from "./phone-link";
 import type { LinkRecord, PhoneStore } from "./phone-store";
 
 /**
@@ -42,17 +43,17 @@ export class PhoneChats {
   }
 
   /** Connects to a linked browser and serves it until it ends or `stop`. */
-  async open(record: LinkRecord, openSocket: OpenSocket): Promise<PhoneLink> {
+  async open(record: LinkRecord, webSocket: WebSocketClass): Promise<PhoneLink> {
     const link = await PhoneLink.create(
       this.phone,
       record,
       this.store,
-      openSocket,
+      webSocket,
       (event) => this.onLinkEvent(link, event),
       (from, message) => this.fromBrowser(from, message),
     );
     this.links.set(record.sessionId, link);
-    await link.start();
+    link.start();
     return link;
   }
 

@@ -1,53 +1,43 @@
-// One linked browser as the phone serves it: the relay socket (signed,
-// reconnecting, with heartbeats) and the encrypted channel on it. What the
-// messages mean is PhoneChats', which serves every linked browser.
+// One linked browser as the phone serves it: the relay connection (signed
+// afresh for every attempt; reconnecting, heartbeats and close codes are the
+// Connection's) and the encrypted channel on it. What the messages mean is
+// PhoneChats', which serves every linked browser.
 import { deriveLinkKeys } from "../../shared/crypto";
-import { CLOSE_CODES, HEARTBEAT, parseAppMessage, serverMessageSchema, type AppMessage } from "../../shared/protocol";
+import { parseAppMessage, type AppMessage, type ServerMessage } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
-import type { Phone, RelaySocketRequest } from "./phone";
+import type { Ending } from "../connection/close-codes";
+import { Connection, type WebSocketClass } from "../connection/connection";
+import type { Phone } from "./phone";
 import type { LinkRecord, PhoneStore } from "./phone-store";
 
-/** The part of a WebSocket this needs; `ws` in Node, the page's own in a browser. */
-export interface RelaySocket {
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-}
-
-/** Opens the signed relay socket: Node passes the headers, a page the subprotocols. */
-export type OpenSocket = (request: RelaySocketRequest) => RelaySocket;
-
-export type LinkEvent = { kind: "online" } | { kind: "offline"; retryInMs: number } | { kind: "ended"; reason: string };
+export type LinkEvent =
+  | { kind: "online" }
+  | { kind: "offline"; retryInMs: number }
+  /** Another phone (this profile elsewhere) took the link over: this one stops, and the link stays. */
+  | { kind: "taken_over"; notice: string }
+  | { kind: "ended"; reason: string };
 
 /** Handles what the browser says; it must not wait for sends on the same link (see RelayChannel). */
 export type AppMessageHandler = (link: PhoneLink, message: AppMessage) => Promise<void>;
 
-/** Close codes after which the link is gone for good; any other (1011 internal_error included) reconnects. */
-const FINAL_CLOSES = new Set<number>([CLOSE_CODES.unknown_session, CLOSE_CODES.logged_out, CLOSE_CODES.key_mismatch]);
-const MAX_RETRY_MS = 10_000;
-
 export class PhoneLink {
-  private socket: RelaySocket | null = null;
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
-  private retryMs = 500;
-  private stopped = false;
+  private connection: Connection | null = null;
 
   private constructor(
     private readonly phone: Phone,
     private readonly record: LinkRecord,
     private readonly store: PhoneStore,
-    private readonly openSocket: OpenSocket,
+    private readonly webSocket: WebSocketClass,
     private readonly onEvent: (event: LinkEvent) => void,
     private readonly channel: RelayChannel,
   ) {}
 
+  /** `webSocket`: the page's WebSocket, or `ws` in Node; both sign with subprotocols. */
   static async create(
     phone: Phone,
     record: LinkRecord,
     store: PhoneStore,
-    openSocket: OpenSocket,
+    webSocket: WebSocketClass,
     onEvent: (event: LinkEvent) => void,
     onAppMessage: AppMessageHandler,
   ): Promise<PhoneLink> {
@@ -70,7 +60,7 @@ export class PhoneLink {
         },
       },
     );
-    link = new PhoneLink(phone, record, store, openSocket, onEvent, channel);
+    link = new PhoneLink(phone, record, store, webSocket, onEvent, channel);
     return link;
   }
 
@@ -78,21 +68,23 @@ export class PhoneLink {
     return this.record.sessionId;
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    const socket = this.openSocket(await this.phone.relaySocket(this.record));
-    this.socket = socket;
-    socket.onopen = () => {
-      this.channel.attach((message) => socket.send(JSON.stringify(message)));
-      this.heartbeat = setInterval(() => socket.send(HEARTBEAT.request), HEARTBEAT.intervalMs);
-    };
-    socket.onmessage = (event) => void this.onServerMessage(String(event.data));
-    socket.onclose = (event) => void this.onClose(event.code);
+  start(): void {
+    const connection = new Connection(
+      { role: "phone", target: () => this.phone.relaySocket(this.record), WebSocket: this.webSocket },
+      {
+        open: () => this.channel.attach((message) => void connection.send(message)),
+        message: (message) => this.onServerMessage(message),
+        closed: () => this.channel.detach(),
+        reconnecting: (delayMs) => this.onEvent({ kind: "offline", retryInMs: delayMs }),
+        ended: (ending) => void this.onEnded(ending),
+      },
+    );
+    this.connection = connection;
   }
 
   stop(): void {
-    this.stopped = true;
-    this.socket?.close(1000, "phone going offline");
+    this.channel.detach();
+    this.connection?.close("phone going offline");
   }
 
   /** The last version of the change log sealed for this browser; undefined until it had a snapshot. */
@@ -117,33 +109,16 @@ export class PhoneLink {
     await this.channel.send(JSON.stringify(message));
   }
 
-  private async onServerMessage(data: string): Promise<void> {
-    if (data === HEARTBEAT.response) return;
-    const parsed = serverMessageSchema.safeParse(JSON.parse(data));
-    if (!parsed.success) return;
-    const message = parsed.data;
-    if (message.type === "ready") {
-      this.retryMs = 500;
-      this.onEvent({ kind: "online" });
-    }
-    if (message.type === "ended") return this.end(message.reason);
+  private async onServerMessage(message: ServerMessage): Promise<void> {
     await this.channel.handle(message);
+    // After the channel took `ready` in: what it says was delivered decides what is pushed next.
+    if (message.type === "ready") this.onEvent({ kind: "online" });
   }
 
-  private async onClose(code: number): Promise<void> {
+  /** The link is over (the phone forgets it), or another phone took it (it stays). */
+  private async onEnded({ reason, notice }: Ending): Promise<void> {
     this.channel.detach();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    if (this.stopped) return;
-    if (FINAL_CLOSES.has(code)) return this.end(code === CLOSE_CODES.unknown_session ? "unknown_session" : "closed");
-    this.onEvent({ kind: "offline", retryInMs: this.retryMs });
-    setTimeout(() => void (this.stopped || this.start()), this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-  }
-
-  private async end(reason: string): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (reason === "replaced") return this.onEvent({ kind: "taken_over", notice });
     await this.store.removeLink(this.record.sessionId);
     this.onEvent({ kind: "ended", reason });
   }

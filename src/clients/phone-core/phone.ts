@@ -48,12 +48,6 @@ export class ServerError extends Error {
   }
 }
 
-export interface RelaySocketRequest {
-  url: string;
-  headers: Record<string, string>;
-  protocols: string[];
-}
-
 /** What the phone shows after a scan: who asks to be linked, and the numbers to pick from. */
 export interface Inspection extends DeviceContext {
   /** The two digits the browser shows, derived from the key agreement: the right pick. */
@@ -217,8 +211,11 @@ export class Phone {
     return { url: url.toString(), path };
   }
 
-  /** The relay socket's URL and its signature, as headers (Node) and as subprotocols (a page). */
-  async relaySocket(link: RelayAddress): Promise<RelaySocketRequest> {
+  /**
+   * The relay socket's URL and its signature, made now, as subprotocols: a
+   * page cannot set headers on a WebSocket, and the CLI signs the same way.
+   */
+  async relaySocket(link: RelayAddress): Promise<{ url: string; protocols: string[] }> {
     const { url, path } = this.relayUrl(link);
     const headers = await this.signatureHeaders("GET", path, "");
     const credentials = {
@@ -226,7 +223,7 @@ export class Phone {
       timestamp: headers[SIGNATURE_HEADERS.timestamp]!,
       signature: headers[SIGNATURE_HEADERS.signature]!,
     };
-    return { url, headers, protocols: credentialsToSubprotocols(credentials) };
+    return { url, protocols: credentialsToSubprotocols(credentials) };
   }
 
   /** The phone's "Linked devices". */

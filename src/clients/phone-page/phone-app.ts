@@ -7,7 +7,6 @@ import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
-import type { RelaySocket } from "../phone-core/phone-link";
 import { renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
@@ -25,9 +24,6 @@ function log(text: string): void {
   item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
   $("activity").prepend(item);
 }
-
-/** A page cannot set headers on a WebSocket: it signs with subprotocols. */
-const openSocket = ({ url, protocols }: { url: string; protocols: string[] }) => new WebSocket(url, protocols) as unknown as RelaySocket;
 
 /** `/phone?contacts=quiet`: contacts only answer, they never write first (for tests and demos). */
 const LIVELY_CONTACTS = new URLSearchParams(location.search).get("contacts") !== "quiet";
@@ -250,7 +246,7 @@ class PhoneApp {
 
   private async stream(sessionId: string): Promise<void> {
     const record = this.store.links().find((link) => link.sessionId === sessionId);
-    if (record) await this.chats.open(record, openSocket);
+    if (record) await this.chats.open(record, WebSocket);
   }
 
   private onChats(event: ChatsEvent): void {
@@ -268,6 +264,7 @@ class PhoneApp {
       setTimeout(() => this.drawChats(), TYPING_SHOWN_MS + 100);
     }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
+    if (event.kind === "link" && event.event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.event.notice}`);
     if (event.kind === "link" && event.event.kind === "ended") {
       log(`A browser's link ended (${event.event.reason})`);
       if (document.body.dataset.screen === "home") void this.home();
