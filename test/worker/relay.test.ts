@@ -108,7 +108,7 @@ describe("the relay", () => {
     });
     const first = await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 1, "first");
     await channel.handle({ type: "frame", seq: 1, data: first });
-    // A relay that replays frame 1 as frame 2: its nonce no longer matches, so it does not open.
+    // A relay that replays frame 1 as frame 2: its additional data names seq 1, so it does not open.
     await channel.handle({ type: "frame", seq: 2, data: first });
     // A frame sealed for another session does not open either.
     await channel.handle({ type: "frame", seq: 2, data: await sealFrame(pair.phoneKeys.send, "another-session", "to_browser", 2, "elsewhere") });

@@ -32,6 +32,10 @@ export class ChatScreen {
       stored: (seq) => this.markPosted(seq, "sent"),
       delivered: (seq) => void this.delivered(seq),
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
+      refused: () => {
+        this.connection.close();
+        showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Reload, or log out and link again.");
+      },
     });
     this.connection = new ChatConnection(link, this.channel, {
       ready: (phone) => this.onReady(phone),

@@ -216,6 +216,7 @@ function report(sessionId: string, event: LinkEvent): void {
   if (event.kind === "sent") console.log(`[${browser}] you → ${event.chat}: ${event.message.text}`);
   if (event.kind === "replied") console.log(`[${browser}] ${event.message.from} → you: ${event.message.text}`);
   if (event.kind === "ended") console.log(`[${browser}] link ended (${event.reason})`);
+  if (event.kind === "refused") console.log(`[${browser}] stopped: ${event.reason}`);
 }
 
 class UsageError extends Error {}

@@ -26,7 +26,9 @@ export type LinkEvent =
   | { kind: "synced"; chats: number }
   | { kind: "sent"; message: ChatMessage; chat: string }
   | { kind: "replied"; message: ChatMessage; chat: string }
-  | { kind: "ended"; reason: string };
+  | { kind: "ended"; reason: string }
+  /** The server claimed frames this phone never sealed: the link stops using it until the phone starts again. */
+  | { kind: "refused"; reason: string };
 
 /** Close codes after which the link is gone for good; any other (1011 internal_error included) reconnects. */
 const FINAL_CLOSES = new Set<number>([CLOSE_CODES.unknown_session, CLOSE_CODES.logged_out, CLOSE_CODES.key_mismatch]);
@@ -60,7 +62,13 @@ export class PhoneLink {
       { send: keys.phoneToBrowser, receive: keys.browserToPhone },
       record.channel,
       () => store.saveLink(record),
-      { message: (plaintext) => link?.onAppMessage(plaintext) },
+      {
+        message: (plaintext) => link?.onAppMessage(plaintext),
+        refused: (reason) => {
+          link?.stop();
+          onEvent({ kind: "refused", reason });
+        },
+      },
     );
     link = new PhoneLink(phone, record, store, openSocket, onEvent, channel);
     return link;

@@ -219,6 +219,7 @@ class PhoneApp {
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
     if (event.kind === "sent") log(`You → ${event.chat}: ${event.message.text}`);
     if (event.kind === "replied") log(`${event.message.from} → you: ${event.message.text}`);
+    if (event.kind === "refused") log(`Stopped streaming to a browser: ${event.reason}`);
     if (event.kind === "ended") {
       this.links.delete(sessionId);
       log(`A browser's link ended (${event.reason})`);
