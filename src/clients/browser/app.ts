@@ -5,9 +5,10 @@ import { generateIdentityKeyPair } from "../../shared/crypto";
 import { MAX_LINKED_DEVICES, serverMessageSchema, type ServerMessage } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { ChatScreen } from "./chat-screen";
-import { loadLink, saveLink, type StoredLink } from "./link-store";
+import { claimLinkWriter, loadLink, saveLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
+import { runInOneTab } from "./tab-lock";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
 
@@ -15,6 +16,10 @@ type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "err
 const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
 const RECONNECT_DELAY_MS = 2_000;
+
+/** What this tab shows, the QR code or the chats, while it holds the tab lock; null while another tab does. */
+let screen: { stop(): void } | null = null;
+let holdsTab = false;
 
 function setState(state: PageState): void {
   document.body.dataset.state = state;
@@ -57,6 +62,12 @@ class PairingScreen {
       this.handled = this.handled.then(() => this.onMessage(event.data)).catch((error: unknown) => console.error("pairing message failed", error));
     });
     this.socket.addEventListener("close", () => this.onClose());
+  }
+
+  /** Another tab took over: this one's session ends here. */
+  stop(): void {
+    this.done = true;
+    this.socket.close(1000, "open in another window");
   }
 
   private async onMessage(data: unknown): Promise<void> {
@@ -127,7 +138,7 @@ class PairingScreen {
     };
     await saveLink(link);
     this.done = true;
-    void new ChatScreen(link, returnToPairing).start(this.socket);
+    void showChats(link, this.socket);
     this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
   }
 
@@ -176,13 +187,16 @@ class PairingScreen {
 }
 
 async function startPairing(): Promise<void> {
+  if (!holdsTab) return;
+  screen?.stop();
   setState("loading");
   if (!crypto.subtle || !("WebSocket" in window)) {
     showError("This browser cannot link", "QR Link needs a browser with WebCrypto and WebSockets, on https or localhost.");
     return;
   }
   try {
-    new PairingScreen(await BrowserPairing.create());
+    const pairing = await BrowserPairing.create();
+    if (holdsTab) screen = new PairingScreen(pairing);
   } catch {
     showError("This browser cannot link", "It lacks X25519 key agreement in WebCrypto. Try a current Chrome, Edge, Firefox or Safari.");
   }
@@ -202,6 +216,23 @@ document.addEventListener("click", (event) => {
   }
 });
 
-const stored = await loadLink().catch(() => null);
-if (stored) void new ChatScreen(stored, returnToPairing).start();
-else void startPairing();
+/** The chat screen for a link: the socket that just linked it, or a new one that resumes. */
+function showChats(link: StoredLink, socket?: WebSocket): Promise<void> {
+  const chats = new ChatScreen(link, returnToPairing);
+  screen = chats;
+  return chats.start(socket);
+}
+
+// Only the tab holding the lock runs, QR screen included: a second QR screen could link and overwrite the stored link.
+runInOneTab("qr-link", async () => {
+  holdsTab = true;
+  await claimLinkWriter();
+  const stored = await loadLink().catch(() => null);
+  if (stored) void showChats(stored);
+  else void startPairing();
+  return () => {
+    holdsTab = false;
+    screen?.stop();
+    screen = null;
+  };
+});

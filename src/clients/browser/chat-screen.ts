@@ -63,11 +63,16 @@ export class ChatScreen {
     }
   }
 
-  private async end(notice: string): Promise<void> {
-    if (this.finished) return;
+  /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
+  stop(): void {
     this.finished = true;
     this.listeners.abort();
     this.connection.close();
+  }
+
+  private async end(notice: string): Promise<void> {
+    if (this.finished) return;
+    this.stop();
     await clearLink();
     this.onEnded(notice);
   }

@@ -4,6 +4,7 @@
 import type { AccountInfo, ChatMessage } from "../../shared/protocol";
 import type { ChannelKeys, ChannelState } from "../../shared/relay-channel";
 import type { ChatView } from "./chat-state";
+import { WriterGuardedStore } from "./writer-guarded-store";
 
 export interface StoredLink {
   sessionId: string;
@@ -23,53 +24,35 @@ export interface StoredLink {
   posted: { seq: number; message: ChatMessage }[];
 }
 
-const DATABASE = "qr-link";
-const STORE = "link";
+/** The IndexedDB store the link lives in; only the tab holding the tab lock writes it (writer-guarded-store.ts). */
+const database = new WriterGuardedStore("qr-link", "link");
 const KEY = "current";
 /** The last chats shown, kept apart from the link so a frame's save does not rewrite them. */
 const VIEW_KEY = "view";
 
-function open(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DATABASE, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await open();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const transaction = db.transaction(STORE, mode);
-      const request = work(transaction.objectStore(STORE));
-      transaction.oncomplete = () => resolve(request.result);
-      transaction.onerror = () => reject(transaction.error);
-    });
-  } finally {
-    db.close();
-  }
+/** Makes this tab the one that writes the link; call it once the tab holds the tab lock, before loading. */
+export function claimLinkWriter(): Promise<void> {
+  return database.claim();
 }
 
 export async function loadLink(): Promise<StoredLink | null> {
-  return ((await run("readonly", (store) => store.get(KEY))) as StoredLink | undefined) ?? null;
+  return (await database.get<StoredLink>(KEY)) ?? null;
 }
 
-export async function saveLink(link: StoredLink): Promise<void> {
-  await run("readwrite", (store) => store.put(link, KEY));
+/** Throws LostWriterError when another tab took the link over. */
+export function saveLink(link: StoredLink): Promise<void> {
+  return database.put(KEY, link);
 }
 
 /** Forgets the link: keys, counters, queued messages and the chats shown. */
-export async function clearLink(): Promise<void> {
-  await run("readwrite", (store) => store.delete(KEY));
-  await run("readwrite", (store) => store.delete(VIEW_KEY));
+export function clearLink(): Promise<void> {
+  return database.delete(KEY, VIEW_KEY);
 }
 
 export async function loadView(): Promise<ChatView[]> {
-  return ((await run("readonly", (store) => store.get(VIEW_KEY))) as ChatView[] | undefined) ?? [];
+  return (await database.get<ChatView[]>(VIEW_KEY)) ?? [];
 }
 
-export async function saveView(chats: ChatView[]): Promise<void> {
-  await run("readwrite", (store) => store.put(chats, VIEW_KEY));
+export function saveView(chats: ChatView[]): Promise<void> {
+  return database.put(VIEW_KEY, chats);
 }

@@ -7,6 +7,7 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneLink, type LinkEvent, type RelaySocket } from "../phone-core/phone-link";
 import { $, showNotice } from "../browser/dom";
+import { runInOneTab } from "../browser/tab-lock";
 import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
@@ -36,6 +37,13 @@ class PhoneApp {
     private readonly store: IndexedDbPhoneStore,
     private readonly phone: Phone,
   ) {}
+
+  /** Another tab took the phone over: this one closes its sockets and its camera. */
+  stop(): void {
+    this.camera.stop();
+    for (const link of this.links.values()) link.stop();
+    this.links.clear();
+  }
 
   async start(): Promise<void> {
     $("phone-who").textContent = `${this.phone.identity.name} (${this.phone.identity.number})`;
@@ -273,6 +281,14 @@ document.addEventListener("click", (event) => {
   if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
 });
 
-const stored = await IndexedDbPhoneStore.load().catch(() => null);
-if (stored) await run(stored);
-else show("register");
+// One tab is the phone at a time: two would stream the same links from one stored state.
+runInOneTab("qr-link-phone", async () => {
+  await IndexedDbPhoneStore.claimWriter();
+  const stored = await IndexedDbPhoneStore.load().catch(() => null);
+  if (stored) await run(stored);
+  else show("register");
+  return () => {
+    app?.stop();
+    app = null;
+  };
+});
