@@ -29,9 +29,18 @@ function browserChannel(keys: ChannelKeys, state: ChannelState, events: Partial<
   return { channel, sent, saved, frames };
 }
 
-/** The frame's 12-byte nonce, after its version byte. */
-function nonceOf(data: string): string {
-  return Buffer.from(fromBase64url(data)!.subarray(1, 13)).toString("hex");
+/**
+ * Opens a sealed frame by hand, as docs/protocol.md describes it (version 2,
+ * then the 12-byte nonce, then ciphertext and tag), so the nonce read out is
+ * the one AES-GCM used.
+ */
+async function openByHand(key: CryptoKey, direction: string, frame: { seq: number; data: string }): Promise<{ nonce: string; plaintext: string }> {
+  const bytes = fromBase64url(frame.data)!;
+  expect(bytes[0]).toBe(2);
+  const iv = bytes.slice(1, 13);
+  const additionalData = new TextEncoder().encode(`qr-link-v2 frame\n${SESSION}\n${direction}\n${frame.seq}`);
+  const plaintext = new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData }, key, bytes.slice(13)));
+  return { nonce: Buffer.from(iv).toString("hex"), plaintext };
 }
 
 /** The phone's side, receiving what the browser sealed. */
@@ -60,9 +69,11 @@ describe("relay frames", () => {
     }
     const frames = [...first.frames(), ...second.frames()];
     expect(frames).toHaveLength(40);
-    // Both writers numbered their frames 4…23: the seqs collide, the nonces do not.
+    // Both writers numbered their frames 4…23: the seqs collide, the nonces AES-GCM used do not.
     expect(new Set(frames.map((frame) => frame.seq)).size).toBe(20);
-    expect(new Set(frames.map((frame) => nonceOf(frame.data))).size).toBe(40);
+    const opened = await Promise.all(frames.map((frame) => openByHand(keys.phone.receive, "to_phone", frame)));
+    expect(opened.slice(0, 2).map((frame) => frame.plaintext)).toEqual(["first tab 0", "first tab 1"]);
+    expect(new Set(opened.map((frame) => frame.nonce)).size).toBe(40);
 
     // Whichever writer the server kept, the receiver opens its frames in order.
     const phone = phoneReceiver(keys.phone);
