@@ -226,13 +226,17 @@ function showChats(link: StoredLink, socket?: WebSocket): Promise<void> {
 // Only the tab holding the lock runs, QR screen included: a second QR screen could link and overwrite the stored link.
 runInOneTab("qr-link", async () => {
   holdsTab = true;
-  await claimLinkWriter();
-  const stored = await loadLink().catch(() => null);
-  if (stored) void showChats(stored);
-  else void startPairing();
-  return () => {
+  const stop = () => {
     holdsTab = false;
     screen?.stop();
     screen = null;
   };
+  if (!(await claimLinkWriter().then(() => true, () => false))) {
+    showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await loadLink().catch(() => null);
+  if (stored) void showChats(stored);
+  else void startPairing();
+  return stop;
 });

@@ -283,12 +283,16 @@ document.addEventListener("click", (event) => {
 
 // One tab is the phone at a time: two would stream the same links from one stored state.
 runInOneTab("qr-link-phone", async () => {
-  await IndexedDbPhoneStore.claimWriter();
-  const stored = await IndexedDbPhoneStore.load().catch(() => null);
-  if (stored) await run(stored);
-  else show("register");
-  return () => {
+  const stop = () => {
     app?.stop();
     app = null;
   };
+  if (!(await IndexedDbPhoneStore.claimWriter().then(() => true, () => false))) {
+    showNotice("This phone keeps its keys in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await IndexedDbPhoneStore.load().catch(() => null);
+  if (stored) await run(stored);
+  else show("register");
+  return stop;
 });
