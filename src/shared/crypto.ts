@@ -246,10 +246,10 @@ export async function sealFrame(key: CryptoKey, sessionId: string, direction: st
 function legacyFrameParams(sessionId: string, direction: string, seq: number) {
   const nonce = new Uint8Array(FRAME_NONCE_BYTES);
   new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
-  return { name: "AES-GCM" as const, iv: nonce, additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
+  return { name: "AES-GCM", iv: nonce, additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
 }
 
-async function decrypt(key: CryptoKey, params: { name: "AES-GCM"; iv: Uint8Array<ArrayBuffer>; additionalData: Uint8Array<ArrayBuffer> }, sealed: Uint8Array<ArrayBuffer>): Promise<string | null> {
+async function decrypt(key: CryptoKey, params: Parameters<typeof crypto.subtle.decrypt>[0], sealed: Uint8Array<ArrayBuffer>): Promise<string | null> {
   try {
     return new TextDecoder().decode(await crypto.subtle.decrypt(params, key, sealed));
   } catch {
@@ -262,7 +262,7 @@ export async function openFrame(key: CryptoKey, sessionId: string, direction: st
   const frame = fromBase64url(data);
   if (!frame) return null;
   if (frame[0] === FRAME_VERSION && frame.length >= FRAME_OVERHEAD_BYTES) {
-    const params = { name: "AES-GCM" as const, iv: frame.slice(1, 1 + FRAME_NONCE_BYTES), additionalData: frameAdditionalData(sessionId, direction, seq) };
+    const params = { name: "AES-GCM", iv: frame.slice(1, 1 + FRAME_NONCE_BYTES), additionalData: frameAdditionalData(sessionId, direction, seq) };
     const plaintext = await decrypt(key, params, frame.slice(1 + FRAME_NONCE_BYTES));
     if (plaintext !== null) return plaintext;
   }

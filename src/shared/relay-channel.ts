@@ -9,7 +9,7 @@ export interface ChannelState {
   sent: number;
   /** The last seq from the other side that was processed. */
   received: number;
-  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (a frame's seq is given once). */
+  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (one seq, one frame). */
   unstored: { seq: number; data: string }[];
 }
 

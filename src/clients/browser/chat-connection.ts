@@ -110,6 +110,7 @@ export class ChatConnection {
         this.retryMs = 500;
         this.checkPresenceEvery(message.presenceCheckMs ?? DEFAULT_PRESENCE_CHECK_MS);
         await this.channel.handle(message);
+        if (this.closed) return; // The channel refused the server's `ready`, and the screen closed this.
         return this.events.ready(message.phone);
       case "presence":
         return this.events.presence(message.phone);

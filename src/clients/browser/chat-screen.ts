@@ -34,7 +34,7 @@ export class ChatScreen {
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
       refused: () => {
         this.connection.close();
-        showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Reload, or log out and link again.");
+        showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Log out and link this browser again.");
       },
     });
     this.connection = new ChatConnection(link, this.channel, {
