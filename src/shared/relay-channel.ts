@@ -9,7 +9,7 @@ export interface ChannelState {
   sent: number;
   /** The last seq from the other side that was processed. */
   received: number;
-  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (a nonce is used once). */
+  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (one seq, one frame). */
   unstored: { seq: number; data: string }[];
 }
 
@@ -31,6 +31,12 @@ export interface ChannelEvents {
   delivered?(seq: number): void;
   /** A frame that does not open: altered, replayed or reordered on the way. */
   tampered?(seq: number): void;
+  /**
+   * The server claimed frames this side never sealed (a `ready`, `stored` or
+   * `delivered` above `state.sent`): it lies, or another writer shares this
+   * state. The channel has stopped sending and listening; the app closes the socket.
+   */
+  refused?(reason: string): void;
 }
 
 const RETRY_AFTER_FULL_MS = 2_000;
@@ -45,6 +51,8 @@ export class RelayChannel {
   private ackScheduled = false;
   private retryScheduled = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Set once the server claimed frames this side never sealed; nothing it says is trusted after. */
+  private refused = false;
 
   constructor(
     private readonly sessionId: string,
@@ -67,6 +75,7 @@ export class RelayChannel {
 
   /** A socket is open; nothing is sent on it until the server says `ready`. */
   attach(transmit: (message: ClientMessage) => void): void {
+    if (this.refused) return;
     this.transmit = transmit;
     this.ready = false;
   }
@@ -95,6 +104,9 @@ export class RelayChannel {
   /** Feeds a message from the server; the relay's own kinds are handled, others ignored. */
   handle(message: ServerMessage): Promise<void> {
     return this.serially(async () => {
+      if (this.refused) return;
+      const claimed = this.claimedSeq(message);
+      if (claimed > this.state.sent) return this.refuse(`the server claims frame ${claimed} from this side, which sealed only ${this.state.sent}`);
       switch (message.type) {
         case "ready":
           this.ready = true;
@@ -131,6 +143,20 @@ export class RelayChannel {
           break;
       }
     });
+  }
+
+  /** The highest seq of this side's that a message says the server or the other side holds. */
+  private claimedSeq(message: ServerMessage): number {
+    if (message.type === "ready") return Math.max(message.received, message.delivered);
+    if (message.type === "stored" || message.type === "delivered") return message.seq;
+    return 0;
+  }
+
+  /** Drops nothing and reports no tick for a claim above what was sealed: it stops using the socket and tells the app. */
+  private refuse(reason: string): void {
+    this.refused = true;
+    this.detach();
+    this.events.refused?.(reason);
   }
 
   /**

@@ -7,15 +7,20 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
 import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
-import { loadLink, saveLink, type StoredLink } from "./link-store";
+import { claimLinkWriter, loadLink, saveLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
+import { runInOneTab } from "./tab-lock";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
 
 /** Upper bound on the drawn code's width; modules stay whole pixels, at least 4 each. */
 const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
+
+/** What this tab shows, the QR code or the chats, while it holds the tab lock; null while another tab does. */
+let screen: { stop(): void } | null = null;
+let holdsTab = false;
 
 function setState(state: PageState): void {
   document.body.dataset.state = state;
@@ -64,6 +69,12 @@ class PairingScreen {
         ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
       },
     );
+  }
+
+  /** Another tab took over: this one's session ends here. */
+  stop(): void {
+    this.done = true;
+    this.connection.close("open in another window");
   }
 
   /** Handles messages and the ending one at a time, in the order they came. */
@@ -132,7 +143,7 @@ class PairingScreen {
     };
     await saveLink(link);
     this.done = true;
-    void new ChatScreen(link, returnToPairing).start(this.connection);
+    void showChats(link, this.connection);
     this.connection.send({ type: "link_ack", devicePublicKey: device.publicKey });
   }
 
@@ -172,13 +183,16 @@ class PairingScreen {
 }
 
 async function startPairing(): Promise<void> {
+  if (!holdsTab) return;
+  screen?.stop();
   setState("loading");
   if (!crypto.subtle || !("WebSocket" in window)) {
     showError("This browser cannot link", "QR Link needs a browser with WebCrypto and WebSockets, on https or localhost.");
     return;
   }
   try {
-    new PairingScreen(await BrowserPairing.create());
+    const pairing = await BrowserPairing.create();
+    if (holdsTab) screen = new PairingScreen(pairing);
   } catch {
     showError("This browser cannot link", "It lacks X25519 key agreement in WebCrypto. Try a current Chrome, Edge, Firefox or Safari.");
   }
@@ -198,6 +212,27 @@ document.addEventListener("click", (event) => {
   }
 });
 
-const stored = await loadLink().catch(() => null);
-if (stored) void new ChatScreen(stored, returnToPairing).start();
-else void startPairing();
+/** The chat screen for a link: the connection that just linked it, or a new one that resumes. */
+function showChats(link: StoredLink, linking?: Connection): Promise<void> {
+  const chats = new ChatScreen(link, returnToPairing);
+  screen = chats;
+  return chats.start(linking);
+}
+
+// Only the tab holding the lock runs, QR screen included: a second QR screen could link and overwrite the stored link.
+runInOneTab("qr-link", async () => {
+  holdsTab = true;
+  const stop = () => {
+    holdsTab = false;
+    screen?.stop();
+    screen = null;
+  };
+  if (!(await claimLinkWriter().then(() => true, () => false))) {
+    showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await loadLink().catch(() => null);
+  if (stored) void showChats(stored);
+  else void startPairing();
+  return stop;
+});

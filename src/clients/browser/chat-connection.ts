@@ -26,6 +26,8 @@ export interface ChatConnectionEvents {
 export class ChatConnection {
   private connection: Connection | null = null;
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set once the screen closed this (the link ended, another tab took it, or the server lied). */
+  private closed = false;
 
   constructor(
     private readonly link: StoredLink,
@@ -75,6 +77,7 @@ export class ChatConnection {
   }
 
   close(): void {
+    this.closed = true;
     this.detach();
     document.removeEventListener("visibilitychange", this.askPresence);
     window.removeEventListener("online", this.reconnectNow);
@@ -107,6 +110,7 @@ export class ChatConnection {
       case "ready":
         this.checkPresenceEvery(message.presenceCheckMs ?? DEFAULT_PRESENCE_CHECK_MS);
         await this.channel.handle(message);
+        if (this.closed) return; // The channel refused the server's `ready`, and the screen closed this.
         return this.events.ready(message.phone);
       case "presence":
         return this.events.presence(message.phone);

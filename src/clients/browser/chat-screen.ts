@@ -34,6 +34,10 @@ export class ChatScreen {
     this.channel = new RelayChannel(link.sessionId, "to_phone", link.keys, link.channel, () => saveLink(link), {
       message: (plaintext) => this.fromPhone(plaintext),
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
+      refused: () => {
+        this.connection.close();
+        showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Log out and link this browser again.");
+      },
     });
     this.connection = new ChatConnection(link, this.channel, {
       ready: (phone) => this.onReady(phone),
@@ -67,12 +71,17 @@ export class ChatScreen {
     void this.restored.then(() => this.post({ kind: "sync_request", since: this.state.version }));
   }
 
-  private async end(notice: string): Promise<void> {
-    if (this.finished) return;
+  /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
+  stop(): void {
     this.finished = true;
     this.listeners.abort();
     this.connection.close();
     document.title = "QR Link";
+  }
+
+  private async end(notice: string): Promise<void> {
+    if (this.finished) return;
+    this.stop();
     await clearLink();
     this.onEnded(notice);
   }

@@ -10,6 +10,7 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
+import { ProfileBusyError, ProfileLock } from "./profile-lock";
 import { rotateKey } from "./rotate-key";
 
 const USAGE = `QR Link phone simulator
@@ -37,6 +38,10 @@ Its contacts answer what you send and, unless --quiet, write first now and then.
 current one) and keeps the new key in the profile; the old key stops working.
 Numbers are first come, first served: registration stands in for an SMS check.
 
+One process at a time writes a profile (it holds <profile>.lock): while the
+phone is online, stop it before you link, revoke or rotate with that profile;
+\`devices\` works meanwhile.
+
 Options:
   --server <url>     the QR Link server (default http://127.0.0.1:8787)
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
@@ -61,16 +66,16 @@ const options = {
 
 type Options = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
 
-async function register(values: Options): Promise<void> {
+async function register(values: Options, lock: ProfileLock): Promise<void> {
   const number = phoneNumberSchema.safeParse(values.number);
   const name = displayNameSchema.safeParse(values.name);
   if (!number.success || !name.success) throw new UsageError("register needs --number in E.164 form (+15550001) and a --name");
-  const existing = await FilePhoneStore.load(values.profile).catch(() => null);
+  const existing = await FilePhoneStore.load(values.profile, lock).catch(() => null);
   if (existing && existing.identity.number !== number.data) {
     throw new UsageError(`${values.profile} already holds the phone ${existing.identity.number}; pass --profile <path> for another phone`);
   }
   // Registering again keeps the key, so only the name changes.
-  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data));
+  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data, lock));
   const account = await new Phone(values.server, { ...store.identity, name: name.data }).register().catch((error: unknown) => {
     if (error instanceof ServerError && error.code === "number_taken") {
       console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
@@ -123,10 +128,10 @@ async function devices(values: Options): Promise<void> {
   }
 }
 
-async function revoke(values: Options, positionals: string[]): Promise<void> {
+async function revoke(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
   const id = positionals[0];
   if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
-  const store = await FilePhoneStore.load(values.profile);
+  const store = await FilePhoneStore.load(values.profile, lock);
   await new Phone(new URL(values.server).origin, store.identity).revoke(id);
   await store.removeLink(id);
   console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
@@ -150,7 +155,7 @@ async function askNumber(question: string): Promise<string | null> {
   }
 }
 
-async function link(values: Options, positionals: string[]): Promise<void> {
+async function link(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
   if (values.yes) throw new UsageError("--yes is gone: link by typing the number the computer shows once the code is scanned, so that a code sent in a message cannot be linked by accident");
   const text = values.image ? await decodeImage(values.image) : positionals[0];
   const qr = text ? parseQrText(text) : null;
@@ -158,7 +163,7 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const server = new URL(values.server).origin;
   if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server)`);
 
-  const store = await FilePhoneStore.load(values.profile);
+  const store = await FilePhoneStore.load(values.profile, lock);
   const phone = new Phone(server, store.identity);
   const inspection = await phone.inspect(qr, { extractableKey: true });
   console.log("A device asks to be linked:");
@@ -191,8 +196,8 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   if (!values.once) await goOnline(phone, store, values);
 }
 
-async function online(values: Options): Promise<void> {
-  const store = await FilePhoneStore.load(values.profile);
+async function online(values: Options, lock: ProfileLock): Promise<void> {
+  const store = await FilePhoneStore.load(values.profile, lock);
   await goOnline(new Phone(new URL(values.server).origin, store.identity), store, values);
 }
 
@@ -260,6 +265,7 @@ function report(event: ChatsEvent): void {
     if (linkEvent.kind === "offline") console.log(`[${browser}] not connected; retrying in ${(linkEvent.retryInMs / 1000).toFixed(1)} s`);
     if (linkEvent.kind === "taken_over") console.log(`[${browser}] stopped: ${linkEvent.notice}`);
     if (linkEvent.kind === "ended") console.log(`[${browser}] link ended (${linkEvent.reason})`);
+    if (linkEvent.kind === "refused") console.log(`[${browser}] stopped: ${linkEvent.reason}`);
   }
   if (event.kind === "synced") console.log(`[browser ${event.sessionId.slice(0, 6)}] sent ${event.chats} chats`);
   if (event.kind === "typing") console.log(`${event.from} is typing…`);
@@ -272,6 +278,16 @@ function report(event: ChatsEvent): void {
 
 class UsageError extends Error {}
 
+/** Runs a command that writes the profile while holding its lock, so two processes never write one profile. */
+async function holdingProfile(values: Options, command: string, work: (lock: ProfileLock) => Promise<void>): Promise<void> {
+  const lock = await ProfileLock.acquire(values.profile, command);
+  try {
+    await work(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options, allowPositionals: true });
   const [command, ...rest] = positionals;
@@ -279,17 +295,18 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (command === "register") return register(values);
-  if (command === "link") return link(values, rest);
-  if (command === "online") return online(values);
   if (command === "devices") return devices(values);
-  if (command === "revoke") return revoke(values, rest);
-  if (command === "rotate-key") return rotateKey(values.profile, new URL(values.server).origin);
+  if (command === "register") return holdingProfile(values, command, (lock) => register(values, lock));
+  if (command === "link") return holdingProfile(values, command, (lock) => link(values, rest, lock));
+  if (command === "online") return holdingProfile(values, command, (lock) => online(values, lock));
+  if (command === "revoke") return holdingProfile(values, command, (lock) => revoke(values, rest, lock));
+  if (command === "rotate-key") return holdingProfile(values, command, (lock) => rotateKey(values.profile, new URL(values.server).origin, lock));
   throw new UsageError(`unknown command "${command}"`);
 }
 
 main().catch((error: unknown) => {
   if (error instanceof ServerError) console.error(`The server refused: ${error.message} (${error.code})`);
+  else if (error instanceof ProfileBusyError) console.error(error.message);
   else if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
   else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error("Cannot reach the server: is `npm run dev` running?");
   else console.error(error instanceof Error ? error.message : error);

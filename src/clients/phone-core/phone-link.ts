@@ -15,7 +15,9 @@ export type LinkEvent =
   | { kind: "offline"; retryInMs: number }
   /** Another phone (this profile elsewhere) took the link over: this one stops, and the link stays. */
   | { kind: "taken_over"; notice: string }
-  | { kind: "ended"; reason: string };
+  | { kind: "ended"; reason: string }
+  /** The server claimed frames this phone never sealed: the link stops using it until the phone starts again. */
+  | { kind: "refused"; reason: string };
 
 /** Handles what the browser says; it must not wait for sends on the same link (see RelayChannel). */
 export type AppMessageHandler = (link: PhoneLink, message: AppMessage) => Promise<void>;
@@ -57,6 +59,10 @@ export class PhoneLink {
         message: (plaintext) => {
           const message = parseAppMessage(plaintext);
           return link && message ? onAppMessage(link, message) : undefined;
+        },
+        refused: (reason) => {
+          link?.stop();
+          onEvent({ kind: "refused", reason });
         },
       },
     );

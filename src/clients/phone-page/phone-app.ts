@@ -10,6 +10,7 @@ import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
+import { runInOneTab } from "../browser/tab-lock";
 import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
@@ -44,6 +45,12 @@ class PhoneApp {
     this.chats = new PhoneChats(phone, store, (event) => this.onChats(event), { lively: LIVELY_CONTACTS });
     for (const { chat, messages, unread } of store.history()) this.view.applyFromPhone({ kind: "chat", chat, messages, unread });
     this.view.applyFromPhone({ kind: "synced", chats: store.history().length, version: store.version });
+  }
+
+  /** Another tab took the phone over: this one closes its sockets and its camera. */
+  stop(): void {
+    this.camera.stop();
+    this.chats.stop();
   }
 
   async start(): Promise<void> {
@@ -265,6 +272,7 @@ class PhoneApp {
     }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
     if (event.kind === "link" && event.event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.event.notice}`);
+    if (event.kind === "link" && event.event.kind === "refused") log(`Stopped streaming to a browser: ${event.event.reason}`);
     if (event.kind === "link" && event.event.kind === "ended") {
       log(`A browser's link ended (${event.event.reason})`);
       if (document.body.dataset.screen === "home") void this.home();
@@ -330,6 +338,18 @@ document.addEventListener("click", (event) => {
   if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
 });
 
-const stored = await IndexedDbPhoneStore.load().catch(() => null);
-if (stored) await run(stored);
-else show("register");
+// One tab is the phone at a time: two would stream the same links from one stored state.
+runInOneTab("qr-link-phone", async () => {
+  const stop = () => {
+    app?.stop();
+    app = null;
+  };
+  if (!(await IndexedDbPhoneStore.claimWriter().then(() => true, () => false))) {
+    showNotice("This phone keeps its keys in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await IndexedDbPhoneStore.load().catch(() => null);
+  if (stored) await run(stored);
+  else show("register");
+  return stop;
+});
