@@ -6,6 +6,12 @@
 /** 32 characters, 5 bits each: an 8-character code carries 40 bits. */
 export const LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 export const LINK_CODE_LENGTH = 8;
+/**
+ * Wrong tries a browser accepts for one code, whatever the server says: the
+ * server ends the session sooner (CODE_TRIES, 3 by default), and a server
+ * that would not still gets no more guesses than this.
+ */
+export const LINK_CODE_TRIES = 3;
 
 /** A fresh code from the platform's CSPRNG: each byte's low 5 bits pick a character (256 is a multiple of 32, so no bias). */
 export function generateLinkCode(): string {

@@ -1,15 +1,15 @@
 // The browser page: shows a rotating QR code until a phone links this
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
-import { generateIdentityKeyPair } from "../../shared/crypto";
 import { MAX_LINKED_DEVICES, serverMessageSchema, type ServerMessage } from "../../shared/protocol";
-import { emptyChannelState } from "../../shared/relay-channel";
 import { ChatScreen } from "./chat-screen";
-import { loadLink, saveLink, type StoredLink } from "./link-store";
+import { CodeScreen } from "./code-screen";
+import { finishLink } from "./finish-link";
+import { loadLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
 
-type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
+type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error" | "code-number" | "code";
 
 /** Upper bound on the drawn code's width; modules stay whole pixels, at least 4 each. */
 const QR_MAX_PX = 320;
@@ -57,6 +57,13 @@ class PairingScreen {
       this.handled = this.handled.then(() => this.onMessage(event.data)).catch((error: unknown) => console.error("pairing message failed", error));
     });
     this.socket.addEventListener("close", () => this.onClose());
+  }
+
+  /** Another screen takes over (a code instead of this QR): this session is closed and forgotten. */
+  stop(): void {
+    if (this.done) return;
+    this.done = true;
+    this.socket.close(1000, "closed");
   }
 
   private async onMessage(data: unknown): Promise<void> {
@@ -112,23 +119,8 @@ class PairingScreen {
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
-    $("linked-account").textContent = `Linked to ${message.account.name} (${message.account.number})`;
-    setState("linked");
-    const device = await generateIdentityKeyPair(false);
-    const link: StoredLink = {
-      sessionId: this.sessionId,
-      linkId: message.linkId,
-      account: message.account,
-      deviceKey: device.privateKey,
-      keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
-      channel: emptyChannelState(),
-      outbox: [],
-      posted: [],
-    };
-    await saveLink(link);
     this.done = true;
-    void new ChatScreen(link, returnToPairing).start(this.socket);
-    this.socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
+    await finishLink(this.socket, this.sessionId, message, keys, returnToPairing);
   }
 
   /**
@@ -175,14 +167,19 @@ class PairingScreen {
   }
 }
 
+/** The screen that holds the pairing socket now (a QR code, or a code to type), stopped when another takes over. */
+let screen: { stop(): void } | null = null;
+
 async function startPairing(): Promise<void> {
+  screen?.stop();
+  screen = null;
   setState("loading");
   if (!crypto.subtle || !("WebSocket" in window)) {
     showError("This browser cannot link", "QR Link needs a browser with WebCrypto and WebSockets, on https or localhost.");
     return;
   }
   try {
-    new PairingScreen(await BrowserPairing.create());
+    screen = new PairingScreen(await BrowserPairing.create());
   } catch {
     showError("This browser cannot link", "It lacks X25519 key agreement in WebCrypto. Try a current Chrome, Edge, Firefox or Safari.");
   }
@@ -193,9 +190,29 @@ function returnToPairing(notice: string): void {
   void startPairing();
 }
 
+/** "Link with phone number instead": the QR session closes, and the page asks for the number. */
+function askForNumber(): void {
+  screen?.stop();
+  screen = null;
+  setState("code-number");
+  $<HTMLInputElement>("code-number-input").focus();
+}
+
+/** A code for the number typed: the page shows it until the phone types it, then links as after a scan. */
+async function startCodePairing(number: string): Promise<void> {
+  screen?.stop();
+  screen = await CodeScreen.start(number, { setState, showError, returnToPairing });
+}
+
+$("code-number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void startCodePairing(String(new FormData(event.target as HTMLFormElement).get("number") ?? "").trim());
+});
+
 document.addEventListener("click", (event) => {
   const target = event.target as HTMLElement;
   if (target.closest("[data-action=restart]")) void startPairing();
+  if (target.id === "use-code") askForNumber();
   if (target.id === "copy-qr") {
     const text = $("qr").dataset.text;
     if (text) void navigator.clipboard.writeText(text).then(() => showNotice("Copied. It changes with every new code."));

@@ -5,7 +5,7 @@
 // scan's (pairing.ts).
 import { codeLinkSecret, codeShare, type CodeShare } from "../../shared/code-exchange";
 import { generateAgreementKeyPair, type AgreementKeyPair, type LinkKeys } from "../../shared/crypto";
-import { generateLinkCode } from "../../shared/link-code";
+import { generateLinkCode, LINK_CODE_TRIES } from "../../shared/link-code";
 import type { ServerMessageOf } from "../../shared/protocol";
 import { BrowserPairing } from "./pairing";
 
@@ -17,6 +17,12 @@ export class BrowserCodePairing {
   private exchange: { sessionId: string; host: string; number: string; own: CodeShare } | null = null;
   /** The pairing of the try that verified; only its `linked` is trusted. */
   private accepted: BrowserPairing | null = null;
+  /**
+   * Wrong tries this browser has seen. It refuses every try after the last
+   * one allowed, whatever the server says, so a server that keeps a session
+   * open cannot go on guessing.
+   */
+  private wrongTries = 0;
 
   private constructor(
     /** Made here, shown on screen, never sent. */
@@ -42,7 +48,7 @@ export class BrowserCodePairing {
    */
   async check(message: ServerMessageOf<"code_try">): Promise<TryVerdict> {
     const exchange = this.exchange;
-    if (!exchange) return { match: false };
+    if (!exchange || this.wrongTries >= LINK_CODE_TRIES) return { match: false };
     const { sessionId, host, number, own } = exchange;
     const secret = codeLinkSecret({ code: this.code, sessionId, host, number }, own, "browser", {
       browserShare: own.share,
@@ -51,10 +57,16 @@ export class BrowserCodePairing {
       phonePublicKey: message.phonePublicKey,
     });
     // The account must be the number this browser asked a code for: a server cannot hand the code to another.
-    if (!secret || message.account.number !== number) return { match: false };
+    if (!secret || message.account.number !== number) {
+      this.wrongTries++;
+      return { match: false };
+    }
     const pairing = BrowserPairing.withSecret(this.keyPair, secret);
     const shown = await pairing.scanned(sessionId, { type: "scanned", phonePublicKey: message.phonePublicKey });
-    if (shown === null || !(await pairing.confirms(sessionId, message))) return { match: false };
+    if (shown === null || !(await pairing.confirms(sessionId, message))) {
+      this.wrongTries++;
+      return { match: false };
+    }
     this.accepted = pairing;
     return { match: true, number: shown };
   }

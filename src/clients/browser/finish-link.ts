@@ -1,0 +1,29 @@
+// The last step of linking, the same after a QR scan and after a code: the
+// phone's confirmation verified, so the browser keeps the link with a fresh
+// non-extractable device key, hands the socket to the chat screen, and
+// registers the key (link_ack).
+import { generateIdentityKeyPair, type LinkKeys } from "../../shared/crypto";
+import type { ServerMessageOf } from "../../shared/protocol";
+import { emptyChannelState } from "../../shared/relay-channel";
+import { ChatScreen } from "./chat-screen";
+import { $ } from "./dom";
+import { saveLink, type StoredLink } from "./link-store";
+
+export async function finishLink(socket: WebSocket, sessionId: string, message: ServerMessageOf<"linked">, keys: LinkKeys, returnToPairing: (notice: string) => void): Promise<void> {
+  $("linked-account").textContent = `Linked to ${message.account.name} (${message.account.number})`;
+  document.body.dataset.state = "linked";
+  const device = await generateIdentityKeyPair(false);
+  const link: StoredLink = {
+    sessionId,
+    linkId: message.linkId,
+    account: message.account,
+    deviceKey: device.privateKey,
+    keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
+    channel: emptyChannelState(),
+    outbox: [],
+    posted: [],
+  };
+  await saveLink(link);
+  void new ChatScreen(link, returnToPairing).start(socket);
+  socket.send(JSON.stringify({ type: "link_ack", devicePublicKey: device.publicKey }));
+}
