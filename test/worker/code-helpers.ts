@@ -9,11 +9,12 @@ export class CodeBrowser extends TestSocket {
   /** The numbers this browser showed, one per try that verified. */
   readonly shown: string[] = [];
 
-  /** Opens a code session from `connection.ip` (else an address of its own) and asks for a code for `number`. */
-  static async open(number: string, connection: BrowserConnection & { code?: string } = {}): Promise<CodeBrowser> {
+  /** Opens a code session from `connection.ip` (else an address of its own) and asks for a code for `number`; it answers every try as the page does. */
+  static async open(number: string, connection: BrowserConnection & { code?: string; answers?: boolean } = {}): Promise<CodeBrowser> {
     const browser = await CodeBrowser.openSocket(connection);
     browser.pairing = await BrowserCodePairing.create(connection.code);
-    browser.answerTries();
+    // A browser that does not answer lets a test hold a try open (answers: false).
+    if (connection.answers !== false) browser.answerTries();
     await browser.waitFor("session");
     browser.send(browser.pairing.request(browser.sessionId, new URL(ORIGIN).host, number));
     return browser;

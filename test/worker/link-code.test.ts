@@ -7,7 +7,7 @@ import { formatLinkCode } from "../../src/shared/link-code";
 import { CLOSE_CODES } from "../../src/shared/protocol";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
 import { CodeBrowser } from "./code-helpers";
-import { clock, openPhoneSocket, ORIGIN, randomAddress, randomNumber, registeredPhone, storedTables, workerFetch } from "./helpers";
+import { clock, errorCode, openPhoneSocket, ORIGIN, randomAddress, randomNumber, registeredPhone, signedPost, storedTables, workerFetch } from "./helpers";
 import { env } from "cloudflare:test";
 
 afterEach(() => clock.stop());
@@ -88,6 +88,48 @@ describe("linking with a code", () => {
     await runDurableObjectAlarm(browser.stub);
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
     expect((await browser.waitForClose()).code).toBe(CLOSE_CODES.expired);
+  });
+
+  it("holds the phone's try open until the browser checked it, and refuses a confirm before that", async () => {
+    const phone = await registeredPhone();
+    const browser = await CodeBrowser.open(phone.identity.number, { answers: false });
+    await browser.waitFor("code_ready");
+    const trying = tryLinkCode(phone, browser.pairing.code);
+    const attempt = await browser.waitFor("code_try");
+    const early = await signedPost(phone.identity, "/api/link/confirm", JSON.stringify({ sessionId: browser.sessionId, phonePublicKey: attempt.phonePublicKey, confirmation: attempt.confirmation }));
+    expect(early.status).toBe(409);
+    expect(await errorCode(early)).toBe("wrong_state");
+    // A second try while this one is checked is refused too.
+    await expect(tryLinkCode(phone, browser.pairing.code)).rejects.toMatchObject({ code: "session_not_found" });
+
+    const verdict = await browser.pairing.check(attempt);
+    expect(verdict.match).toBe(true);
+    browser.send({ type: "code_verdict", match: true });
+    const { qr } = await trying;
+    await phone.confirm(qr);
+    expect(await browser.pairing.verifyLinked(await browser.waitFor("linked"))).not.toBeNull();
+  });
+
+  it("answers a try the browser leaves unanswered with unavailable, and counts no try", async () => {
+    const phone = await registeredPhone();
+    const browser = await CodeBrowser.open(phone.identity.number, { answers: false });
+    await browser.waitFor("code_ready");
+    await expect(tryLinkCode(phone, browser.pairing.code)).rejects.toMatchObject({ status: 503, code: "unavailable" });
+    const row = await runInDurableObject(browser.stub, (_instance, state) => state.storage.sql.exec("SELECT state, failed_scans FROM session").one());
+    expect({ ...row }).toEqual({ state: "pending", failed_scans: 0 });
+  });
+
+  it("answers a try at once when the browser goes away, and keeps nothing", async () => {
+    const phone = await registeredPhone();
+    const browser = await CodeBrowser.open(phone.identity.number, { answers: false });
+    await browser.waitFor("code_ready");
+    const trying = tryLinkCode(phone, browser.pairing.code);
+    await browser.waitFor("code_try");
+    const closedAt = performance.now();
+    browser.socket.close(1000, "tab closed");
+    await expect(trying).rejects.toMatchObject({ code: "session_not_found" });
+    expect(performance.now() - closedAt).toBeLessThan(1_500);
+    await expect.poll(() => storedTables(browser.stub)).toBe(0);
   });
 
   it("is found only by the number's own phone", async () => {
