@@ -288,9 +288,9 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
   it("links with a code instead of a QR: the page shows a code, the CLI phone types it (link-code), the page shows the chats", async () => {
     const carol = ["--server", server.url, "--profile", join(profileDir, "carol.json")];
-    expect((await runPhone(["register", "--number", "+15550009", "--name", "Carol", ...carol])).code).toBe(0);
+    expect((await runPhone(["register", "--number", "+15550011", "--name", "Carol", ...carol])).code).toBe(0);
     const { page, messages } = await openPage();
-    const code = await askForCode(page, "+15550009");
+    const code = await askForCode(page, "+15550011");
     await saveArtifact("11-code", await page.screenshot());
     // The QR session was closed; the code was never sent.
     expect(JSON.stringify(messages)).not.toContain(code.replace("-", ""));
@@ -300,7 +300,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(phone.output()).toMatch(/Device: +Chrome \d+ on Linux \(reported by the browser\)/);
     const number = await shownNumber(page);
     phone.answer(`${number}\n`);
-    await phone.waitForOutput(/Linked: the browser now shows Carol \(\+15550009\)\./, 5_000);
+    await phone.waitForOutput(/Linked: the browser now shows Carol \(\+15550011\)\./, 5_000);
     await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
     await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Carol");
@@ -310,9 +310,9 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   });
 
   it("links with a code typed on the phone page: a wrong code costs a try on both screens, the right one links after number matching", async () => {
-    const phonePage = await registeredPhonePage("+15550010", "Grace");
+    const phonePage = await registeredPhonePage("+15550012", "Grace");
     const { page } = await openPage();
-    const code = await askForCode(page, "+15550010");
+    const code = await askForCode(page, "+15550012");
     const wrong = code.slice(0, 8) + (code.endsWith("A") ? "B" : "A");
 
     await phonePage.click("#start-link-code");
