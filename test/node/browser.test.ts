@@ -402,6 +402,67 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.context().close();
   });
 
+  /** "Link with phone number instead" on the page, for `number`: the code it then shows, as XXXX-XXXX. */
+  async function askForCode(page: Page, number: string): Promise<string> {
+    await page.click("#use-code");
+    await page.waitForSelector("body[data-state=code-number]", { timeout: 2_000 });
+    await page.fill("#code-number-input", number);
+    await page.click("#code-number-form button[type=submit]");
+    await page.waitForSelector("body[data-state=code]", { timeout: 5_000 });
+    const code = (await page.locator("#link-code").textContent())!;
+    expect(code).toMatch(/^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/);
+    expect(await page.locator("#code-countdown").textContent()).toMatch(/works for [23]:\d{2} more/);
+    return code;
+  }
+
+  it("links with a code instead of a QR: the page shows a code, the CLI phone types it (link-code), the page shows the chats", async () => {
+    const carol = ["--server", server.url, "--profile", join(profileDir, "carol.json")];
+    expect((await runPhone(["register", "--number", "+15550021", "--name", "Carol", ...carol])).code).toBe(0);
+    const { page, messages } = await openPage();
+    const code = await askForCode(page, "+15550021");
+    await saveArtifact("11-code", await page.screenshot());
+    // The QR session was closed; the code was never sent.
+    expect(JSON.stringify(messages)).not.toContain(code.replace("-", ""));
+
+    const phone = spawnPhone(["link-code", code.toLowerCase(), ...carol]);
+    await phone.waitForOutput(/type the number the computer shows/, 10_000);
+    expect(phone.output()).toMatch(/Device: +Chrome \d+ on Linux \(reported by the browser\)/);
+    const number = await shownNumber(page);
+    phone.answer(`${number}\n`);
+    await phone.waitForOutput(/Linked: the browser now shows Carol \(\+15550021\)\./, 5_000);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Carol");
+    await saveArtifact("11-code-linked", await page.screenshot());
+    phone.interrupt();
+    expect((await phone.done).stdout).toContain("Offline.");
+  });
+
+  it("links with a code typed on the phone page: a wrong code costs a try on both screens, the right one links after number matching", async () => {
+    const phonePage = await registeredPhonePage("+15550022", "Grace");
+    const { page } = await openPage();
+    const code = await askForCode(page, "+15550022");
+    const wrong = code.slice(0, 8) + (code.endsWith("A") ? "B" : "A");
+
+    await phonePage.click("#start-link-code");
+    await phonePage.waitForSelector("body[data-screen=code]");
+    await phonePage.fill("#code-form input[name=code]", wrong);
+    await phonePage.click("#code-form button[type=submit]");
+    await phonePage.getByText("2 tries left").waitFor({ timeout: 5_000 });
+    await page.getByText("The code typed on the phone was wrong. 2 tries left.").waitFor({ timeout: 2_000 });
+
+    await phonePage.fill("#code-form input[name=code]", code);
+    await phonePage.click("#code-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    expect(await phonePage.locator("#context").textContent()).toMatch(/Reported by the browser: Chrome \d+ on Linux/);
+    const number = await shownNumber(page);
+    expect(await phonePage.locator("#match-choices button").allTextContents()).toContain(number);
+    await phonePage.click(`#match-choices button[data-choice="${number}"]`);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Grace");
+  });
+
   it("spends nothing when a link opens the phone page at /link#…, until the user says a computer is in front of them", async () => {
     const phonePage = await registeredPhonePage("+15550007", "Grace");
 

@@ -1,24 +1,24 @@
 // The browser page: shows a rotating QR code until a phone links this
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
-import { generateIdentityKeyPair } from "../../shared/crypto";
 import { MAX_LINKED_DEVICES, type ServerMessage } from "../../shared/protocol";
-import { emptyChannelState } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
 import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
-import { claimLinkWriter, loadLink, saveLink, type StoredLink } from "./link-store";
+import { CodeScreen } from "./code-screen";
+import { finishLink } from "./finish-link";
+import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
 import { runInOneTab } from "./tab-lock";
 
-type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
+type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error" | "code-number" | "code";
 
 /** Upper bound on the drawn code's width; modules stay whole pixels, at least 4 each. */
 const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
 
-/** What this tab shows, the QR code or the chats, while it holds the tab lock; null while another tab does. */
+/** What this tab shows (the QR code, a code to type, or the chats) while it holds the tab lock; null while another tab does. */
 let screen: { stop(): void } | null = null;
 let holdsTab = false;
 
@@ -71,7 +71,7 @@ class PairingScreen {
     );
   }
 
-  /** Another tab took over: this one's session ends here. */
+  /** Another tab took over, or another screen (a code instead of this QR): this session is closed and forgotten. */
   stop(): void {
     this.done = true;
     this.connection.close("open in another window");
@@ -130,21 +130,8 @@ class PairingScreen {
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
-    $("linked-account").textContent = `Linked to ${message.account.name} (${message.account.number})`;
-    setState("linked");
-    const device = await generateIdentityKeyPair(false);
-    const link: StoredLink = {
-      sessionId: this.sessionId,
-      linkId: message.linkId,
-      account: message.account,
-      deviceKey: device.privateKey,
-      keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
-      channel: emptyChannelState(),
-    };
-    await saveLink(link);
     this.done = true;
-    void showChats(link, this.connection);
-    this.connection.send({ type: "link_ack", devicePublicKey: device.publicKey });
+    await finishLink(this.connection, this.sessionId, message, keys, showChats);
   }
 
   /**
@@ -203,9 +190,31 @@ function returnToPairing(notice: string): void {
   void startPairing();
 }
 
+/** "Link with phone number instead": the QR session closes, and the page asks for the number. */
+function askForNumber(): void {
+  if (!holdsTab) return;
+  screen?.stop();
+  screen = null;
+  setState("code-number");
+  $<HTMLInputElement>("code-number-input").focus();
+}
+
+/** A code for the number typed: the page shows it until the phone types it, then links as after a scan. */
+async function startCodePairing(number: string): Promise<void> {
+  if (!holdsTab) return;
+  screen?.stop();
+  screen = await CodeScreen.start(number, { setState, showError, returnToPairing, showChats });
+}
+
+$("code-number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void startCodePairing(String(new FormData(event.target as HTMLFormElement).get("number") ?? "").trim());
+});
+
 document.addEventListener("click", (event) => {
   const target = event.target as HTMLElement;
   if (target.closest("[data-action=restart]")) void startPairing();
+  if (target.id === "use-code") askForNumber();
   if (target.id === "copy-qr") {
     const text = $("qr").dataset.text;
     if (text) void navigator.clipboard.writeText(text).then(() => showNotice("Copied. It changes with every new code."));

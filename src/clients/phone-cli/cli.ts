@@ -4,9 +4,10 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat } from "../../shared/protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat, type QrPayload } from "../../shared/protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
+import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
@@ -18,15 +19,17 @@ const USAGE = `QR Link phone simulator
   npm run phone -- register --number <E.164> --name <name>
   npm run phone -- link '<QR text>' [--reject] [--once]
   npm run phone -- link --image <screenshot.png> [--reject] [--once]
+  npm run phone -- link-code <XXXX-XXXX> [--reject] [--once]
   npm run phone -- online [--quiet]
   npm run phone -- devices
   npm run phone -- revoke <device id>
   npm run phone -- rotate-key
 
 To link, type the two-digit number the computer shows once the code is
-scanned (n rejects). After linking, and with \`online\`, the phone stays
-connected and streams its chats to its linked browsers until Ctrl-C, and
-takes commands as you type them:
+scanned (n rejects). Where the phone cannot scan, choose "Link with phone
+number instead" on the computer and pass the code it shows to \`link-code\`.
+After linking, and with \`online\`, the phone stays connected and streams its
+chats to its linked browsers until Ctrl-C, and takes commands as you type them:
 
   chats                  the chats, with their ids and unread counts
   send <chat> <text>     sends a message from the phone (<chat>: an id or the start of a name)
@@ -166,6 +169,23 @@ async function link(values: Options, positionals: string[], lock: ProfileLock): 
   const store = await FilePhoneStore.load(values.profile, lock);
   const phone = new Phone(server, store.identity);
   const inspection = await phone.inspect(qr, { extractableKey: true });
+  await confirmLink(values, phone, store, qr, inspection);
+}
+
+/** Links with the code the computer shows instead of its QR code: then the same prompt as `link`. */
+async function linkCode(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
+  if (!positionals[0]) throw new UsageError("link-code needs the code the computer shows, e.g. ABCD-EF23");
+  const store = await FilePhoneStore.load(values.profile, lock);
+  const phone = new Phone(new URL(values.server).origin, store.identity);
+  const { qr, inspection } = await tryLinkCode(phone, positionals[0], { extractableKey: true }).catch((error: unknown) => {
+    if (error instanceof MalformedCodeError) throw new UsageError(error.message);
+    throw error;
+  });
+  await confirmLink(values, phone, store, qr, inspection);
+}
+
+/** Shows what asks to be linked, asks for the number the computer shows, links or rejects, then stays online unless --once. */
+async function confirmLink(values: Options, phone: Phone, store: FilePhoneStore, qr: QrPayload, inspection: Inspection): Promise<void> {
   console.log("A device asks to be linked:");
   console.log(describe(inspection));
 
@@ -298,6 +318,7 @@ async function main(): Promise<void> {
   if (command === "devices") return devices(values);
   if (command === "register") return holdingProfile(values, command, (lock) => register(values, lock));
   if (command === "link") return holdingProfile(values, command, (lock) => link(values, rest, lock));
+  if (command === "link-code") return holdingProfile(values, command, (lock) => linkCode(values, rest, lock));
   if (command === "online") return holdingProfile(values, command, (lock) => online(values, lock));
   if (command === "revoke") return holdingProfile(values, command, (lock) => revoke(values, rest, lock));
   if (command === "rotate-key") return holdingProfile(values, command, (lock) => rotateKey(values.profile, new URL(values.server).origin, lock));

@@ -5,6 +5,7 @@
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
+import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { renderChats } from "../browser/chat-render";
@@ -14,7 +15,7 @@ import { runInOneTab } from "../browser/tab-lock";
 import { CameraScanner, decodeQr } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
-type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm";
+type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm" | "code";
 
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
@@ -158,6 +159,30 @@ class PhoneApp {
     } catch (error) {
       showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
       await this.home();
+    }
+  }
+
+  /** "Link with a code": the code the computer shows, typed here instead of scanning its QR code. */
+  askForCode(): void {
+    this.camera.stop();
+    $("code-error").hidden = true;
+    $<HTMLFormElement>("code-form").reset();
+    show("code");
+  }
+
+  /** The typed code: a wrong one stays on this screen with the tries left; a right one shows the same confirm screen as a scan. */
+  async codeTyped(typed: string): Promise<void> {
+    const error = $("code-error");
+    error.hidden = true;
+    try {
+      const { qr, inspection } = await tryLinkCode(this.phone, typed);
+      this.pending = { qr, inspection };
+      this.showContext(inspection);
+      this.showChoices(inspection.choices);
+      show("confirm");
+    } catch (failure) {
+      error.textContent = failure instanceof ServerError || failure instanceof MalformedCodeError ? failure.message : "Could not reach the server.";
+      error.hidden = false;
     }
   }
 
@@ -330,6 +355,11 @@ $("pick-image").addEventListener("change", async (event) => {
   const text = decodeQr(image, image.width, image.height);
   if (text) await app.scanned(text);
   else showNotice("No QR code found in that picture.");
+});
+$("start-link-code").addEventListener("click", () => app?.askForCode());
+$("code-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void app?.codeTyped(String(new FormData(event.target as HTMLFormElement).get("code") ?? ""));
 });
 $("reject").addEventListener("click", () => void app?.reject());
 $("arrived-continue").addEventListener("click", () => void app?.continueArrived());
