@@ -9,6 +9,7 @@ import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
+import { HISTORY_SIZES, type HistorySize } from "../phone-core/history";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { ProfileBusyError, ProfileLock } from "./profile-lock";
@@ -16,7 +17,7 @@ import { rotateKey } from "./rotate-key";
 
 const USAGE = `QR Link phone simulator
 
-  npm run phone -- register --number <E.164> --name <name>
+  npm run phone -- register --number <E.164> --name <name> [--history small|large]
   npm run phone -- link '<QR text>' [--reject] [--once]
   npm run phone -- link --image <screenshot.png> [--reject] [--once]
   npm run phone -- link-code <XXXX-XXXX> [--reject] [--once]
@@ -51,6 +52,8 @@ Options:
   --reject           reject the link without asking
   --once             link and exit instead of staying online
   --quiet            contacts only answer; they never write first
+  --history <size>   at register: small (21 chats, the default) or large
+                     (2,000 chats, 200,000 messages), the same every time
 `;
 
 const options = {
@@ -64,6 +67,7 @@ const options = {
   yes: { type: "boolean", default: false },
   once: { type: "boolean", default: false },
   quiet: { type: "boolean", default: false },
+  history: { type: "string", default: "small" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -73,12 +77,14 @@ async function register(values: Options, lock: ProfileLock): Promise<void> {
   const number = phoneNumberSchema.safeParse(values.number);
   const name = displayNameSchema.safeParse(values.name);
   if (!number.success || !name.success) throw new UsageError("register needs --number in E.164 form (+15550001) and a --name");
+  const history = values.history as HistorySize;
+  if (!HISTORY_SIZES.includes(history)) throw new UsageError(`--history is ${HISTORY_SIZES.join(" or ")}, not "${values.history}"`);
   const existing = await FilePhoneStore.load(values.profile, lock).catch(() => null);
   if (existing && existing.identity.number !== number.data) {
     throw new UsageError(`${values.profile} already holds the phone ${existing.identity.number}; pass --profile <path> for another phone`);
   }
   // Registering again keeps the key, so only the name changes.
-  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data, lock));
+  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data, lock, history));
   const account = await new Phone(values.server, { ...store.identity, name: name.data }).register().catch((error: unknown) => {
     if (error instanceof ServerError && error.code === "number_taken") {
       console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
@@ -243,15 +249,19 @@ async function goOnline(phone: Phone, store: FilePhoneStore, values: Options): P
   console.log("Offline.");
 }
 
+/** The most recent chats `chats` lists. */
+const CHATS_LISTED = 30;
+
 /** One typed command while online. */
 async function command(chats: PhoneChats, store: FilePhoneStore, line: string): Promise<void> {
   const [verb = "", reference = "", ...words] = line.trim().split(/\s+/);
   if (verb === "") return;
   if (verb === "chats") {
-    for (const { chat, messages, unread } of store.history()) {
-      const last = messages.at(-1);
-      console.log(`  ${chat.id.padEnd(4)} ${chat.title.padEnd(22)} ${unread > 0 ? `(${unread} unread) ` : ""}${last ? `${last.from === "me" ? "you" : last.from}: ${last.text}` : ""}`);
+    const list = store.chatList();
+    for (const { chat, last, unread } of list.slice(0, CHATS_LISTED)) {
+      console.log(`  ${chat.id.padEnd(5)} ${chat.title.padEnd(22)} ${unread > 0 ? `(${unread} unread) ` : ""}${last ? `${last.from === "me" ? "you" : last.from}: ${last.text}` : ""}`);
     }
+    if (list.length > CHATS_LISTED) console.log(`  … and ${list.length - CHATS_LISTED} more (send and read take any chat's id or name)`);
     return;
   }
   if (verb !== "send" && verb !== "read") throw new Error(`unknown command "${verb}": type chats, send <chat> <text> or read <chat>`);
@@ -268,12 +278,12 @@ async function command(chats: PhoneChats, store: FilePhoneStore, line: string): 
 
 /** A chat by its id or the start of its title, with a message that lists the chats when none or several match. */
 function findChat(store: FilePhoneStore, reference: string): Chat {
-  const all = store.history().map(({ chat }) => chat);
+  const all = store.chatList().map(({ chat }) => chat);
   const byId = all.find((chat) => chat.id === reference);
   if (byId) return byId;
   const matches = all.filter((chat) => reference !== "" && chat.title.toLowerCase().startsWith(reference.toLowerCase()));
   if (matches.length === 1) return matches[0]!;
-  const known = all.map((chat) => `${chat.id} (${chat.title})`).join(", ");
+  const known = all.slice(0, CHATS_LISTED).map((chat) => `${chat.id} (${chat.title})`).join(", ") + (all.length > CHATS_LISTED ? ", …" : "");
   throw new Error(matches.length === 0 ? `no chat "${reference}"; the chats are ${known}` : `"${reference}" matches ${matches.map((chat) => chat.title).join(", ")}: say which`);
 }
 

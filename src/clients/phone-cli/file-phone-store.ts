@@ -7,6 +7,7 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import type { PhoneIdentity } from "../phone-core/phone";
 import { newBook, upgradeBook } from "../phone-core/chat-book";
+import type { HistorySize } from "../phone-core/history";
 import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
 import type { ProfileLock } from "./profile-lock";
 
@@ -32,10 +33,10 @@ export class FilePhoneStore extends PhoneStore {
   }
 
   /** Makes a new phone; refuses to overwrite an existing profile file. */
-  static async create(path: string, number: string, name: string, lock: ProfileLock): Promise<FilePhoneStore> {
+  static async create(path: string, number: string, name: string, lock: ProfileLock, history: HistorySize = "small"): Promise<FilePhoneStore> {
     const pair = await generateIdentityKeyPair(true);
     const file: FileState = {
-      ...newBook(number, Date.now()),
+      ...newBook(number, Date.now(), history),
       name,
       publicKey: pair.publicKey,
       privateKey: await crypto.subtle.exportKey("jwk", pair.privateKey),

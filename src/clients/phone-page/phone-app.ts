@@ -3,7 +3,7 @@
 // own chat screen, and this phone's chats streamed to every linked browser
 // with the same code as the CLI phone.
 import { generateIdentityKeyPair } from "../../shared/crypto";
-import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
+import { HISTORY_PAGE_LIMIT, LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
@@ -44,8 +44,10 @@ class PhoneApp {
     private readonly phone: Phone,
   ) {
     this.chats = new PhoneChats(phone, store, (event) => this.onChats(event), { lively: LIVELY_CONTACTS });
-    for (const { chat, messages, unread } of store.history()) this.view.applyFromPhone({ kind: "chat", chat, messages, unread });
-    this.view.applyFromPhone({ kind: "synced", chats: store.history().length, version: store.version });
+    // Drawn like a browser's: the chat list now, a chat's messages when it is opened.
+    const chats = store.chatList();
+    this.view.applyFromPhone({ kind: "chats", chats });
+    this.view.applyFromPhone({ kind: "synced", chats: chats.length, version: store.version });
   }
 
   /** Another tab took the phone over: this one closes its sockets and its camera. */
@@ -118,8 +120,23 @@ class PhoneApp {
   /** Opens a chat on the phone: read here, so read on every linked browser. */
   openChat(chatId: string): void {
     if (this.view.select(chatId)) void this.chats.read(chatId);
+    this.loadOlder(chatId);
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "chat";
     this.drawChats();
+  }
+
+  /** The chat's messages before the oldest shown, from the phone's own store. */
+  loadOlder(chatId: string): void {
+    if (!this.view.chat(chatId)?.hasOlder) return;
+    const before = this.view.oldestLogged(chatId);
+    const page = this.store.page(chatId, HISTORY_PAGE_LIMIT, before);
+    if (page) this.view.applyFromPhone({ kind: "history", chatId, messages: page.messages, hasOlder: page.hasOlder, ...(before ? { before } : {}) });
+    this.drawChats();
+  }
+
+  /** Scrolled near the top of the open chat: its older messages. */
+  scrolledUp(): void {
+    if (this.view.selected) this.loadOlder(this.view.selected);
   }
 
   closeChat(): void {
@@ -333,6 +350,7 @@ $("register-form").addEventListener("submit", (event) => {
 $("start-link").addEventListener("click", () => void app?.scan());
 $("open-chats").addEventListener("click", () => app?.showChats());
 $("close-chat").addEventListener("click", () => app?.closeChat());
+$("messages").addEventListener("scroll", (event) => (event.target as HTMLElement).scrollTop < 400 && app?.scrolledUp(), { passive: true });
 $("chat-list").addEventListener("click", (event) => {
   const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
   if (item?.dataset.chat) app?.openChat(item.dataset.chat);
