@@ -257,8 +257,13 @@ async function decrypt(key: CryptoKey, params: Parameters<typeof crypto.subtle.d
   }
 }
 
-/** The plaintext, or null when the frame was forged, altered, replayed or moved. */
-export async function openFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, data: string): Promise<string | null> {
+/**
+ * The plaintext, or null when the frame was forged, altered, replayed or
+ * moved. `acceptLegacy`: a version-1 frame opens too (see legacyFrameParams);
+ * a channel stops accepting them once the other side sends version 2, since
+ * a nonce reused under version 1 may have leaked the key to forge them.
+ */
+export async function openFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, data: string, acceptLegacy = true): Promise<string | null> {
   const frame = fromBase64url(data);
   if (!frame) return null;
   if (frame[0] === FRAME_VERSION && frame.length >= FRAME_OVERHEAD_BYTES) {
@@ -267,7 +272,7 @@ export async function openFrame(key: CryptoKey, sessionId: string, direction: st
     if (plaintext !== null) return plaintext;
   }
   // A version-1 frame's first byte is ciphertext, so it may look like a version byte: it is tried as version 1 too.
-  return decrypt(key, legacyFrameParams(sessionId, direction, seq), frame);
+  return acceptLegacy ? decrypt(key, legacyFrameParams(sessionId, direction, seq), frame) : null;
 }
 
 // ---------------------------------------------------------------------------

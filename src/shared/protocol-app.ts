@@ -73,8 +73,12 @@ export const appMessageSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("typing"), chatId, from: z.string().check(z.maxLength(LIMITS.nameLength)) }),
   /** Browser: the messages of a chat before `before` (the oldest it has), or its latest without it; at most `limit`. */
   z.object({ kind: z.literal("history_request"), chatId, before: z.optional(z.string().check(z.maxLength(64))), limit: z.int().check(z.positive(), z.maximum(HISTORY_PAGE_LIMIT)) }),
-  /** Browser: send me the changes after `since`, the last version applied here (0: a snapshot). */
-  z.object({ kind: z.literal("sync_request"), since: z.optional(version) }),
+  /**
+   * Browser: send me the changes after `since`, the last version applied
+   * here; without it (nothing here yet), a snapshot. `gap`: a change skipped
+   * a version here, so send everything after `since`, even what was sent before.
+   */
+  z.object({ kind: z.literal("sync_request"), since: z.optional(version), gap: z.optional(z.boolean()) }),
   /** Browser: send this message from the account. */
   z.object({ kind: z.literal("send"), message: chatMessageSchema }),
   /** Browser: the user read this chat. */

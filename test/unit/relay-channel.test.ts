@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fromBase64url, openFrame, sealFrame } from "../../src/shared/crypto";
 import type { ClientMessage, ServerMessage } from "../../src/shared/protocol";
 import { emptyChannelState, RelayChannel, type ChannelEvents, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
@@ -118,6 +118,45 @@ describe("relay frames", () => {
     const frame = await legacy(7, "sealed by the old version");
     expect(await openFrame(keys.phone.receive, SESSION, "to_phone", 7, frame)).toBe("sealed by the old version");
     expect(await openFrame(keys.phone.receive, SESSION, "to_phone", 8, frame)).toBeNull();
+
+    // Once the other side seals with random nonces, a version-1 frame (forgeable if a nonce was ever reused) is refused.
+    const phone = phoneReceiver(keys.phone);
+    await phone.channel.handle({ type: "frame", seq: 1, data: await legacy(1, "old") });
+    await phone.channel.handle({ type: "frame", seq: 2, data: await sealFrame(keys.browser.send, SESSION, "to_phone", 2, "new") });
+    await phone.channel.handle({ type: "frame", seq: 3, data: await legacy(3, "old again") });
+    expect(phone.received).toEqual(["old", "new"]);
+    expect(phone.tampered).toEqual([3]);
+    expect(phone.channel.state.peerSealsCurrent).toBe(true);
+  });
+});
+
+describe("a message whose handling fails", () => {
+  it("is tried again, and what came after it waits, so each is handled once and in order", async () => {
+    vi.useFakeTimers();
+    try {
+      const keys = await linkKeys();
+      const handled: string[] = [];
+      let failures = 1;
+      const phone = new RelayChannel(SESSION, "to_browser", keys.phone, emptyChannelState(), async () => {}, {
+        message: async (plaintext) => {
+          if (plaintext === "second" && failures-- > 0) throw new Error("storage busy");
+          handled.push(plaintext);
+        },
+      });
+      const acks: number[] = [];
+      phone.attach((message) => message.type === "ack" && acks.push(message.seq));
+      await phone.handle(ready(0));
+      const texts = ["first", "second", "third", "fourth"];
+      for (const [index, text] of texts.entries()) await phone.handle({ type: "frame", seq: index + 1, data: await sealFrame(keys.browser.send, SESSION, "to_phone", index + 1, text) });
+      expect(handled).toEqual(["first"]);
+      expect(phone.state.received).toBe(1);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await vi.waitFor(() => expect(handled).toEqual(texts));
+      expect(phone.state.received).toBe(4);
+      expect(acks.at(-1)).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -77,7 +77,10 @@ export class ChatScreen {
   /** Every time the relay opens: the phone sends what this browser has not applied (all of it, the first time). */
   private onReady(phone: Presence): void {
     this.setPresence(phone);
-    void this.restored.then(() => this.post({ kind: "sync_request", since: this.state.version }));
+    // A new socket: whatever was asked on the old one is asked again.
+    this.catchingUp = false;
+    this.historyAsked.clear();
+    void this.restored.then(() => this.post(this.state.synced ? { kind: "sync_request", since: this.state.version } : { kind: "sync_request" }));
   }
 
   /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
@@ -108,7 +111,7 @@ export class ChatScreen {
     await this.restored;
     const before = this.state.version;
     if (this.state.applyFromPhone(message) === "gap") {
-      if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version });
+      if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version, gap: true });
       this.catchingUp = true;
     } else if (message.kind === "changes" || message.kind === "synced") {
       this.catchingUp = false;
@@ -122,6 +125,8 @@ export class ChatScreen {
     }
     this.readOpenChat();
     await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+    // The title now: a hidden tab draws no frames, and its title is what tells of new messages.
+    this.showUnreadInTitle();
     this.queueRender();
   }
 
@@ -234,6 +239,10 @@ export class ChatScreen {
     renderChats(this.state);
     if (this.scrollToLatest) $("messages").scrollTop = $("messages").scrollHeight;
     this.scrollToLatest = false;
+    this.showUnreadInTitle();
+  }
+
+  private showUnreadInTitle(): void {
     const unread = this.state.unreadTotal();
     document.title = unread > 0 ? `(${unread}) QR Link` : "QR Link";
   }

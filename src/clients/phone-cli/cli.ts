@@ -296,9 +296,11 @@ function report(event: ChatsEvent): void {
     if (linkEvent.kind === "taken_over") console.log(`[${browser}] stopped: ${linkEvent.notice}`);
     if (linkEvent.kind === "ended") console.log(`[${browser}] link ended (${linkEvent.reason})`);
     if (linkEvent.kind === "refused") console.log(`[${browser}] stopped: ${linkEvent.reason}`);
+    if (linkEvent.kind === "failed") console.error(`[${browser}] a message from the browser could not be handled yet; trying again: ${linkEvent.error}`);
   }
   if (event.kind === "synced") console.log(`[browser ${event.sessionId.slice(0, 6)}] sent ${event.chats} chats`);
   if (event.kind === "typing") console.log(`${event.from} is typing…`);
+  if (event.kind === "failed") console.error(`Something went wrong, and the phone goes on: ${event.error}`);
   if (event.kind === "change" && event.change.type === "message") {
     const { message } = event.change;
     console.log(message.from === "me" ? `you → ${event.chat.title}: ${message.text}` : `${message.from} → you (${event.chat.title}): ${message.text}`);

@@ -71,12 +71,14 @@ export class FilePhoneStore extends PhoneStore {
   protected save(): Promise<void> {
     const lock = this.lock;
     if (!lock) return Promise.reject(new Error(`${this.path} was opened to read only`));
-    this.writing = this.writing.then(async () => {
+    const write = this.writing.then(async () => {
       await lock.assertHeld();
       const temporary = `${this.path}.tmp`;
       await writeFile(temporary, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
       await rename(temporary, this.path);
     });
-    return this.writing;
+    // One failed write is its caller's to handle; the next write still runs (it writes the whole state).
+    this.writing = write.catch(() => undefined);
+    return write;
   }
 }

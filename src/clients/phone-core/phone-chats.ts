@@ -31,7 +31,9 @@ export type ChatsEvent =
   | { kind: "change"; change: Change; chat: Chat }
   | { kind: "typing"; chatId: string; from: string }
   | { kind: "synced"; sessionId: string; chats: number }
-  | { kind: "link"; sessionId: string; event: LinkEvent };
+  | { kind: "link"; sessionId: string; event: LinkEvent }
+  /** Work for a browser failed (a save, a frame that would not fit): reported, and the phone goes on. */
+  | { kind: "failed"; error: string };
 
 export class PhoneChats {
   private readonly links = new Map<string, PhoneLink>();
@@ -45,7 +47,10 @@ export class PhoneChats {
     private readonly onEvent: (event: ChatsEvent) => void,
     contacts: ContactsOptions = {},
   ) {
-    this.contacts = new Contacts({ record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from) }, contacts);
+    this.contacts = new Contacts(
+      { record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from), failed: (error) => this.background(Promise.reject(error)) },
+      contacts,
+    );
   }
 
   /** Connects to a linked browser and serves it until it ends or `stop`. */
@@ -74,7 +79,7 @@ export class PhoneChats {
 
   close(sessionId: string): void {
     this.links.get(sessionId)?.stop();
-    this.links.delete(sessionId);
+    this.forget(sessionId);
   }
 
   stop(): void {
@@ -100,7 +105,7 @@ export class PhoneChats {
     if (!change) return null;
     const chat = this.store.chat(change.type === "message" ? change.message.chatId : change.chatId)!;
     this.onEvent({ kind: "change", change, chat });
-    for (const link of this.links.values()) void this.push(link);
+    for (const link of this.links.values()) this.background(this.push(link));
     if (change.type === "message" && change.message.from === "me") this.contacts.answer(chat, change.message);
     return change;
   }
@@ -109,10 +114,10 @@ export class PhoneChats {
   private async fromBrowser(link: PhoneLink, message: AppMessage): Promise<void> {
     switch (message.kind) {
       case "sync_request":
-        void this.sync(link, message.since ?? 0);
+        this.background(this.sync(link, message));
         return;
       case "history_request":
-        void this.sendHistory(link, message);
+        this.background(this.sendHistory(link, message));
         return;
       case "send":
         await this.apply({ type: "message", message: { ...message.message, from: "me" } });
@@ -124,16 +129,27 @@ export class PhoneChats {
   }
 
   private onLinkEvent(link: PhoneLink, event: LinkEvent): void {
-    // Back online: what was logged while this phone could not reach the server goes out now.
-    if (event.kind === "online") void this.push(link);
-    if (event.kind === "ended") this.links.delete(link.sessionId);
+    // Back online, or the browser read what was waiting: what it has not been sent goes out now.
+    if (event.kind === "online" || event.kind === "delivered") this.background(this.push(link));
+    if (event.kind === "delivered") return;
+    if (event.kind === "ended" || event.kind === "refused") this.forget(link.sessionId);
     this.onEvent({ kind: "link", sessionId: link.sessionId, event });
+  }
+
+  private forget(sessionId: string): void {
+    this.links.delete(sessionId);
+    this.queues.delete(sessionId);
+  }
+
+  /** Work nobody waits for: a failure is reported, never left unhandled (it would end the CLI). */
+  private background(work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.onEvent({ kind: "failed", error: error instanceof Error ? error.message : String(error) }));
   }
 
   private typing(chatId: string, from: string): void {
     this.onEvent({ kind: "typing", chatId, from });
     for (const link of this.links.values()) {
-      if (link.pushedVersion !== undefined && link.undelivered < PUSH_BACKLOG_FRAMES) void link.post({ kind: "typing", chatId, from });
+      if (link.pushedVersion !== undefined && link.undelivered < PUSH_BACKLOG_FRAMES) this.background(link.post({ kind: "typing", chatId, from }));
     }
   }
 
@@ -150,16 +166,18 @@ export class PhoneChats {
 
   /**
    * Answers a browser's sync_request. Frames already sealed for it reach it
-   * before this answer, so it gets what comes after both them and `since`.
+   * before this answer, so it gets what comes after both them and `since`;
+   * after a gap it saw, everything after `since`. No `since` (a browser with
+   * nothing), or one the log no longer reaches: a snapshot.
    */
-  private sync(link: PhoneLink, since: number): Promise<void> {
+  private sync(link: PhoneLink, { since, gap }: AppMessageOf<"sync_request">): Promise<void> {
     return this.serially(link, async () => {
-      const from = Math.max(since, link.pushedVersion ?? 0);
-      const changes = since > 0 ? this.store.changesSince(from) : null;
+      const from = since === undefined || gap ? since : Math.max(since, link.pushedVersion ?? 0);
+      const changes = from === undefined ? null : this.store.changesSince(from);
       if (!changes) return this.snapshot(link);
       if (changes.length > 0) await this.sendChanges(link, changes);
       // Nothing new: the browser is current, and pushes to it start from here.
-      else if (link.pushedVersion !== from) await link.markPushed(from);
+      else if (link.pushedVersion !== from) await link.markPushed(from!);
     });
   }
 

@@ -313,6 +313,7 @@ class PhoneApp {
       setTimeout(() => this.drawChats(), TYPING_SHOWN_MS + 100);
     }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
+    if (event.kind === "failed") log(`Something went wrong, and the phone goes on: ${event.error}`);
     if (event.kind === "link" && event.event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.event.notice}`);
     if (event.kind === "link" && event.event.kind === "refused") log(`Stopped streaming to a browser: ${event.event.reason}`);
     if (event.kind === "link" && event.event.kind === "ended") {
