@@ -167,6 +167,8 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await saveArtifact("4-chats", await page.screenshot());
 
     // 4. A message reaches the phone, decrypted there, and the contact's reply comes back.
+    // The snapshot is complete once the most recent chat is open.
+    await page.waitForSelector(".chat-item.selected", { timeout: 5_000 });
     const chat = (await page.locator("#conversation-title").textContent())!;
     await page.fill("#composer-input", "Lunch at noon?");
     await page.press("#composer-input", "Enter");
@@ -234,6 +236,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     phone.answer(`${await shownNumber(first)}\n`);
     await first.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
     await first.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await first.waitForSelector(".chat-item.selected", { timeout: 5_000 });
     const chat = (await first.locator("#conversation-title").textContent())!;
     await first.fill("#composer-input", "From the first tab");
     await first.press("#composer-input", "Enter");

@@ -90,7 +90,8 @@ it("delivers the frames it held for an absent browser after wrangler dev restart
   const again = await resume(server.url, linked, state);
   await until(() => again.received.length === 23, "23 frames after the restart");
   const kinds = again.received.map((plaintext) => appMessageSchema.parse(JSON.parse(plaintext)).kind);
-  expect(kinds).toEqual(["profile", ...Array<string>(21).fill("chat"), "synced"]);
+  // A snapshot: the profile, the chat list, the 20 most recent chats' latest messages, and its end.
+  expect(kinds).toEqual(["profile", "chats", ...Array<string>(20).fill("chat"), "synced"]);
   expect(state.received).toBe(23);
   console.log(`restart of wrangler dev: 23 frames held, ${again.received.length} delivered, 0 lost, ${again.received.length - new Set(again.received).size} doubled`);
   again.socket.close();

@@ -41,10 +41,27 @@ export function showBanner(text: string | null): void {
   banner.textContent = text ?? "";
 }
 
+/** The chat list draws this many rows at first, and this many more each time it is scrolled near its end (a phone may have thousands). */
+const CHAT_ROWS_STEP = 100;
+let chatRows = CHAT_ROWS_STEP;
+/** What the drawn rows showed, so a drawing that changes none of them leaves the list alone. */
+let drawnRows = "";
+
+/** The list was scrolled near its end: draw more rows next time; false when all are drawn. */
+export function drawMoreChats(state: ChatState): boolean {
+  if (chatRows >= state.list().length) return false;
+  chatRows += CHAT_ROWS_STEP;
+  return true;
+}
+
 export function renderChats(state: ChatState): void {
   const list = $("chat-list");
-  list.replaceChildren(...state.list().map((view) => chatItem(view, view.chat.id === state.selected, state.typing(view.chat.id))));
-  list.dataset.count = String(state.list().length);
+  const all = state.list();
+  const rows = all.slice(0, chatRows).map((view) => ({ view, selected: view.chat.id === state.selected, typist: state.typing(view.chat.id) }));
+  const shown = rows.map(({ view, selected, typist }) => `${view.chat.id} ${view.messages.at(-1)?.id} ${view.messages.at(-1)?.status} ${view.unread} ${selected} ${typist}`).join("\n");
+  if (shown !== drawnRows || !list.firstChild) list.replaceChildren(...rows.map(({ view, selected, typist }) => chatItem(view, selected, typist)));
+  drawnRows = shown;
+  list.dataset.count = String(all.length);
   const view = state.selected ? state.chat(state.selected) : undefined;
   const loading = !state.synced;
   const title = $("conversation-title");

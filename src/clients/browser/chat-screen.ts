@@ -6,7 +6,7 @@ import { HISTORY_PAGE_LIMIT, parseAppMessage, type AppMessage, type Change, type
 import { RelayChannel } from "../../shared/relay-channel";
 import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
-import { renderChats, showAccount, showBanner } from "./chat-render";
+import { drawMoreChats, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
 import { loadChats, saveChats } from "./chat-store";
 import { $ } from "./dom";
@@ -43,6 +43,7 @@ export class ChatScreen {
     this.channel = new RelayChannel(link.sessionId, "to_phone", link.keys, link.channel, () => saveLink(link), {
       message: (plaintext) => this.fromPhone(plaintext),
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
+      failed: (error) => console.error("a message from the phone could not be kept yet; trying again", error),
       refused: () => {
         this.connection.close();
         showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Log out and link this browser again.");
@@ -220,6 +221,8 @@ export class ChatScreen {
     );
     const messages = $("messages");
     messages.addEventListener("scroll", () => messages.scrollTop < NEAR_TOP_PX && this.loadOlder(), { signal, passive: true });
+    const list = $("chat-list");
+    list.addEventListener("scroll", () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_TOP_PX && drawMoreChats(this.state) && this.queueRender(), { signal, passive: true });
     // Back to the tab: what arrived in the open chat while it was hidden is read now.
     document.addEventListener(
       "visibilitychange",

@@ -71,13 +71,16 @@ export function generateHistory(number: string, now: number, size: HistorySize =
     const count = counts[index]!;
     // Spread over the past, most recent chat first; a long chat goes back years.
     const gap = size === "small" ? 600_000 : Math.max(600_000, Math.floor((3 * 365 * 86_400_000) / count));
-    let at = now - (index + 1) * 3_600_000 - count * gap;
+    let at = now - count * gap;
     const messages: ChatMessage[] = [];
     for (let i = 0; i < count; i++) {
       at += Math.floor(random() * gap) + 1_000;
       const from = random() < 0.45 ? "me" : group ? pick(CONTACTS) : title;
       messages.push({ id: `${id}-${i + 1}`, chatId: id, from, text: pick(LINES), at, ...(from === "me" ? { status: "read" as const } : {}) });
     }
+    // Each chat's last message an hour before the previous chat's: the chats' order is their ids'.
+    const shift = now - (index + 1) * 3_600_000 - messages.at(-1)!.at;
+    for (const message of messages) message.at += shift;
     const unread = index < 5 ? Math.floor(random() * 4) : 0;
     return { chat: { id, title, group }, messages, unread };
   });
