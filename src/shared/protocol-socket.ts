@@ -93,9 +93,10 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("presence"), phone: z.enum(["online", "offline"]) }),
   /** A refusal on a socket that stays open; `expected` is the seq the server waits for (out_of_order). */
   /** rate_limited: the socket sent too much; what was refused was not stored, send it again after `retryAfterMs`. */
+  /** already_requested: a code session takes one `code_request`; a second changes nothing. */
   z.object({
     type: z.literal("error"),
-    code: z.enum(["buffer_full", "out_of_order", "not_ready", "rate_limited"]),
+    code: z.enum(["buffer_full", "out_of_order", "not_ready", "rate_limited", "already_requested"]),
     message: z.string(),
     expected: z.optional(z.int()),
     retryAfterMs: z.optional(z.int().check(z.nonnegative())),

@@ -466,6 +466,37 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(await page.locator("#me-name").textContent()).toBe("Grace");
   });
 
+  it("opens no code session in a tab that lost the lock while it made the code's keys", async () => {
+    const { page: first, sockets } = await openPage();
+    // The code's X25519 key pair is held until the test lets it go, so another tab can take over meanwhile.
+    await first.evaluate(() => {
+      const subtle = crypto.subtle;
+      const generateKey = subtle.generateKey.bind(subtle);
+      const held = new Promise<void>((resolve) => Object.assign(window, { releaseKeys: resolve }));
+      subtle.generateKey = (async (algorithm: AlgorithmIdentifier, ...rest: [boolean, KeyUsage[]]) => {
+        if ((algorithm as Algorithm).name === "X25519") await held;
+        return generateKey(algorithm, ...rest);
+      }) as typeof subtle.generateKey;
+    });
+    await first.click("#use-code");
+    await first.fill("#code-number-input", "+15550023");
+    await first.click("#code-number-form button[type=submit]");
+    await first.waitForSelector("body[data-state=loading]", { timeout: 2_000 });
+
+    const second = await first.context().newPage();
+    await second.goto(server.url);
+    await second.getByRole("button", { name: "Use here" }).click();
+    await first.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await second.waitForSelector("body[data-state=pending]:not([data-elsewhere])", { timeout: 3_000 });
+
+    await first.evaluate(() => (window as unknown as { releaseKeys(): void }).releaseKeys());
+    // Time for a socket to open, had the tab gone on: none does, and the page still says it is open elsewhere.
+    await first.waitForTimeout(1_000);
+    expect(sockets.map((socket) => new URL(socket.url()).pathname)).not.toContain("/api/code-sessions/connect");
+    expect(await first.locator("body[data-elsewhere]").count()).toBe(1);
+    await first.context().close();
+  });
+
   it("spends nothing when a link opens the phone page at /link#…, until the user says a computer is in front of them", async () => {
     const phonePage = await registeredPhonePage("+15550007", "Grace");
 

@@ -6,6 +6,7 @@ import { fromBase64url, generateIdentityKeyPair, sha256Base64url, toBase64url } 
 import { formatLinkCode } from "../../src/shared/link-code";
 import { CLOSE_CODES } from "../../src/shared/protocol";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
+import { BrowserCodePairing } from "../../src/clients/browser/code-pairing";
 import { CodeBrowser } from "./code-helpers";
 import { clock, errorCode, openPhoneSocket, ORIGIN, randomAddress, randomNumber, registeredPhone, signedPost, storedTables, workerFetch } from "./helpers";
 import { env } from "cloudflare:test";
@@ -146,15 +147,85 @@ describe("linking with a code", () => {
     await expect(tryLinkCode(phone, "ABCD-EFG0")).rejects.toThrow("8 letters and digits");
   });
 
-  it("withdraws a number's older code when a newer one is asked for", async () => {
+  /** The session's state as stored, or null once it ended and was wiped. */
+  const storedState = (browser: CodeBrowser) =>
+    runInDurableObject(browser.stub, (_instance, state) => {
+      const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'session'").toArray();
+      return tables.length ? state.storage.sql.exec<{ state: string }>("SELECT state FROM session").one().state : null;
+    });
+
+  it.each([
+    ["registered", async () => (await registeredPhone()).identity.number],
+    ["unregistered", async () => randomNumber()],
+  ])("leaves an older code for a %s number alive when a newer one is asked for, so asking tells nothing", async (_kind, numberFor) => {
+    const number = await numberFor();
+    const first = await CodeBrowser.open(number);
+    await first.waitFor("code_ready");
+    const second = await CodeBrowser.open(number);
+    await second.waitFor("code_ready");
+    expect(await storedState(first)).toBe("pending");
+    expect(first.closed).toBeNull();
+    expect(first.messages.map((message) => message.type)).toEqual(["session", "code_ready"]);
+    expect(second.messages.map((message) => message.type)).toEqual(["session", "code_ready"]);
+  });
+
+  it("lets the phone find only the newest code for its number: the older one's code does not match there, and the older lives out its time", async () => {
+    const phone = await registeredPhone();
+    const first = await CodeBrowser.open(phone.identity.number);
+    const { expiresAt } = await first.waitFor("code_ready");
+    const second = await CodeBrowser.open(phone.identity.number);
+    await second.waitFor("code_ready");
+    await expect(tryLinkCode(phone, first.pairing.code)).rejects.toMatchObject({ code: "wrong_code", message: expect.stringContaining("2 tries left") });
+    expect(first.all("code_try")).toHaveLength(0);
+    expect(second.all("code_try")).toHaveLength(1);
+    const { qr } = await tryLinkCode(phone, second.pairing.code);
+    expect(qr.sessionId).toBe(second.sessionId);
+    clock.start();
+    clock.set(expiresAt);
+    await runDurableObjectAlarm(first.stub);
+    expect(await first.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
+  });
+
+  it("lets nothing another browser does end a code already verified: the phone still confirms it", async () => {
     const phone = await registeredPhone();
     const first = await CodeBrowser.open(phone.identity.number);
     await first.waitFor("code_ready");
+    const { qr } = await tryLinkCode(phone, first.pairing.code);
     const second = await CodeBrowser.open(phone.identity.number);
     await second.waitFor("code_ready");
-    expect(await first.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
-    const { qr } = await tryLinkCode(phone, second.pairing.code);
-    expect(qr.sessionId).toBe(second.sessionId);
+    expect(await storedState(first)).toBe("scanned");
+    await phone.confirm(qr);
+    expect(await first.pairing.verifyLinked(await first.waitFor("linked"))).not.toBeNull();
+    expect(first.all("ended")).toHaveLength(0);
+  });
+
+  it("takes one code request per session: a second on the same socket is refused with an error and changes nothing", async () => {
+    const [asked, other] = [await registeredPhone(), await registeredPhone("Bob")];
+    const browser = await CodeBrowser.openSocket();
+    browser.pairing = await BrowserCodePairing.create();
+    await browser.waitFor("session");
+    // The per-number count takes a while, as the deployed binding does: the second request arrives while the first is counted.
+    await runInDurableObject(browser.stub, (instance) => {
+      const parts = (instance as unknown as { parts: { env: Env } }).parts;
+      const counted = parts.env.CODES_PER_NUMBER;
+      const slow = { limit: async (options: { key: string }) => (await new Promise((resolve) => setTimeout(resolve, 50)), counted.limit(options)) };
+      parts.env = { ...parts.env, CODES_PER_NUMBER: slow as unknown as Env["CODES_PER_NUMBER"] };
+    });
+    const host = new URL(ORIGIN).host;
+    browser.send(browser.pairing.request(browser.sessionId, host, asked.identity.number));
+    browser.send(browser.pairing.request(browser.sessionId, host, other.identity.number));
+    expect(await browser.waitFor("error")).toMatchObject({ code: "already_requested" });
+    await browser.waitFor("code_ready");
+    expect(browser.all("code_ready")).toHaveLength(1);
+    expect(browser.closed).toBeNull();
+    // Only the first number's Account was offered the session.
+    expect(await env.ACCOUNT.getByName(asked.identity.number).waitingCode()).toBe(browser.sessionId);
+    expect(await env.ACCOUNT.getByName(other.identity.number).waitingCode()).toBeNull();
+    // And once the code is live, another request is refused alike.
+    browser.send(browser.pairing.request(browser.sessionId, host, other.identity.number));
+    await browser.waitFor("error", 2);
+    expect(browser.closed).toBeNull();
+    expect(await env.ACCOUNT.getByName(other.identity.number).waitingCode()).toBeNull();
   });
 
   it("answers a code for an unregistered number as any other, and keeps nothing for that number", async () => {

@@ -5,6 +5,7 @@ import { MAX_LINKED_DEVICES, type ServerMessage } from "../../shared/protocol";
 import type { Ending } from "../connection/close-codes";
 import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
+import { BrowserCodePairing } from "./code-pairing";
 import { CodeScreen } from "./code-screen";
 import { finishLink } from "./finish-link";
 import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
@@ -203,7 +204,10 @@ function askForNumber(): void {
 async function startCodePairing(number: string): Promise<void> {
   if (!holdsTab) return;
   screen?.stop();
-  screen = await CodeScreen.start(number, { setState, showError, returnToPairing, showChats });
+  setState("loading");
+  const pairing = await BrowserCodePairing.create();
+  // Checked again after the await: a tab that lost the lock meanwhile opens no session.
+  if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
 }
 
 $("code-number-form").addEventListener("submit", (event) => {

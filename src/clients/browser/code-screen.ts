@@ -19,6 +19,9 @@ export interface CodeScreenPage {
   showChats(link: StoredLink, linking: Connection): Promise<void>;
 }
 
+/** What the page says when the phone's answer did not verify: nothing was linked. */
+const LINK_REFUSED = ["This link was refused", "The phone's answer did not match this code, so nothing was linked. Get a new code to try again."] as const;
+
 export class CodeScreen {
   private sessionId: string | null = null;
   /** Set once the session ended, this screen was stopped, or the chat screen took the connection over. */
@@ -31,7 +34,7 @@ export class CodeScreen {
   private firstTriesLeft: number | null = null;
 
   /** A dropped connection reconnects to a fresh session, with a fresh code (a code is never tried in two sessions). */
-  private constructor(
+  constructor(
     private pairing: BrowserCodePairing,
     private readonly number: string,
     private readonly page: CodeScreenPage,
@@ -55,11 +58,6 @@ export class CodeScreen {
     this.handled = this.handled.then(handle).catch((error: unknown) => console.error("code pairing message failed", error));
   }
 
-  static async start(number: string, page: CodeScreenPage): Promise<CodeScreen> {
-    page.setState("loading");
-    return new CodeScreen(await BrowserCodePairing.create(), number, page);
-  }
-
   stop(): void {
     if (this.done) return;
     this.finish();
@@ -77,6 +75,8 @@ export class CodeScreen {
       case "session":
         if (this.sessionId) this.pairing = await BrowserCodePairing.create();
         this.sessionId = message.sessionId;
+        // A new session's code starts with every try: a wrong try in the one before is not this code's.
+        this.firstTriesLeft = null;
         this.connection.send(this.pairing.request(message.sessionId, location.host, this.number));
         break;
       case "code_ready":
@@ -129,22 +129,24 @@ export class CodeScreen {
     this.finish();
     if (!keys || !this.sessionId) {
       this.connection.send({ type: "key_mismatch" });
-      this.page.showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Get a new code to try again.");
+      this.page.showError(...LINK_REFUSED);
       return;
     }
     await finishLink(this.connection, this.sessionId, message, keys, this.page.showChats);
   }
 
-  private onEnded({ reason }: Ending): void {
+  private onEnded({ reason, notice }: Ending): void {
     if (this.done) return;
     if (reason === "expired") {
       this.finish();
       this.page.setState("expired");
     } else if (reason === "too_many_attempts") this.fail("This code was withdrawn", "A wrong code was typed on the phone too many times. Get a new one when you are ready to link.");
     else if (reason === "wrong_number") this.fail("The numbers did not match", "The phone picked a number that is not the one this screen showed, so nothing was linked.");
+    else if (reason === "key_mismatch") this.fail(...LINK_REFUSED);
     else {
+      // Rejected on the phone (or ended otherwise): back to a fresh QR code, saying why.
       this.finish();
-      this.page.returnToPairing("The link was rejected on the phone. Here is a fresh code.");
+      this.page.returnToPairing(notice);
     }
   }
 

@@ -126,13 +126,13 @@ export class Account extends DurableObject<Env> {
 
   /**
    * A browser asks for a code for this number: its session is the one this
-   * number's phone finds, in place of any before (which the caller withdraws;
-   * its id is answered). For a number nobody registered nothing is kept, and
-   * the browser is answered alike, so asking tells nobody which numbers exist.
+   * number's phone finds, in place of any before. The one before is not told
+   * (it lives out its time, unfound), and for a number nobody registered
+   * nothing is kept: the browser sees the same either way, so asking tells
+   * nobody which numbers exist.
    */
-  offerCode(sessionId: string, expiresAt: number): string | null {
-    if (!this.store.account()) return null;
-    return this.store.replaceWaitingCode(sessionId, expiresAt, Date.now());
+  offerCode(sessionId: string, expiresAt: number): void {
+    if (this.store.account()) this.store.putWaitingCode(sessionId, expiresAt);
   }
 
   /** The session of the code waiting for this number's phone, if one is live. */

@@ -104,11 +104,9 @@ export class AccountStore implements SeenRequests {
     return row?.session_id ?? null;
   }
 
-  /** Puts `sessionId` in place of the waiting code session; answers the one it replaced, if that was still live. */
-  replaceWaitingCode(sessionId: string, expiresAt: number, now: number): string | null {
-    const replaced = this.waitingCode(now);
+  /** Puts `sessionId` in place of the waiting code session. */
+  putWaitingCode(sessionId: string, expiresAt: number): void {
     this.sql.exec("INSERT OR REPLACE INTO code_session (id, session_id, expires_at) VALUES (1, ?, ?)", sessionId, expiresAt);
-    return replaced === sessionId ? null : replaced;
   }
 
   // --- linked devices ----------------------------------------------------------

@@ -23,6 +23,8 @@ type WaitingSession = PendingSession & { code: CodeRequest & { number: string; b
 export class CodeLinking {
   /** The try under way waits here for the browser's verdict; in memory, since the phone's request holds the object awake. */
   private settleTry: ((verdict: Verdict) => void) | null = null;
+  /** Set while the browser's one code request is counted, before the number is stored; the request holds the object awake. */
+  private requested = false;
 
   constructor(
     private readonly parts: SessionParts,
@@ -40,29 +42,32 @@ export class CodeLinking {
 
   /**
    * The browser names the number and sends its share: stored, offered to the
-   * number's Account (which withdraws the number's previous code), then the
-   * browser is told the code is live. Counted per number first.
+   * number's Account (whose phone then finds this session, not an older one),
+   * then the browser is told the code is live. Counted per number first. The
+   * browser is answered the same whether or not the number is registered, and
+   * an older session for the number is left to live out its time, so asking
+   * tells nobody which numbers exist.
    */
   async request(ws: WebSocket, session: Session, message: Extract<ClientMessage, { type: "code_request" }>): Promise<void> {
+    // Taken before any await: a second request on this socket must not pass while the first is counted.
+    if (this.requested || session.code?.number !== null) {
+      return send(ws, { type: "error", code: "already_requested", message: "this session already asked for a code; open a new one for another" });
+    }
+    this.requested = true;
     const rule = RATE_LIMITS.codesPerNumber;
     if (!(await withinRateLimit(this.parts.env, rule, message.number))) {
+      this.requested = false;
       const retryAfterMs = rule.periodSeconds * 1000;
       return send(ws, { type: "error", code: "rate_limited", message: `at most ${rule.limit} codes a minute for one number; ask again later`, retryAfterMs });
     }
     const expiresAt = Date.now() + this.parts.config.codeTtlMs;
     this.store.requestCode(message.number, message.browserShare, message.browserPublicKey, expiresAt);
-    let replaced: string | null;
     try {
-      replaced = await this.parts.env.ACCOUNT.getByName(message.number).offerCode(session.sessionId, expiresAt);
+      await this.parts.env.ACCOUNT.getByName(message.number).offerCode(session.sessionId, expiresAt);
     } catch (error) {
       // No phone could find this session: it ends now rather than show a code that cannot work.
       console.error("offerCode failed; the code session ends", error);
       return this.lifecycle.end("expired");
-    }
-    if (replaced) {
-      await this.parts.env.PAIRING_SESSION.getByName(replaced)
-        .withdrawCode()
-        .catch((error: unknown) => console.error("the replaced code session did not answer; it expires on its own", error));
     }
     this.parts.sockets.announceTo("browser", { type: "code_ready", expiresAt, triesLeft: this.triesLeft(0) });
     await this.lifecycle.rearm();
@@ -150,13 +155,6 @@ export class CodeLinking {
 
   /** The browser went away: a try under way is answered at once. */
   browserGone(): void {
-    this.settle("gone");
-  }
-
-  /** A newer code for the same number replaced this one: it ends, unless it already went further. */
-  async withdraw(): Promise<void> {
-    const session = this.store.session();
-    if (session?.code && (session.state === "pending" || session.state === "scanned")) await this.lifecycle.end("expired");
     this.settle("gone");
   }
 }

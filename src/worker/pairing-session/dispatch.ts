@@ -85,7 +85,8 @@ export const ROUTES: Routes = {
     },
   },
   code_request: {
-    allowed: (sender): sender is Sender => verifiedBrowser(sender) && sender.session.state === "pending" && sender.session.code?.number === null,
+    // A code session's browser; a second request is answered by code.ts, which refuses it.
+    allowed: (sender): sender is Sender => verifiedBrowser(sender) && sender.session.code !== undefined,
     run: ({ code }, { ws, session }, message) => code.request(ws, session, message),
   },
   code_verdict: {

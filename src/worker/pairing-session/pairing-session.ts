@@ -78,11 +78,6 @@ export class PairingSession extends DurableObject<Env> {
     return this.handlers.code.try(account, attempt, Date.now());
   }
 
-  /** A newer code for the same number replaced this session's. */
-  async withdrawCode(): Promise<void> {
-    await this.handlers.code.withdraw();
-  }
-
   /** The phone's key changed: its relay sockets, opened with the old one, close (4409); the phone reconnects with the new key. */
   async closePhoneSockets(): Promise<void> {
     for (const ws of this.parts.sockets.of("phone")) close(ws, CLOSE_CODES.replaced, "the phone's key changed; reconnect with the new key");
