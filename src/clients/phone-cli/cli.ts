@@ -1,22 +1,23 @@
 // The phone simulator on the command line: `npm run phone -- <command>`.
-import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
-import jsQR from "jsqr";
-import { PNG } from "pngjs";
 import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat } from "../../shared/protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
+import { ImageError, readQrFromImage } from "./read-image";
 import { rotateKey } from "./rotate-key";
+
+/** Where the phone finds the server when neither --server nor QR_LINK_SERVER says. */
+const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
 const USAGE = `QR Link phone simulator
 
   npm run phone -- register --number <E.164> --name <name>
   npm run phone -- link '<QR text>' [--reject] [--once]
-  npm run phone -- link --image <screenshot.png> [--reject] [--once]
+  npm run phone -- link --image <picture> [--reject] [--once]
   npm run phone -- online [--quiet]
   npm run phone -- devices
   npm run phone -- revoke <device id>
@@ -38,7 +39,8 @@ current one) and keeps the new key in the profile; the old key stops working.
 Numbers are first come, first served: registration stands in for an SMS check.
 
 Options:
-  --server <url>     the QR Link server (default http://127.0.0.1:8787)
+  --server <url>     the QR Link server (default: $QR_LINK_SERVER, else ${DEFAULT_SERVER})
+  --image <path>     a screenshot or photo of the QR code (PNG, JPEG, WebP, …)
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
   --reject           reject the link without asking
   --once             link and exit instead of staying online
@@ -46,7 +48,7 @@ Options:
 `;
 
 const options = {
-  server: { type: "string", default: "http://127.0.0.1:8787" },
+  server: { type: "string", default: process.env.QR_LINK_SERVER || DEFAULT_SERVER },
   profile: { type: "string", default: DEFAULT_PROFILE },
   number: { type: "string" },
   name: { type: "string" },
@@ -71,22 +73,28 @@ async function register(values: Options): Promise<void> {
   }
   // Registering again keeps the key, so only the name changes.
   const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data));
-  const account = await new Phone(values.server, { ...store.identity, name: name.data }).register().catch((error: unknown) => {
+  const account = await new Phone(serverOrigin(values), { ...store.identity, name: name.data }).register().catch((error: unknown) => {
     if (error instanceof ServerError && error.code === "number_taken") {
       console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
     }
     throw error;
   });
   await store.rename(account.name);
-  console.log(`Registered ${account.name} (${account.number}) with ${values.server}`);
+  console.log(`Registered ${account.name} (${account.number}) with ${serverOrigin(values)}`);
   console.log(`Profile: ${values.profile} (holds this phone's private key; keep it private)`);
 }
 
 async function decodeImage(path: string): Promise<string> {
-  const png = PNG.sync.read(await readFile(path));
-  const code = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
-  if (!code) throw new UsageError(`no QR code found in ${path}`);
-  return code.data;
+  const text = await readQrFromImage(path);
+  if (!text) throw new UsageError(`no QR code found in ${path}: take the screenshot with the whole code in view, or pass the code's text instead`);
+  return text;
+}
+
+/** The server's origin from --server (or QR_LINK_SERVER), checked to be an http(s) address. */
+function serverOrigin(values: Options): string {
+  const url = URL.canParse(values.server) ? new URL(values.server) : null;
+  if (!url || !/^https?:$/.test(url.protocol)) throw new UsageError(`--server "${values.server}" is not an http(s) address: pass one like ${DEFAULT_SERVER}`);
+  return url.origin;
 }
 
 function ago(at: number): string {
@@ -112,7 +120,7 @@ function describe(context: Inspection): string {
 
 async function devices(values: Options): Promise<void> {
   const store = await FilePhoneStore.load(values.profile);
-  const list = await new Phone(new URL(values.server).origin, store.identity).devices();
+  const list = await new Phone(serverOrigin(values), store.identity).devices();
   if (list.length === 0) {
     console.log("No linked devices.");
     return;
@@ -127,7 +135,13 @@ async function revoke(values: Options, positionals: string[]): Promise<void> {
   const id = positionals[0];
   if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
   const store = await FilePhoneStore.load(values.profile);
-  await new Phone(new URL(values.server).origin, store.identity).revoke(id);
+  const phone = new Phone(serverOrigin(values), store.identity);
+  const known = await phone.devices();
+  if (!known.some((device) => device.id === id)) {
+    const listed = known.map((device) => `  ${device.id}  ${device.name}, ${device.place}`).join("\n");
+    throw new UsageError(known.length === 0 ? `no linked device "${id}": this phone has no linked devices` : `no linked device "${id}"; this phone's linked devices are:\n${listed}`);
+  }
+  await phone.revoke(id);
   await store.removeLink(id);
   console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
 }
@@ -155,8 +169,8 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const text = values.image ? await decodeImage(values.image) : positionals[0];
   const qr = text ? parseQrText(text) : null;
   if (!qr) throw new UsageError("link needs the QR text (https://…/link#…) or --image with a screenshot of the QR code");
-  const server = new URL(values.server).origin;
-  if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server)`);
+  const server = serverOrigin(values);
+  if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server or QR_LINK_SERVER)`);
 
   const store = await FilePhoneStore.load(values.profile);
   const phone = new Phone(server, store.identity);
@@ -193,7 +207,7 @@ async function link(values: Options, positionals: string[]): Promise<void> {
 
 async function online(values: Options): Promise<void> {
   const store = await FilePhoneStore.load(values.profile);
-  await goOnline(new Phone(new URL(values.server).origin, store.identity), store, values);
+  await goOnline(new Phone(serverOrigin(values), store.identity), store, values);
 }
 
 /** Streams to every linked browser and takes typed commands until Ctrl-C. */
@@ -272,8 +286,12 @@ function report(event: ChatsEvent): void {
 
 class UsageError extends Error {}
 
+/** The server this run talks to, for an error that cannot reach it. */
+let serverInUse = DEFAULT_SERVER;
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options, allowPositionals: true });
+  serverInUse = values.server;
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
@@ -284,14 +302,15 @@ async function main(): Promise<void> {
   if (command === "online") return online(values);
   if (command === "devices") return devices(values);
   if (command === "revoke") return revoke(values, rest);
-  if (command === "rotate-key") return rotateKey(values.profile, new URL(values.server).origin);
-  throw new UsageError(`unknown command "${command}"`);
+  if (command === "rotate-key") return rotateKey(values.profile, serverOrigin(values));
+  throw new UsageError(`unknown command "${command}": the commands are register, link, online, devices, revoke and rotate-key`);
 }
 
 main().catch((error: unknown) => {
   if (error instanceof ServerError) console.error(`The server refused: ${error.message} (${error.code})`);
-  else if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-  else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error("Cannot reach the server: is `npm run dev` running?");
+  else if (error instanceof UsageError) console.error(`${error.message}\n\nRun \`npm run phone -- --help\` for every command and option.`);
+  else if (error instanceof ImageError) console.error(error.message);
+  else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error(`Cannot reach the server at ${serverInUse}: is \`npm run dev\` running there? Pass its address with --server or QR_LINK_SERVER.`);
   else console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;
 });
