@@ -132,8 +132,11 @@ class PhoneApp {
 
   async scan(): Promise<void> {
     show("scan");
-    // No camera, or no permission: paste or pick a picture instead.
-    await this.camera.start($<HTMLVideoElement>("camera"), (text) => void this.scanned(text));
+    // No camera, or no permission: the status says how to allow it; paste or pick a picture instead.
+    await this.camera.start($<HTMLVideoElement>("camera"), {
+      found: (text) => void this.scanned(text),
+      status: (text, problem) => showScanStatus(text, problem),
+    });
   }
 
   /** What a scan read: ask the server what asks to be linked, and show it. */
@@ -273,6 +276,14 @@ class PhoneApp {
   }
 }
 
+/** The scan screen's guidance, or why the camera cannot be used (then the camera's box is hidden). */
+function showScanStatus(text: string, problem: boolean): void {
+  const status = $("scan-status");
+  status.textContent = text;
+  status.classList.toggle("warning", problem);
+  $("camera").hidden = problem;
+}
+
 async function register(form: HTMLFormElement): Promise<void> {
   const data = new FormData(form);
   const pair = await generateIdentityKeyPair(false);
@@ -318,10 +329,11 @@ $("paste-form").addEventListener("submit", (event) => {
 $("pick-image").addEventListener("change", async (event) => {
   const file = (event.target as HTMLInputElement).files?.[0];
   if (!file || !app) return;
-  const image = await createImageBitmap(file);
-  const text = decodeQr(image, image.width, image.height);
+  const text = await createImageBitmap(file)
+    .then((image) => decodeQr(image))
+    .catch(() => undefined);
   if (text) await app.scanned(text);
-  else showNotice("No QR code found in that picture.");
+  else showNotice("No QR code found in that picture. Pick one with the whole code in view, or paste the code's text.");
 });
 $("reject").addEventListener("click", () => void app?.reject());
 $("arrived-continue").addEventListener("click", () => void app?.continueArrived());
