@@ -7,6 +7,7 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
 import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
+import { ConnectionStatus } from "./connection-status";
 import { loadLink, saveLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
@@ -45,6 +46,8 @@ class PairingScreen {
   /** Set once the session ended or the chat screen took the connection over. */
   private done = false;
   private readonly connection: Connection;
+  /** "Computer not connected", "Reconnecting in N s… Retry now" while the code cannot be kept fresh. */
+  private readonly linkStatus = new ConnectionStatus($("pairing-connection"), () => this.connection.reconnectNow());
   /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
   private handled: Promise<void> = Promise.resolve();
   /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
@@ -57,13 +60,22 @@ class PairingScreen {
     this.connection = new Connection(
       { role: "pairing", target: () => ({ url: url.toString() }) },
       {
+        open: () => this.linkStatus.opened(),
+        closed: (code) => this.linkStatus.closed(code),
         message: (message) => this.inTurn(() => this.onMessage(message)),
-        reconnecting: () => {
+        reconnecting: (delayMs) => {
+          this.linkStatus.reconnecting(delayMs);
           if (!this.done) setState("loading");
         },
         ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
       },
     );
+  }
+
+  /** This screen is done: it shows nothing more about its connection. */
+  private finish(): void {
+    this.done = true;
+    this.linkStatus.stop();
   }
 
   /** Handles messages and the ending one at a time, in the order they came. */
@@ -102,7 +114,7 @@ class PairingScreen {
     setState("scanned");
     const number = this.sessionId ? await this.pairing.scanned(this.sessionId, message) : null;
     if (number === null) {
-      this.done = true;
+      this.finish();
       this.connection.close("unusable phone key");
       showError("This link was refused", "The phone's answer did not fit this code, so nothing was linked. Scan a fresh code to try again.");
       return;
@@ -115,7 +127,7 @@ class PairingScreen {
     const keys = this.sessionId ? await this.pairing.verifyLinked(this.sessionId, message) : null;
     if (!keys || !this.sessionId) {
       this.connection.send({ type: "key_mismatch" });
-      this.done = true;
+      this.finish();
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
@@ -131,7 +143,7 @@ class PairingScreen {
       channel: emptyChannelState(),
     };
     await saveLink(link);
-    this.done = true;
+    this.finish();
     void new ChatScreen(link, returnToPairing).start(this.connection);
     this.connection.send({ type: "link_ack", devicePublicKey: device.publicKey });
   }
@@ -159,7 +171,7 @@ class PairingScreen {
 
   private onEnded({ reason, notice }: Ending): void {
     if (this.done) return;
-    this.done = true;
+    this.finish();
     const abandoned = reason === "expired" && document.body.dataset.state === "scanned";
     if (reason === "rejected" || abandoned) {
       const unconfirmed = this.refusal ? `Nothing was linked: ${this.refusal} Here is a fresh code.` : "Nobody confirmed on the phone. Here is a fresh code.";

@@ -7,7 +7,7 @@ import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
-import { renderChats } from "../browser/chat-render";
+import { announceMessage, bindChatList, focusSelectedChat, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
 import { CameraScanner, decodeQr } from "./camera-scanner";
@@ -96,9 +96,9 @@ class PhoneApp {
           return item;
         }),
       );
-      if (devices.length === 0) list.textContent = "None.";
+      if (devices.length === 0) list.replaceChildren(listLine("None."));
     } catch (error) {
-      list.textContent = `Could not load the list: ${(error as Error).message}`;
+      list.replaceChildren(listLine(`Could not load the list: ${(error as Error).message}`));
     }
   }
 
@@ -112,12 +112,15 @@ class PhoneApp {
     if (this.view.select(chatId)) void this.chats.read(chatId);
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "chat";
     this.drawChats();
+    $("composer-input").focus();
   }
 
+  /** Back to the list, on the chat that was open. */
   closeChat(): void {
-    this.view.selected = null;
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "list";
     this.drawChats();
+    focusSelectedChat(this.view);
+    this.view.selected = null;
   }
 
   /** A message typed on the phone: logged, then shown on every linked browser. */
@@ -259,6 +262,7 @@ class PhoneApp {
       if (document.body.dataset.screen === "chats" && this.view.readSelected()) void this.chats.read(this.view.selected!);
       if (event.change.type === "message") {
         const { message } = event.change;
+        if (message.from !== "me" && message.chatId === this.view.selected) announceMessage(message.from, message.text);
         log(message.from === "me" ? `You → ${event.chat.title}: ${message.text}` : `${message.from} → you: ${message.text}`);
       }
     }
@@ -274,6 +278,13 @@ class PhoneApp {
     }
     this.drawChats();
   }
+}
+
+/** A list's only line, saying why it has no entries. */
+function listLine(text: string): HTMLLIElement {
+  const item = document.createElement("li");
+  item.textContent = text;
+  return item;
 }
 
 /** The scan screen's guidance, or why the camera cannot be used (then the camera's box is hidden). */
@@ -311,10 +322,7 @@ $("register-form").addEventListener("submit", (event) => {
 $("start-link").addEventListener("click", () => void app?.scan());
 $("open-chats").addEventListener("click", () => app?.showChats());
 $("close-chat").addEventListener("click", () => app?.closeChat());
-$("chat-list").addEventListener("click", (event) => {
-  const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
-  if (item?.dataset.chat) app?.openChat(item.dataset.chat);
-});
+bindChatList($("chat-list"), (chatId) => app?.openChat(chatId));
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>("composer-input");
