@@ -157,6 +157,23 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       await phone.waitForOutput(/you → .*: Written while offline/);
     });
 
+    it("keeps the open chat in view in the list when a send moves it to the top", async () => {
+      const last = page.locator("#chat-list [role=option]").last();
+      await last.scrollIntoViewIfNeeded();
+      await last.click();
+      const chatId = await last.getAttribute("data-chat");
+      await page.fill("#composer-input", "Moves this chat to the top");
+      await page.press("#composer-input", "Enter");
+      await page.waitForFunction((id) => document.querySelector("#chat-list [role=option]")?.getAttribute("data-chat") === id, chatId, { timeout: 3_000 });
+      expect(await page.locator(`#chat-list [data-chat="${chatId}"]`).getAttribute("aria-selected")).toBe("true");
+      const inView = await page.evaluate((id) => {
+        const item = document.querySelector(`#chat-list [data-chat="${id}"]`)!.getBoundingClientRect();
+        const list = document.getElementById("chat-list")!.getBoundingClientRect();
+        return item.top >= list.top - 1 && item.bottom <= list.bottom + 1;
+      }, chatId);
+      expect(inView, "the open chat is within the list's view").toBe(true);
+    });
+
     it("at 390 px: the chat list, then one chat with a back button; the chat stays open and in view after a send", async () => {
       await page.setViewportSize({ width: 390, height: 844 });
       await page.getByRole("button", { name: "Back to the chats" }).click();
