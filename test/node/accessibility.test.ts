@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FilePhoneStore } from "../../src/clients/phone-cli/file-phone-store";
 import { Phone } from "../../src/clients/phone-core/phone";
@@ -89,9 +89,18 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     let page: Page;
     let phone: RunningPhone;
 
+    /** The page's sockets, each through a route that can drop it; while `serverDown`, new ones are refused. */
+    const sockets: WebSocketRoute[] = [];
+    let serverDown = false;
+
     beforeAll(async () => {
       await registeredPhone("bob", "+15550102");
       context = await chromium.newContext({ viewport: { width: 1280, height: 720 } });
+      await context.routeWebSocket(/\/api\//, (socket) => {
+        if (serverDown) return socket.close({ code: 1011, reason: "down" });
+        sockets.push(socket);
+        socket.connectToServer();
+      });
       page = await context.newPage();
       await page.goto(server.url);
       await page.waitForSelector("body[data-state=pending]");
@@ -157,11 +166,28 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       await phone.waitForOutput(/you → .*: Written while offline/);
     });
 
+    it("says 'Reconnecting in N s…' during a server outage, distinct from the phone, and 'Retry now' reconnects", async () => {
+      serverDown = true;
+      for (const socket of sockets.splice(0)) await socket.close({ code: 1011, reason: "server restarting" });
+      const status = page.locator("#chat-connection");
+      await status.getByText(/^Reconnecting in \d+ s…$/).waitFor({ timeout: 5_000 });
+      expect(await status.locator(".connection-title").textContent()).toBe("Cannot reach QR Link");
+      expect(await page.locator("#phone-banner").isVisible()).toBe(false);
+      await expectAccessible(page, "chat screen, server outage");
+      serverDown = false;
+      await status.getByRole("button", { name: "Retry now" }).click();
+      await status.waitFor({ state: "hidden", timeout: 3_000 });
+      await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 3_000 });
+    });
+
     it("keeps the open chat in view in the list when a send moves it to the top", async () => {
-      const last = page.locator("#chat-list [role=option]").last();
-      await last.scrollIntoViewIfNeeded();
-      await last.click();
-      const chatId = await last.getAttribute("data-chat");
+      // The last chat, at the bottom of the scrolled list.
+      const chatId = await page.evaluate(() => {
+        const list = document.getElementById("chat-list")!;
+        list.scrollTop = list.scrollHeight;
+        return (list.lastElementChild as HTMLElement).dataset.chat!;
+      });
+      await page.locator(`#chat-list [data-chat="${chatId}"]`).click();
       await page.fill("#composer-input", "Moves this chat to the top");
       await page.press("#composer-input", "Enter");
       await page.waitForFunction((id) => document.querySelector("#chat-list [role=option]")?.getAttribute("data-chat") === id, chatId, { timeout: 3_000 });
