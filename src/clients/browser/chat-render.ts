@@ -85,11 +85,11 @@ function focusChat(items: HTMLElement[], index: number): void {
   items[index]?.focus();
 }
 
-/** Puts focus on the open chat in the list (back from a conversation on a narrow screen). */
-export function focusSelectedChat(state: ChatState): void {
+/** Puts focus on a chat in the list, or on its first (back from a conversation on a narrow screen). */
+export function focusChatInList(chatId: string | null): void {
   const list = $("chat-list");
   const items = [...list.querySelectorAll<HTMLElement>("[data-chat]")];
-  focusChat(items, Math.max(0, items.indexOf(chatItemOf(list, state.selected)!)));
+  focusChat(items, Math.max(0, items.indexOf(chatItemOf(list, chatId)!)));
 }
 
 export function renderChats(state: ChatState): void {

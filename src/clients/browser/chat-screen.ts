@@ -6,7 +6,7 @@ import { parseAppMessage, type AppMessage, type Change, type ChatMessage, type P
 import { RelayChannel } from "../../shared/relay-channel";
 import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
-import { announceMessage, bindChatList, focusSelectedChat, renderChats, showAccount, showBanner } from "./chat-render";
+import { announceMessage, bindChatList, focusChatInList, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
 import { loadChats, saveChats } from "./chat-store";
 import { $ } from "./dom";
@@ -156,7 +156,7 @@ export class ChatScreen {
   /** Back to the list on a narrow screen, on the chat that was open. */
   private backToList(): void {
     $("chat-app").dataset.view = "list";
-    focusSelectedChat(this.state);
+    focusChatInList(this.state.selected);
   }
 
   private bindControls(): void {

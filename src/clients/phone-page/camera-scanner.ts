@@ -14,7 +14,7 @@ interface QrDetector {
 const ZXING_WASM_URL = "/build/zxing_reader.wasm";
 
 /** When the guidance changes while no code is read; after the last, the paste and picture routes are offered. */
-export const SCAN_HINTS: readonly { afterMs: number; text: string }[] = [
+const SCAN_HINTS: readonly { afterMs: number; text: string }[] = [
   { afterMs: 0, text: "Point the camera at the QR code on the computer." },
   { afterMs: 3_000, text: "Move closer: the code should fill most of the square." },
   { afterMs: 6_000, text: "Hold steady, and tilt the phone so the screen does not shine." },
@@ -27,7 +27,7 @@ export function scanHint(elapsedMs: number): string {
 }
 
 /** Why the camera could not be used, and what to do about it. */
-export function cameraProblem(error: unknown): string {
+function cameraProblem(error: unknown): string {
   const name = error instanceof DOMException ? error.name : "";
   if (name === "NotAllowedError" || name === "SecurityError") {
     return "The camera is blocked for this page. To allow it, open the site settings (the icon left of the address) and allow the camera, then tap Link a device again. Or paste the code's text or pick a picture of it below.";

@@ -7,10 +7,10 @@ import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
-import { announceMessage, bindChatList, focusSelectedChat, renderChats } from "../browser/chat-render";
+import { announceMessage, bindChatList, focusChatInList, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
-import { CameraScanner, decodeQr } from "./camera-scanner";
+import { CameraScanner, decodeQr, scanHint } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
 type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm";
@@ -117,10 +117,11 @@ class PhoneApp {
 
   /** Back to the list, on the chat that was open. */
   closeChat(): void {
+    const open = this.view.selected;
+    this.view.selected = null;
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "list";
     this.drawChats();
-    focusSelectedChat(this.view);
-    this.view.selected = null;
+    focusChatInList(open);
   }
 
   /** A message typed on the phone: logged, then shown on every linked browser. */
@@ -135,6 +136,7 @@ class PhoneApp {
 
   async scan(): Promise<void> {
     show("scan");
+    showScanStatus(scanHint(0), false);
     // No camera, or no permission: the status says how to allow it; paste or pick a picture instead.
     await this.camera.start($<HTMLVideoElement>("camera"), {
       found: (text) => void this.scanned(text),
