@@ -10,7 +10,8 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // The tests' site (helpers.ts ORIGIN), and one partner origin, so the allow-list is tested.
-            miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example" } },
+            // A code try waits 2 s (not 10) for a browser that does not answer, so that case is tested in real time.
+            miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example", CODE_VERDICT_TIMEOUT_MS: "2000" } },
           }),
         ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },

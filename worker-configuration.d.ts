@@ -15,6 +15,8 @@ declare namespace Cloudflare {
 		RESUMES_PER_IP: RateLimit;
 		PHONE_REQUESTS_PER_IP: RateLimit;
 		PHONE_REQUESTS_PER_NUMBER: RateLimit;
+		CODES_PER_IP: RateLimit;
+		CODES_PER_NUMBER: RateLimit;
 		ASSETS: Fetcher;
 		TOKEN_FIRST_TTL_MS: string;
 		TOKEN_TTL_MS: string;
@@ -28,6 +30,9 @@ declare namespace Cloudflare {
 		SOCKET_MESSAGES_PER_SECOND: string;
 		SOCKET_IDLE_MS: string;
 		CHALLENGE_TIMEOUT_MS: string;
+		CODE_TTL_MS: string;
+		CODE_TRIES: string;
+		CODE_VERDICT_TIMEOUT_MS: string;
 		SITE_ORIGIN: string;
 		ALLOWED_ORIGINS: string;
 		PAIRING_SESSION: DurableObjectNamespace<import("./src/worker/index").PairingSession>;
@@ -39,7 +44,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
 }
 
 // Begin runtime types

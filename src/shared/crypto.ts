@@ -206,33 +206,73 @@ export async function verifyConfirmation(keys: LinkKeys, transcript: LinkTranscr
 }
 
 // ---------------------------------------------------------------------------
-// Relay frames: AES-256-GCM with the per-direction key. The nonce is the
-// sender's counter, so a frame replayed or moved to another position fails to
-// open; the additional data binds it to its session and direction.
+// Relay frames: AES-256-GCM with the per-direction key. A sealed frame is
+//   FRAME_VERSION (1 byte) ‖ nonce (12 random bytes) ‖ ciphertext ‖ tag (16 bytes)
+// and its additional data binds the session, the direction and the seq, so a
+// frame replayed, moved to another seq or turned around fails to open.
+//
+// The nonce is random, not the seq: the seq comes from stored state, and two
+// writers started from one stored state (two tabs, two phone processes, a
+// restored backup) would seal different frames under one key and nonce, which
+// leaks the XOR of the plaintexts and GCM's authentication key. A random
+// 96-bit nonce needs no state to be unique; a link seals far fewer than the
+// 2^32 frames NIST SP 800-38D allows one key with random nonces.
 
-function frameNonce(seq: number): Uint8Array<ArrayBuffer> {
-  const nonce = new Uint8Array(12);
-  new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
-  return nonce;
-}
+const FRAME_VERSION = 2;
+const FRAME_NONCE_BYTES = 12;
+/** What sealing adds to a plaintext: the version byte, the nonce and the tag. */
+export const FRAME_OVERHEAD_BYTES = 1 + FRAME_NONCE_BYTES + 16;
 
-function frameParams(sessionId: string, direction: string, seq: number) {
-  return { name: "AES-GCM", iv: frameNonce(seq), additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
+function frameAdditionalData(sessionId: string, direction: string, seq: number): Uint8Array<ArrayBuffer> {
+  return utf8(`qr-link-v2 frame\n${sessionId}\n${direction}\n${seq}`);
 }
 
 export async function sealFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, plaintext: string): Promise<string> {
-  return toBase64url(await crypto.subtle.encrypt(frameParams(sessionId, direction, seq), key, utf8(plaintext)));
+  const nonce = crypto.getRandomValues(new Uint8Array(FRAME_NONCE_BYTES));
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: frameAdditionalData(sessionId, direction, seq) }, key, utf8(plaintext));
+  const frame = new Uint8Array(1 + FRAME_NONCE_BYTES + sealed.byteLength);
+  frame[0] = FRAME_VERSION;
+  frame.set(nonce, 1);
+  frame.set(new Uint8Array(sealed), 1 + FRAME_NONCE_BYTES);
+  return toBase64url(frame);
 }
 
-/** The plaintext, or null when the frame was forged, altered, replayed or reordered. */
-export async function openFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, data: string): Promise<string | null> {
-  const sealed = fromBase64url(data);
-  if (!sealed) return null;
+/**
+ * Frames sealed before random nonces (version 1: no header, the seq as the
+ * nonce) may still wait in a server buffer or a sender's unstored list after
+ * an upgrade; they open too, so the link does not stall on them. They bind
+ * their seq through the nonce, so replaying or moving one fails as before.
+ */
+function legacyFrameParams(sessionId: string, direction: string, seq: number) {
+  const nonce = new Uint8Array(FRAME_NONCE_BYTES);
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
+  return { name: "AES-GCM", iv: nonce, additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
+}
+
+async function decrypt(key: CryptoKey, params: Parameters<typeof crypto.subtle.decrypt>[0], sealed: Uint8Array<ArrayBuffer>): Promise<string | null> {
   try {
-    return new TextDecoder().decode(await crypto.subtle.decrypt(frameParams(sessionId, direction, seq), key, sealed));
+    return new TextDecoder().decode(await crypto.subtle.decrypt(params, key, sealed));
   } catch {
     return null;
   }
+}
+
+/**
+ * The plaintext, or null when the frame was forged, altered, replayed or
+ * moved. `acceptLegacy`: a version-1 frame opens too (see legacyFrameParams);
+ * a channel stops accepting them once the other side sends version 2, since
+ * a nonce reused under version 1 may have leaked the key to forge them.
+ */
+export async function openFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, data: string, acceptLegacy = true): Promise<string | null> {
+  const frame = fromBase64url(data);
+  if (!frame) return null;
+  if (frame[0] === FRAME_VERSION && frame.length >= FRAME_OVERHEAD_BYTES) {
+    const params = { name: "AES-GCM", iv: frame.slice(1, 1 + FRAME_NONCE_BYTES), additionalData: frameAdditionalData(sessionId, direction, seq) };
+    const plaintext = await decrypt(key, params, frame.slice(1 + FRAME_NONCE_BYTES));
+    if (plaintext !== null) return plaintext;
+  }
+  // A version-1 frame's first byte is ciphertext, so it may look like a version byte: it is tried as version 1 too.
+  return acceptLegacy ? decrypt(key, legacyFrameParams(sessionId, direction, seq), frame) : null;
 }
 
 // ---------------------------------------------------------------------------

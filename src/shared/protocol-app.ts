@@ -32,6 +32,19 @@ export type ChatMessage = z.infer<typeof chatMessageSchema>;
 export const chatSchema = z.object({ id: chatId, title: z.string(), group: z.boolean() });
 export type Chat = z.infer<typeof chatSchema>;
 
+/** A chat in the chat list: enough to draw its row without its messages. */
+export const chatSummarySchema = z.object({
+  chat: chatSchema,
+  last: z.optional(chatMessageSchema),
+  unread: z.int().check(z.nonnegative()),
+  /** How many messages the chat holds on the phone. */
+  count: z.int().check(z.nonnegative()),
+});
+export type ChatSummary = z.infer<typeof chatSummarySchema>;
+
+/** How many messages a browser asks for at a time when it scrolls back. */
+export const HISTORY_PAGE_LIMIT = 500;
+
 /** One entry of the phone's change log. */
 export const changeSchema = z.discriminatedUnion("type", [
   /** A message in a chat, from a contact or sent from any device; `unread` is the chat's count after it. */
@@ -46,22 +59,33 @@ export type Change = z.infer<typeof changeSchema>;
 export const appMessageSchema = z.discriminatedUnion("kind", [
   /** Phone: who the account is (first frame of a snapshot). */
   z.object({ kind: z.literal("profile"), name: z.string(), number: z.string(), about: z.string() }),
-  /** Phone: one chat of a snapshot, with its messages. */
-  z.object({ kind: z.literal("chat"), chat: chatSchema, messages: z.array(chatMessageSchema), unread: z.int().check(z.nonnegative()) }),
+  /** Phone: part of a snapshot's chat list (the most recent chats first), without their messages. */
+  z.object({ kind: z.literal("chats"), chats: z.array(chatSummarySchema) }),
+  /** Phone: one chat of a snapshot with its latest messages; `hasOlder`: more precede them on the phone. */
+  z.object({ kind: z.literal("chat"), chat: chatSchema, messages: z.array(chatMessageSchema), unread: z.int().check(z.nonnegative()), hasOlder: z.optional(z.boolean()) }),
+  /** Phone: the answer to `history_request`, oldest first. */
+  z.object({ kind: z.literal("history"), chatId, before: z.optional(z.string().check(z.maxLength(64))), messages: z.array(chatMessageSchema), hasOlder: z.boolean() }),
   /** Phone: the snapshot is complete and describes the chats at `version`. */
   z.object({ kind: z.literal("synced"), chats: z.int().check(z.nonnegative()), version }),
   /** Phone: the next changes of its log, in version order. */
   z.object({ kind: z.literal("changes"), changes: z.array(changeSchema) }),
   /** Phone: a contact is typing in a chat (shown for a few seconds; not part of the log). */
   z.object({ kind: z.literal("typing"), chatId, from: z.string().check(z.maxLength(LIMITS.nameLength)) }),
-  /** Browser: send me the changes after `since`, the last version applied here (0: a snapshot). */
-  z.object({ kind: z.literal("sync_request"), since: z.optional(version) }),
+  /** Browser: the messages of a chat before `before` (the oldest it has), or its latest without it; at most `limit`. */
+  z.object({ kind: z.literal("history_request"), chatId, before: z.optional(z.string().check(z.maxLength(64))), limit: z.int().check(z.positive(), z.maximum(HISTORY_PAGE_LIMIT)) }),
+  /**
+   * Browser: send me the changes after `since`, the last version applied
+   * here; without it (nothing here yet), a snapshot. `gap`: a change skipped
+   * a version here, so send everything after `since`, even what was sent before.
+   */
+  z.object({ kind: z.literal("sync_request"), since: z.optional(version), gap: z.optional(z.boolean()) }),
   /** Browser: send this message from the account. */
   z.object({ kind: z.literal("send"), message: chatMessageSchema }),
   /** Browser: the user read this chat. */
   z.object({ kind: z.literal("read"), chatId }),
 ]);
 export type AppMessage = z.infer<typeof appMessageSchema>;
+export type AppMessageOf<K extends AppMessage["kind"]> = Extract<AppMessage, { kind: K }>;
 
 /** Reads the plaintext of a frame: an app message, or null (not JSON, or not a kind this version knows). */
 export function parseAppMessage(plaintext: string): AppMessage | null {

@@ -1,6 +1,7 @@
 // The protocol's limits and the field shapes both HTTP and WebSocket messages
 // are built from (ids, keys, numbers, names). Import from ./protocol.
 import * as z from "zod/mini";
+import { FRAME_OVERHEAD_BYTES } from "./crypto";
 
 export const LIMITS = {
   /** Largest phone request body, checked before parsing. */
@@ -22,8 +23,8 @@ export const LIMITS = {
   failedScansBeforeEnd: 10,
 } as const;
 
-/** The largest plaintext that still fits one relay frame once sealed and encoded. */
-export const MAX_FRAME_PLAINTEXT_BYTES = Math.floor(((LIMITS.relayMessageBytes - 64) * 3) / 4) - 16;
+/** The largest plaintext that still fits one relay frame once sealed and encoded, with 64 bytes for the JSON envelope. */
+export const MAX_FRAME_PLAINTEXT_BYTES = Math.floor(((LIMITS.relayMessageBytes - 64) * 3) / 4) - FRAME_OVERHEAD_BYTES;
 
 /** base64url of exactly `byteLength` bytes (no padding). */
 function base64urlBytes(byteLength: number) {

@@ -140,6 +140,7 @@ export type ErrorCode =
   | "number_taken"
   | "session_not_found"
   | "invalid_token"
+  | "wrong_code"
   | "wrong_state"
   | "device_limit"
   | "unknown_device"

@@ -3,6 +3,7 @@
 // Import from ./protocol.
 import * as z from "zod/mini";
 import { browserPublicKeySchema, confirmationSchema, identityPublicKeySchema, linkIdSchema, parseJson, phoneNumberSchema, resumeSignatureSchema, sessionIdSchema, tokenSchema } from "./protocol-fields";
+import { codeReadyMessageSchema, codeRequestMessageSchema, codeTryMessageSchema, codeVerdictMessageSchema } from "./protocol-code";
 
 export type SessionState = "pending" | "scanned" | "confirming" | "linked" | "ended";
 /** `wrong_number`: the phone picked a number the browser did not show (number matching), so the session ends. */
@@ -106,6 +107,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
    */
   z.object({ type: z.literal("refused"), code: z.enum(LINK_REFUSALS), message: z.string() }),
   z.object({ type: z.literal("ended"), reason: z.enum(END_REASONS) }),
+  codeReadyMessageSchema,
+  codeTryMessageSchema,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
@@ -129,6 +132,8 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
    * link wakes nothing and runs no alarm.
    */
   z.object({ type: z.literal("presence_check") }),
+  codeRequestMessageSchema,
+  codeVerdictMessageSchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 

@@ -7,3 +7,4 @@ export * from "./protocol-http";
 export * from "./protocol-socket";
 export * from "./protocol-app";
 export * from "./protocol-qr";
+export * from "./protocol-code";

@@ -9,8 +9,10 @@ export interface ChannelState {
   sent: number;
   /** The last seq from the other side that was processed. */
   received: number;
-  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (a nonce is used once). */
+  /** Sealed frames the server has not confirmed; resent as they are, never sealed again (one seq, one frame). */
   unstored: { seq: number; data: string }[];
+  /** The other side seals with random nonces (frame version 2): version-1 frames are refused from then on. */
+  peerSealsCurrent?: boolean;
 }
 
 export function emptyChannelState(): ChannelState {
@@ -31,9 +33,18 @@ export interface ChannelEvents {
   delivered?(seq: number): void;
   /** A frame that does not open: altered, replayed or reordered on the way. */
   tampered?(seq: number): void;
+  /** `message` threw: the frame is tried again in HANDLER_RETRY_MS, and nothing after it is processed before it. */
+  failed?(error: unknown): void;
+  /**
+   * The server claimed frames this side never sealed (a `ready`, `stored` or
+   * `delivered` above `state.sent`): it lies, or another writer shares this
+   * state. The channel has stopped sending and listening; the app closes the socket.
+   */
+  refused?(reason: string): void;
 }
 
 const RETRY_AFTER_FULL_MS = 2_000;
+const HANDLER_RETRY_MS = 1_000;
 
 export class RelayChannel {
   private transmit: ((message: ClientMessage) => void) | null = null;
@@ -43,8 +54,12 @@ export class RelayChannel {
   /** The highest seq sent on the current socket. */
   private transmitted = 0;
   private ackScheduled = false;
+  /** Frames that came after one whose handling failed, by seq, until it is processed. */
+  private readonly waiting = new Map<number, string>();
   private retryScheduled = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Set once the server claimed frames this side never sealed; nothing it says is trusted after. */
+  private refused = false;
 
   constructor(
     private readonly sessionId: string,
@@ -67,6 +82,7 @@ export class RelayChannel {
 
   /** A socket is open; nothing is sent on it until the server says `ready`. */
   attach(transmit: (message: ClientMessage) => void): void {
+    if (this.refused) return;
     this.transmit = transmit;
     this.ready = false;
   }
@@ -74,10 +90,16 @@ export class RelayChannel {
   detach(): void {
     this.transmit = null;
     this.ready = false;
+    // A new socket gets everything after `received` again.
+    this.waiting.clear();
   }
 
-  /** Seals the next frame, persists it, and sends it when the relay is ready; resolves to its seq. */
-  send(plaintext: string): Promise<number> {
+  /**
+   * Seals the next frame, persists it, and sends it when the relay is ready;
+   * resolves to its seq. `sealed` runs once the frame is sealed, before the
+   * save that keeps it: what it records is saved with the frame, never without.
+   */
+  send(plaintext: string, sealed?: (seq: number) => void): Promise<number> {
     return this.serially(async () => {
       if (new TextEncoder().encode(plaintext).length > MAX_FRAME_PLAINTEXT_BYTES) {
         throw new RangeError(`a relay frame holds at most ${MAX_FRAME_PLAINTEXT_BYTES} bytes`);
@@ -86,6 +108,7 @@ export class RelayChannel {
       const data = await sealFrame(this.keys.send, this.sessionId, this.outbound, seq, plaintext);
       this.state.sent = seq;
       this.state.unstored.push({ seq, data });
+      sealed?.(seq);
       await this.save(this.state);
       this.pump();
       return seq;
@@ -95,6 +118,9 @@ export class RelayChannel {
   /** Feeds a message from the server; the relay's own kinds are handled, others ignored. */
   handle(message: ServerMessage): Promise<void> {
     return this.serially(async () => {
+      if (this.refused) return;
+      const claimed = this.claimedSeq(message);
+      if (claimed > this.state.sent) return this.refuse(`the server claims frame ${claimed} from this side, which sealed only ${this.state.sent}`);
       switch (message.type) {
         case "ready":
           this.ready = true;
@@ -133,6 +159,20 @@ export class RelayChannel {
     });
   }
 
+  /** The highest seq of this side's that a message says the server or the other side holds. */
+  private claimedSeq(message: ServerMessage): number {
+    if (message.type === "ready") return Math.max(message.received, message.delivered);
+    if (message.type === "stored" || message.type === "delivered") return message.seq;
+    return 0;
+  }
+
+  /** Drops nothing and reports no tick for a claim above what was sealed: it stops using the socket and tells the app. */
+  private refuse(reason: string): void {
+    this.refused = true;
+    this.detach();
+    this.events.refused?.(reason);
+  }
+
   /**
    * Sends what the window allows: at most the server's buffer ahead of what
    * the other side acknowledged, so a fast sender never fills the buffer.
@@ -159,16 +199,48 @@ export class RelayChannel {
       this.transmit?.({ type: "ack", seq: this.state.received });
       return;
     }
-    if (seq !== this.state.received + 1) return; // The server sends in order; a gap is filled by its resend.
-    const plaintext = await openFrame(this.keys.receive, this.sessionId, this.inbound, seq, data);
+    // Ahead of the next: kept until the next is processed (the server sends in order, so this follows a frame whose handling failed).
+    if (seq !== this.state.received + 1) {
+      if (this.waiting.size < LIMITS.bufferFrames) this.waiting.set(seq, data);
+      return;
+    }
+    const plaintext = await this.open(seq, data);
     if (plaintext === null) {
       this.events.tampered?.(seq);
       return;
     }
-    await this.events.message(plaintext);
+    try {
+      await this.events.message(plaintext);
+    } catch (error) {
+      // Not processed, so not acknowledged: tried again in a moment, with what came after it kept meanwhile.
+      this.events.failed?.(error);
+      this.waiting.set(seq, data);
+      setTimeout(() => void this.serially(() => this.receiveWaiting()), HANDLER_RETRY_MS);
+      return;
+    }
     this.state.received = seq;
     await this.save(this.state);
     this.acknowledgeSoon();
+    await this.receiveWaiting();
+  }
+
+  /** The kept frames that are next in order. */
+  private async receiveWaiting(): Promise<void> {
+    const next = this.state.received + 1;
+    const data = this.waiting.get(next);
+    if (data === undefined) return;
+    this.waiting.delete(next);
+    await this.receive(next, data);
+  }
+
+  /** Opens a frame; version-1 frames only until the other side has sent a version-2 one. */
+  private async open(seq: number, data: string): Promise<string | null> {
+    const current = await openFrame(this.keys.receive, this.sessionId, this.inbound, seq, data, false);
+    if (current !== null) {
+      this.state.peerSealsCurrent = true;
+      return current;
+    }
+    return this.state.peerSealsCurrent ? null : openFrame(this.keys.receive, this.sessionId, this.inbound, seq, data);
   }
 
   /** One ack for a burst: the server writes on every ack, so frames that arrive together are acknowledged together. */

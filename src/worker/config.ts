@@ -18,6 +18,12 @@ export interface SessionConfig {
   challengeTimeoutMs: number;
   /** Messages a socket may send per second, with bursts of twice this. */
   socketMessagesPerSecond: number;
+  /** How long a link code may be typed on the phone, from the browser's request. */
+  codeTtlMs: number;
+  /** Wrong codes a code session allows before it ends as too_many_attempts. */
+  codeTries: number;
+  /** How long a phone's try waits for the browser to check its confirmation. */
+  codeVerdictTimeoutMs: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -42,6 +48,9 @@ export function sessionConfig(env: Env): SessionConfig {
     socketIdleMs: positiveInteger(env.SOCKET_IDLE_MS, 60_000),
     challengeTimeoutMs: positiveInteger(env.CHALLENGE_TIMEOUT_MS, 10_000),
     socketMessagesPerSecond: positiveInteger(env.SOCKET_MESSAGES_PER_SECOND, 500),
+    codeTtlMs: positiveInteger(env.CODE_TTL_MS, 180_000),
+    codeTries: positiveInteger(env.CODE_TRIES, 3),
+    codeVerdictTimeoutMs: positiveInteger(env.CODE_VERDICT_TIMEOUT_MS, 10_000),
   };
 }
 

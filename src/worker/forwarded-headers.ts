@@ -6,7 +6,8 @@ export const SOCKET_HEADER = "x-qrl-socket";
 export const SESSION_ID_HEADER = "x-qrl-session-id";
 export const DEVICE_HEADER = "x-qrl-device";
 export const PHONE_NUMBER_HEADER = "x-qrl-phone-number";
-export type SocketKind = "open" | "resume" | "phone";
+/** `open_code`: a new code session (linking with a code instead of a QR scan). */
+export type SocketKind = "open" | "open_code" | "resume" | "phone";
 /**
  * Which address the socket came to: `session`, the session id the QR codes
  * showed (`/api/sessions/:sessionId/…`), or `link`, the object's own id handed

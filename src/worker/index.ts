@@ -2,8 +2,7 @@
 // public/ are served by the assets binding before this code runs.
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { randomBase64url } from "../shared/crypto";
-import { describeDevice, placeOf } from "./device-context";
+import { placeOf } from "./device-context";
 import {
   bodyLimits,
   byAccount,
@@ -21,8 +20,9 @@ import {
   type AppEnv,
 } from "./http";
 import { phoneSignature, signedByPhone } from "./signed-phone";
+import { codeRoutes, openSession } from "./code-routes";
 import { RATE_LIMITS } from "./rate-limit";
-import { DEVICE_HEADER, PHONE_NUMBER_HEADER, SESSION_ID_HEADER } from "./forwarded-headers";
+import { PHONE_NUMBER_HEADER } from "./forwarded-headers";
 import {
   confirmRequestSchema,
   inspectRequestSchema,
@@ -52,13 +52,7 @@ const perAddress = (rule: (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS]) => rat
 const perAccount = (rule: (typeof RATE_LIMITS)[keyof typeof RATE_LIMITS]) => rateLimit(rule, byAccount);
 
 /** The browser opens a new pairing session. */
-app.get("/api/sessions/connect", sameOriginUpgrade, perAddress(RATE_LIMITS.sessionsPerIp), async (c) => {
-  const sessionId = randomBase64url(16);
-  return forwardUpgrade(c, { sessionId }, "open", {
-    [SESSION_ID_HEADER]: sessionId,
-    [DEVICE_HEADER]: JSON.stringify(describeDevice(c.req.raw)),
-  });
-});
+app.get("/api/sessions/connect", sameOriginUpgrade, perAddress(RATE_LIMITS.sessionsPerIp), (c) => openSession(c, "open"));
 
 /**
  * A linked browser comes back (after a reload): the session challenges its
@@ -203,6 +197,8 @@ app.post(
     return outcomeResponse(c, await c.env.ACCOUNT.getByName(c.var.account.number).revokeDevice(sessionId));
   },
 );
+
+codeRoutes(app);
 
 /** A QR code opened by a phone's camera app lands on the phone page, which reads the code from the fragment. */
 app.get(LINK_PATH, (c) => c.env.ASSETS.fetch(new URL("/phone", c.req.url)));

@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   number_taken: 409,
   session_not_found: 404,
   invalid_token: 403,
+  wrong_code: 403,
   wrong_state: 409,
   device_limit: 409,
   unknown_device: 404,

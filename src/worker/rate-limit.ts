@@ -16,7 +16,9 @@ export interface RateLimitRule {
     | "SESSIONS_PER_IP"
     | "RESUMES_PER_IP"
     | "PHONE_REQUESTS_PER_IP"
-    | "PHONE_REQUESTS_PER_NUMBER";
+    | "PHONE_REQUESTS_PER_NUMBER"
+    | "CODES_PER_IP"
+    | "CODES_PER_NUMBER";
   limit: number;
   periodSeconds: 10 | 60;
 }
@@ -44,6 +46,10 @@ export const RATE_LIMITS = {
   phoneRequestsPerIp: { binding: "PHONE_REQUESTS_PER_IP", limit: 120, periodSeconds: 60 },
   /** …and per account, after. */
   phoneRequestsPerNumber: { binding: "PHONE_REQUESTS_PER_NUMBER", limit: 60, periodSeconds: 60 },
+  /** Browsers asking for a link code (`/api/code-sessions/connect`): a person asks for one every few minutes… */
+  codesPerIp: { binding: "CODES_PER_IP", limit: 10, periodSeconds: 60 },
+  /** …and codes asked for one number, counted when the browser names it, so nobody can keep a number's phone busy with codes. */
+  codesPerNumber: { binding: "CODES_PER_NUMBER", limit: 3, periodSeconds: 60 },
 } as const satisfies Record<string, RateLimitRule>;
 
 /** The fallback's counts, per rule: one fixed window at a time, cleared when the next begins. */

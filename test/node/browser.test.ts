@@ -1,9 +1,10 @@
 // The product as a person meets it: Chromium shows the page, two independent
 // decoders read the QR code off a screenshot, and the phone simulator links.
 import { mkdtemp, rm } from "node:fs/promises";
+import { build as esbuild } from "esbuild";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page, WebSocket } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FilePhoneStore } from "../../src/clients/phone-cli/file-phone-store";
 import { Phone } from "../../src/clients/phone-core/phone";
@@ -21,6 +22,8 @@ interface OpenedPage {
   page: Page;
   /** Every message the server sent this page, in order. */
   messages: ServerMessage[];
+  /** Every socket the page opened. */
+  sockets: WebSocket[];
 }
 
 describe.skipIf(skipReason)("QR Link in Chromium", () => {
@@ -45,10 +48,14 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
   async function openPage(colorScheme: "light" | "dark" = "light"): Promise<OpenedPage> {
     const page = await (await chromium.newContext({ colorScheme, viewport: { width: 1280, height: 720 } })).newPage();
     const messages: ServerMessage[] = [];
-    page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => payload !== HEARTBEAT.response && messages.push(serverMessageSchema.parse(JSON.parse(String(payload))))));
+    const sockets: WebSocket[] = [];
+    page.on("websocket", (socket) => {
+      sockets.push(socket);
+      socket.on("framereceived", ({ payload }) => payload !== HEARTBEAT.response && messages.push(serverMessageSchema.parse(JSON.parse(String(payload)))));
+    });
     await page.goto(server.url);
     await page.waitForSelector("body[data-state=pending]", { timeout: 1_000 });
-    return { page, messages };
+    return { page, messages, sockets };
   }
 
   const latest = <T extends ServerMessage["type"]>(messages: ServerMessage[], type: T) =>
@@ -218,6 +225,72 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await back.done;
   });
 
+  it("runs in one tab at a time: a second tab offers 'Use here', takes the link over on click, and what it sends reaches the phone", async () => {
+    const gina = ["--server", server.url, "--profile", join(profileDir, "gina.json")];
+    expect((await runPhone(["register", "--number", "+15550010", "--name", "Gina", ...gina])).code).toBe(0);
+    const { page: first, sockets: firstSockets } = await openPage();
+    const phone = spawnPhone(["link", (await readQr(first, "tabs-to-link")).text, ...gina]);
+    await phone.waitForOutput(/type the number the computer shows/);
+    phone.answer(`${await shownNumber(first)}\n`);
+    await first.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await first.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    const chat = (await first.locator("#conversation-title").textContent())!;
+    await first.fill("#composer-input", "From the first tab");
+    await first.press("#composer-input", "Enter");
+    await first.waitForSelector('.bubble.mine[data-status=delivered] >> text="From the first tab"', { timeout: 3_000 });
+    expect(firstSockets.filter((socket) => !socket.isClosed())).toHaveLength(1);
+
+    // A second tab of the same browser (same IndexedDB, same locks) opens no socket and offers to take over.
+    const second = await first.context().newPage();
+    const secondSockets: WebSocket[] = [];
+    second.on("websocket", (socket) => secondSockets.push(socket));
+    await second.goto(server.url);
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    expect(await second.getByText("QR Link is open in another window").isVisible()).toBe(true);
+    expect(await second.locator("#pairing").isVisible()).toBe(false);
+    expect(secondSockets).toEqual([]);
+    expect(await first.locator("#chat-app").isVisible()).toBe(true);
+    await saveArtifact("tabs-second", await second.screenshot());
+
+    // "Use here": the second tab shows the chats, the first stops at once and offers the same.
+    const relay = second.waitForEvent("websocket");
+    await second.getByRole("button", { name: "Use here" }).click();
+    await first.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    expect(await first.getByText("QR Link is open in another window").isVisible()).toBe(true);
+    expect(await first.locator("#chat-app").isVisible()).toBe(false);
+    expect(new URL((await relay).url()).pathname).toMatch(/^\/api\/links\/[0-9a-f]{64}\/browser$/);
+    await second.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 3_000 });
+    await second.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    // The first tab closed its relay socket and opened none.
+    expect(firstSockets.filter((socket) => !socket.isClosed())).toEqual([]);
+    await saveArtifact("tabs-taken-over", await second.screenshot());
+
+    // What the new tab sends continues the first tab's stream: it reaches the phone once, and both messages show.
+    await second.locator(".chat-item", { hasText: chat }).click();
+    await second.fill("#composer-input", "From the second tab");
+    await second.press("#composer-input", "Enter");
+    await second.waitForSelector('.bubble.mine[data-status=delivered] >> text="From the second tab"', { timeout: 5_000 });
+    await phone.waitForOutput(/you → .*: From the second tab/);
+    expect(phone.output().match(/From the first tab/g)).toHaveLength(1);
+    expect(phone.output().match(/From the second tab/g)).toHaveLength(1);
+    expect(phone.output()).not.toMatch(/stopped:|link ended/);
+    expect(await second.locator(".bubble", { hasText: "From the first tab" }).count()).toBe(1);
+
+    // And back: the first tab takes over again, with everything the second one sent.
+    await first.getByRole("button", { name: "Use here" }).click();
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await first.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 3_000 });
+    await first.locator(".chat-item", { hasText: chat }).click();
+    await first.fill("#composer-input", "From the first tab again");
+    await first.press("#composer-input", "Enter");
+    await phone.waitForOutput(/you → .*: From the first tab again/);
+    await first.waitForSelector('.bubble.mine[data-status=delivered] >> text="From the first tab again"', { timeout: 5_000 });
+    expect(phone.output().match(/From the second tab/g)).toHaveLength(1);
+    phone.interrupt();
+    await phone.done;
+    await first.context().close();
+  });
+
   it("returns to a fresh code when the phone revokes the device", async () => {
     const eve = ["--server", server.url, "--profile", join(profileDir, "eve.json")];
     expect((await runPhone(["register", "--number", "+15550005", "--name", "Eve", ...eve])).code).toBe(0);
@@ -273,6 +346,121 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.click(".device-list li[data-device] button");
     await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
     await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
+  });
+
+  it("lets a tab that lost the writer write nothing: every save is a compare-and-set on the writer id, in one transaction", async () => {
+    // The store's own code, bundled for the page; two tabs of one context share its IndexedDB.
+    const bundled = await esbuild({ entryPoints: ["src/clients/browser/writer-guarded-store.ts"], bundle: true, format: "iife", globalName: "guarded", write: false });
+    const context = await chromium.newContext();
+    const [older, newer] = [await context.newPage(), await context.newPage()];
+    for (const tab of [older, newer]) {
+      await tab.goto(`${server.url}/favicon.svg`);
+      await tab.evaluate(`${bundled.outputFiles[0]!.text}; window.store = new guarded.WriterGuardedStore("writer-test", "records");`);
+    }
+    type Tab = { store: { claim(): Promise<void>; put(key: string, value: unknown): Promise<void>; get(key: string): Promise<unknown>; delete(key: string): Promise<void> } };
+    const run = (tab: Page, action: string) =>
+      tab.evaluate(
+        async ([what]) => {
+          const { store } = window as unknown as Tab;
+          try {
+            if (what === "claim") await store.claim();
+            else if (what === "delete") await store.delete("link");
+            else await store.put("link", what);
+            return "ok";
+          } catch (error) {
+            return (error as Error).name + ": " + (error as Error).message;
+          }
+        },
+        [action],
+      );
+    expect(await run(older, "before claiming")).toMatch(/no longer writes/);
+    expect(await run(older, "claim")).toBe("ok");
+    expect(await run(older, "older's state")).toBe("ok");
+    expect(await run(newer, "claim")).toBe("ok");
+    // The older tab's saves and deletes fail from now on; the newer tab's go through.
+    expect(await run(older, "older's late save")).toBe("Error: QR Link is open in another window, which now keeps its state; this window no longer writes it");
+    expect(await run(older, "delete")).toMatch(/no longer writes/);
+    expect(await newer.evaluate(() => (window as unknown as Tab).store.get("link"))).toBe("older's state");
+    expect(await run(newer, "newer's state")).toBe("ok");
+    expect(await older.evaluate(() => (window as unknown as Tab).store.get("link"))).toBe("newer's state");
+    await context.close();
+  });
+
+  it("is the phone in one tab at a time: a second phone page tab offers 'Use here', and the first stops when it takes over", async () => {
+    const phonePage = await registeredPhonePage("+15550011", "Hana");
+    const second = await phonePage.context().newPage();
+    await second.goto(`${server.url}/phone`);
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    expect(await second.getByText("QR Link is open in another window").isVisible()).toBe(true);
+    expect(await second.locator("#start-link").isVisible()).toBe(false);
+
+    await second.getByRole("button", { name: "Use here" }).click();
+    await phonePage.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await second.waitForSelector("body[data-screen=home]:not([data-elsewhere])", { timeout: 3_000 });
+    expect(await second.locator("#phone-who").textContent()).toBe("Hana (+15550011)");
+    expect(await phonePage.locator("#start-link").isVisible()).toBe(false);
+    await phonePage.context().close();
+  });
+
+  /** "Link with phone number instead" on the page, for `number`: the code it then shows, as XXXX-XXXX. */
+  async function askForCode(page: Page, number: string): Promise<string> {
+    await page.click("#use-code");
+    await page.waitForSelector("body[data-state=code-number]", { timeout: 2_000 });
+    await page.fill("#code-number-input", number);
+    await page.click("#code-number-form button[type=submit]");
+    await page.waitForSelector("body[data-state=code]", { timeout: 5_000 });
+    const code = (await page.locator("#link-code").textContent())!;
+    expect(code).toMatch(/^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/);
+    expect(await page.locator("#code-countdown").textContent()).toMatch(/works for [23]:\d{2} more/);
+    return code;
+  }
+
+  it("links with a code instead of a QR: the page shows a code, the CLI phone types it (link-code), the page shows the chats", async () => {
+    const carol = ["--server", server.url, "--profile", join(profileDir, "carol.json")];
+    expect((await runPhone(["register", "--number", "+15550021", "--name", "Carol", ...carol])).code).toBe(0);
+    const { page, messages } = await openPage();
+    const code = await askForCode(page, "+15550021");
+    await saveArtifact("11-code", await page.screenshot());
+    // The QR session was closed; the code was never sent.
+    expect(JSON.stringify(messages)).not.toContain(code.replace("-", ""));
+
+    const phone = spawnPhone(["link-code", code.toLowerCase(), ...carol]);
+    await phone.waitForOutput(/type the number the computer shows/, 10_000);
+    expect(phone.output()).toMatch(/Device: +Chrome \d+ on Linux \(reported by the browser\)/);
+    const number = await shownNumber(page);
+    phone.answer(`${number}\n`);
+    await phone.waitForOutput(/Linked: the browser now shows Carol \(\+15550021\)\./, 5_000);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Carol");
+    await saveArtifact("11-code-linked", await page.screenshot());
+    phone.interrupt();
+    expect((await phone.done).stdout).toContain("Offline.");
+  });
+
+  it("links with a code typed on the phone page: a wrong code costs a try on both screens, the right one links after number matching", async () => {
+    const phonePage = await registeredPhonePage("+15550022", "Grace");
+    const { page } = await openPage();
+    const code = await askForCode(page, "+15550022");
+    const wrong = code.slice(0, 8) + (code.endsWith("A") ? "B" : "A");
+
+    await phonePage.click("#start-link-code");
+    await phonePage.waitForSelector("body[data-screen=code]");
+    await phonePage.fill("#code-form input[name=code]", wrong);
+    await phonePage.click("#code-form button[type=submit]");
+    await phonePage.getByText("2 tries left").waitFor({ timeout: 5_000 });
+    await page.getByText("The code typed on the phone was wrong. 2 tries left.").waitFor({ timeout: 2_000 });
+
+    await phonePage.fill("#code-form input[name=code]", code);
+    await phonePage.click("#code-form button[type=submit]");
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    expect(await phonePage.locator("#context").textContent()).toMatch(/Reported by the browser: Chrome \d+ on Linux/);
+    const number = await shownNumber(page);
+    expect(await phonePage.locator("#match-choices button").allTextContents()).toContain(number);
+    await phonePage.click(`#match-choices button[data-choice="${number}"]`);
+    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    expect(await page.locator("#me-name").textContent()).toBe("Grace");
   });
 
   it("spends nothing when a link opens the phone page at /link#…, until the user says a computer is in front of them", async () => {

@@ -1,11 +1,12 @@
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import sharp from "sharp";
 import { renderQrPng } from "./qr-image";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "./dev-server";
-import { linkByTyping, runPhone, SocketBrowser } from "./phone-cli";
+import { linkByTyping, runPhone, SocketBrowser, spawnPhone } from "./phone-cli";
 
 let server: DevServer;
 let dir: string;
@@ -19,6 +20,7 @@ afterAll(async () => {
 });
 
 const profile = (name: string) => ["--server", server.url, "--profile", join(dir, `${name}.json`)];
+const savedLinks = async (name: string) => Object.keys((JSON.parse(await readFile(join(dir, `${name}.json`), "utf8")) as { links: object }).links);
 
 describe("the phone simulator CLI", () => {
   it("registers a phone, keeps its key private, and refuses a second phone on the same number", async () => {
@@ -147,5 +149,44 @@ describe("the phone simulator CLI", () => {
     const badServer = await runPhone(["devices", "--profile", join(dir, "dave.json")], "", { QR_LINK_SERVER: "127.0.0.1:8787" });
     expect(badServer.stderr).toContain('--server "127.0.0.1:8787" is not an http(s) address');
     browser.close();
+  });
+
+  it("refuses a second process that would write the profile of a phone that is online, and the running one goes on", async () => {
+    await runPhone(["register", "--number", "+15550005", "--name", "Erin", ...profile("erin")]);
+    const first = await SocketBrowser.open(server.url);
+    await linkByTyping([await first.qrText(), "--once", ...profile("erin")], () => first.shownNumber());
+    const online = spawnPhone(["online", ...profile("erin")]);
+    await online.waitForOutput(/connected/, 10_000);
+    const holder = JSON.parse(await readFile(join(dir, "erin.json.lock"), "utf8")) as { pid: number; command: string };
+    expect(holder.command).toBe("online");
+    expect(() => process.kill(holder.pid, 0)).not.toThrow();
+
+    const second = await SocketBrowser.open(server.url);
+    const refused = await runPhone(["link", await second.qrText(), "--once", ...profile("erin")]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`The phone is online in another process (pid ${holder.pid}). Stop it there (Ctrl-C) first, then run this again`);
+    // Refused before scanning: the second browser still waits, and the profile holds the first link only.
+    expect(second.messages.some((message) => message.type === "scanned")).toBe(false);
+    expect(await savedLinks("erin")).toEqual([first.sessionId]);
+    // Reading still works meanwhile.
+    expect((await runPhone(["devices", ...profile("erin")])).stdout).toContain("Linked devices (1 of 4):");
+
+    expect(online.output()).not.toMatch(/connection lost|link ended|stopped/);
+    online.interrupt();
+    expect(await online.done).toMatchObject({ code: 0, stderr: "" });
+    expect(online.output()).toContain("Offline.");
+    expect(await savedLinks("erin")).toEqual([first.sessionId]);
+    await expect(stat(join(dir, "erin.json.lock"))).rejects.toThrow("ENOENT");
+    first.close();
+    second.close();
+  });
+
+  it("takes over the lock of a process that died without releasing it", async () => {
+    const dead = spawnSync("true").pid;
+    await writeFile(join(dir, "frank.json.lock"), JSON.stringify({ pid: dead, command: "online" }));
+    const registered = await runPhone(["register", "--number", "+15550006", "--name", "Frank", ...profile("frank")]);
+    expect(registered).toMatchObject({ code: 0, stderr: "" });
+    expect(registered.stdout).toContain("Registered Frank (+15550006)");
+    await expect(stat(join(dir, "frank.json.lock"))).rejects.toThrow("ENOENT");
   });
 });

@@ -29,7 +29,7 @@ export interface RunningPhone {
 /** `env` adds to the environment the CLI runs with (QR_LINK_SERVER, …). */
 export function spawnPhone(args: string[], env: Record<string, string> = {}): RunningPhone {
   // A phone that goes online has contacts who only answer, so what a test sees is what it caused.
-  const quiet = args[0] === "link" || args[0] === "online" ? ["--quiet"] : [];
+  const quiet = ["link", "link-code", "online"].includes(args[0] ?? "") ? ["--quiet"] : [];
   const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args, ...quiet], { env: { ...OFFLINE_ENV, ...env } });
   let stdout = "";
   let stderr = "";

@@ -3,7 +3,8 @@
 // order, and a device that was away catches up on exactly what it missed.
 import { describe, expect, it } from "vitest";
 import { ChatState } from "../../src/clients/browser/chat-state";
-import { changesSince, chatsOf, MAX_KEPT_CHANGES, newBook, record, upgradeBook, type ChatBook } from "../../src/clients/phone-core/chat-book";
+import { changesSince, chatList, chatsOf, MAX_KEPT_CHANGES, newBook, pageOf, record, upgradeBook, type ChatBook } from "../../src/clients/phone-core/chat-book";
+import { LARGE_HISTORY } from "../../src/clients/phone-core/history";
 import type { Change, ChatMessage } from "../../src/shared/protocol";
 
 const NOW = Date.UTC(2026, 10, 23, 12);
@@ -97,7 +98,7 @@ describe("a device's copy of the chats", () => {
     browser.applyFromPhone({ kind: "changes", changes: log.slice(0, 20) });
     browser.applyFromPhone({ kind: "changes", changes: log });
     expect(browser.version).toBe(phone.version);
-    expect(browser.chat("c2")).toEqual(chatsOf(phone).find(({ chat }) => chat.id === "c2"));
+    expect(browser.chat("c2")).toEqual({ ...chatsOf(phone).find(({ chat }) => chat.id === "c2"), hasOlder: false });
     expect(new Set(browser.chat("c2")!.messages.map((message) => message.id)).size).toBe(browser.chat("c2")!.messages.length);
   });
 
@@ -154,5 +155,60 @@ describe("a device's copy of the chats", () => {
     browser.applyFromPhone({ kind: "changes", changes: [record(phone, { type: "message", message: theirs("t1", "c4") })!] });
     expect(browser.takeChanged().map((view) => view.chat.id)).toEqual(["c4"]);
     expect(browser.takeChanged()).toEqual([]);
+  });
+});
+
+describe("history in pages", () => {
+  it("lists the chats most recent first with their last message, unread count and size, without their messages", () => {
+    const phone = book();
+    record(phone, { type: "message", message: theirs("t1", "c9") });
+    const list = chatList(phone);
+    expect(list).toHaveLength(21);
+    expect(list[0]).toMatchObject({ chat: { id: "c9" }, last: { id: "t1" }, unread: 1 });
+    expect(list[0]!.count).toBe(chatsOf(phone).find(({ chat }) => chat.id === "c9")!.messages.length);
+    expect(list.every((entry, i) => i === 0 || (entry.last?.at ?? 0) <= (list[i - 1]!.last?.at ?? 0))).toBe(true);
+  });
+
+  it("pages a chat back from any message, oldest first, and says when nothing older is left", () => {
+    const phone = book();
+    const all = chatsOf(phone).find(({ chat }) => chat.id === "c1")!.messages;
+    const latest = pageOf(phone, "c1", 5)!;
+    expect(latest.messages).toEqual(all.slice(-5));
+    expect(latest.hasOlder).toBe(true);
+    const older = pageOf(phone, "c1", 5, latest.messages[0]!.id)!;
+    expect(older.messages).toEqual(all.slice(-10, -5));
+    expect(pageOf(phone, "c1", 1_000, all[3]!.id)).toEqual({ messages: all.slice(0, 3), hasOlder: false });
+    expect(pageOf(phone, "c1", 5, "no-such-message")).toBeNull();
+    expect(pageOf(phone, "nope", 5)).toBeNull();
+  });
+
+  it("makes a large phone the same every time, and finds its way in it at once", () => {
+    const large = newBook("+15550001", NOW, "large");
+    const list = chatList(large);
+    expect(list).toHaveLength(LARGE_HISTORY.chats);
+    expect(list.reduce((total, entry) => total + entry.count, 0)).toBe(LARGE_HISTORY.messages);
+    expect(chatList(newBook("+15550001", NOW, "large")).map((entry) => entry.last)).toEqual(list.map((entry) => entry.last));
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) record(large, { type: "message", message: mine(`m${i}`, "c1") });
+    expect(performance.now() - started, "100 changes on a phone with 200,000 messages").toBeLessThan(2_000);
+    expect(pageOf(large, "c1", 50)!.messages.at(-1)!.id).toBe("m99");
+  });
+
+  it("puts an older page before what a device has, only as the answer to what it asked, and never twice", () => {
+    const phone = book();
+    const browser = new ChatState();
+    browser.applyFromPhone({ kind: "chats", chats: chatList(phone) });
+    const c1 = browser.chat("c1")!;
+    expect(c1.messages).toHaveLength(1);
+    expect(c1.hasOlder).toBe(true);
+    const before = browser.oldestLogged("c1")!;
+    const page = pageOf(phone, "c1", 5, before)!;
+    // An answer to an older question (another `before`) is not put anywhere.
+    browser.applyFromPhone({ kind: "history", chatId: "c1", before: "c1-1", messages: page.messages, hasOlder: page.hasOlder });
+    expect(browser.chat("c1")!.messages).toHaveLength(1);
+    browser.applyFromPhone({ kind: "history", chatId: "c1", before, messages: page.messages, hasOlder: page.hasOlder });
+    browser.applyFromPhone({ kind: "history", chatId: "c1", before, messages: page.messages, hasOlder: page.hasOlder });
+    expect(browser.chat("c1")!.messages.map((message) => message.id)).toEqual([...page.messages.map((message) => message.id), before]);
+    expect(browser.oldestLogged("c1")).toBe(page.messages[0]!.id);
   });
 });

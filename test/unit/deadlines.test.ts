@@ -71,6 +71,12 @@ describe("deadlines", () => {
     expect(deadlines(pending, [browser], [], config)).toEqual([{ name: "rotate", at: T0 + 80_000 }]);
   });
 
+  it("pending code session: its code's expiry, and no token rotation", () => {
+    const code = { number: "+15550001", browserShare: "s".repeat(43), browserPublicKey: "b".repeat(43), expiresAt: T0 + 180_000, checkedAt: null };
+    expect(deadlines({ ...pending, code }, [browser], [], config)).toEqual([{ name: "code", at: T0 + 180_000 }]);
+    expect(dueNow(deadlines({ ...pending, code }, [browser], [], config), T0 + 180_000)).toEqual(["code"]);
+  });
+
   it("scanned and confirming: confirm at the scan plus the confirm timeout", () => {
     const at = T0 + 30_000 + config.confirmTimeoutMs;
     expect(deadlines(scanned, [browser, phone], [], config)).toEqual([{ name: "confirm", at }]);

@@ -246,11 +246,13 @@ describe("migrations", () => {
 
   it("adopt a session created before migrations existed", async () => {
     const pair = await linkedPair();
-    // As a session from the previous deploy: today's version 1 tables (without the later link_id_issued), no migration record, no outbox.
+    // As a session from the previous deploy: today's version 1 tables (without the later columns), no migration record, no outbox.
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
       state.storage.sql.exec("DROP TABLE outbox");
-      state.storage.sql.exec("ALTER TABLE session DROP COLUMN link_id_issued");
+      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at"]) {
+        state.storage.sql.exec(`ALTER TABLE session DROP COLUMN ${column}`);
+      }
     });
     await abortAllDurableObjects();
     const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);

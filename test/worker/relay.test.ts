@@ -69,7 +69,8 @@ describe("the relay", () => {
     // Frames that raced the closing socket may have reached the first page; together they are all there once.
     await reloaded.until(() => first.received.length + second.received.length === 35, "the 30 held frames");
     expect([...first.received, ...second.received]).toEqual([...texts("chat", 5), ...texts("while away", 30)]);
-    expect(await pair.phoneSocket.waitFor("delivered")).toMatchObject({ seq: 35 });
+    // The reloaded browser acknowledges them all: the phone hears that every frame was delivered.
+    await pair.phoneSocket.until(() => pair.phoneSocket.all("delivered").some((message) => message.seq === 35), "delivered up to 35");
   });
 
   it("stores a resent frame once, puts frames back in order, and refuses one too far ahead", async () => {
@@ -92,7 +93,7 @@ describe("the relay", () => {
     expect(await pair.phoneSocket.waitFor("stored", 3)).toEqual({ type: "stored", seq: 3 });
     await pair.browser.until(() => browser.received.length === 3, "all three frames");
     expect(browser.received).toEqual(["only once", "second", "third"]);
-    await pair.phoneSocket.waitFor("delivered");
+    await pair.phoneSocket.until(() => pair.phoneSocket.all("delivered").some((message) => message.seq === 3), "delivered up to 3");
     const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame").one().n);
     expect(rows).toBe(0);
   });
@@ -108,13 +109,48 @@ describe("the relay", () => {
     });
     const first = await sealFrame(pair.phoneKeys.send, sessionId, "to_browser", 1, "first");
     await channel.handle({ type: "frame", seq: 1, data: first });
-    // A relay that replays frame 1 as frame 2: its nonce no longer matches, so it does not open.
+    // A relay that replays frame 1 as frame 2: its additional data names seq 1, so it does not open.
     await channel.handle({ type: "frame", seq: 2, data: first });
     // A frame sealed for another session does not open either.
     await channel.handle({ type: "frame", seq: 2, data: await sealFrame(pair.phoneKeys.send, "another-session", "to_browser", 2, "elsewhere") });
     expect(received).toEqual(["first"]);
     expect(tampered).toEqual([2, 2]);
     expect(channel.state.received).toBe(1);
+  });
+
+  it("refuses, at a second writer started from the same stored state, a ready that claims frames it never sealed, and sends nothing", async () => {
+    const pair = await linkedPair();
+    const sessionId = pair.browser.sessionId;
+    const phone = endpoint(pair.phoneSocket, sessionId, "to_browser", pair.phoneKeys);
+    const stored = emptyChannelState();
+    // The first tab sends from the stored state; the server holds its frames 1 and 2.
+    const first = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys, structuredClone(stored));
+    await sendAll(first.channel, ["first tab 1", "first tab 2"]);
+    await storedUpTo(pair.browser, 2);
+    pair.browser.socket.close(1000, "another tab takes over");
+
+    // A second tab loaded the same state before the first one's saves: it sealed nothing the server holds.
+    const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
+    const refused: string[] = [];
+    const stale = new RelayChannel(sessionId, "to_phone", pair.browserKeys, structuredClone(stored), async () => {}, {
+      message: () => {},
+      stored: (seq) => refused.push(`stored ${seq} shown`),
+      refused: (reason) => void refused.push(reason),
+    });
+    const transmitted: string[] = [];
+    stale.attach((message) => {
+      transmitted.push(message.type);
+      reloaded.send(message);
+    });
+    reloaded.subscribe((message) => void stale.handle(message));
+    await reloaded.until(() => refused.length > 0, "the refusal");
+    expect(refused).toEqual(["the server claims frame 2 from this side, which sealed only 0"]);
+    // Its message stays unsent, not shown as stored, and the phone has the first tab's frames only, each once.
+    await stale.send("second tab 1");
+    expect(stale.state.unstored.map((frame) => frame.seq)).toEqual([1]);
+    await pair.phoneSocket.until(() => phone.received.length === 2, "the first tab's frames");
+    expect(phone.received).toEqual(["first tab 1", "first tab 2"]);
+    expect(transmitted).toEqual([]);
   });
 
   it("keeps no plaintext in its storage or in the bytes it relays", async () => {

@@ -1,22 +1,27 @@
 // The browser page: shows a rotating QR code until a phone links this
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
-import { generateIdentityKeyPair } from "../../shared/crypto";
 import { MAX_LINKED_DEVICES, type ServerMessage } from "../../shared/protocol";
-import { emptyChannelState } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
 import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
+import { CodeScreen } from "./code-screen";
 import { ConnectionStatus } from "./connection-status";
-import { loadLink, saveLink, type StoredLink } from "./link-store";
+import { finishLink } from "./finish-link";
+import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
+import { runInOneTab } from "./tab-lock";
 
-type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error";
+type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error" | "code-number" | "code";
 
 /** Upper bound on the drawn code's width; modules stay whole pixels, at least 4 each. */
 const QR_MAX_PX = 320;
 const QUIET_ZONE_MODULES = 4;
+
+/** What this tab shows (the QR code, a code to type, or the chats) while it holds the tab lock; null while another tab does. */
+let screen: { stop(): void } | null = null;
+let holdsTab = false;
 
 function setState(state: PageState): void {
   document.body.dataset.state = state;
@@ -78,6 +83,12 @@ class PairingScreen {
     this.linkStatus.stop();
   }
 
+  /** Another tab took over, or another screen (a code instead of this QR): this session is closed and forgotten. */
+  stop(): void {
+    this.finish();
+    this.connection.close("open in another window");
+  }
+
   /** Handles messages and the ending one at a time, in the order they came. */
   private inTurn(handle: () => Promise<void>): void {
     this.handled = this.handled.then(handle).catch((error: unknown) => console.error("pairing message failed", error));
@@ -131,21 +142,8 @@ class PairingScreen {
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
-    $("linked-account").textContent = `Linked to ${message.account.name} (${message.account.number})`;
-    setState("linked");
-    const device = await generateIdentityKeyPair(false);
-    const link: StoredLink = {
-      sessionId: this.sessionId,
-      linkId: message.linkId,
-      account: message.account,
-      deviceKey: device.privateKey,
-      keys: { send: keys.browserToPhone, receive: keys.phoneToBrowser },
-      channel: emptyChannelState(),
-    };
-    await saveLink(link);
     this.finish();
-    void new ChatScreen(link, returnToPairing).start(this.connection);
-    this.connection.send({ type: "link_ack", devicePublicKey: device.publicKey });
+    await finishLink(this.connection, this.sessionId, message, keys, showChats);
   }
 
   /**
@@ -184,13 +182,16 @@ class PairingScreen {
 }
 
 async function startPairing(): Promise<void> {
+  if (!holdsTab) return;
+  screen?.stop();
   setState("loading");
   if (!crypto.subtle || !("WebSocket" in window)) {
     showError("This browser cannot link", "QR Link needs a browser with WebCrypto and WebSockets, on https or localhost.");
     return;
   }
   try {
-    new PairingScreen(await BrowserPairing.create());
+    const pairing = await BrowserPairing.create();
+    if (holdsTab) screen = new PairingScreen(pairing);
   } catch {
     showError("This browser cannot link", "It lacks X25519 key agreement in WebCrypto. Try a current Chrome, Edge, Firefox or Safari.");
   }
@@ -201,15 +202,58 @@ function returnToPairing(notice: string): void {
   void startPairing();
 }
 
+/** "Link with phone number instead": the QR session closes, and the page asks for the number. */
+function askForNumber(): void {
+  if (!holdsTab) return;
+  screen?.stop();
+  screen = null;
+  setState("code-number");
+  $<HTMLInputElement>("code-number-input").focus();
+}
+
+/** A code for the number typed: the page shows it until the phone types it, then links as after a scan. */
+async function startCodePairing(number: string): Promise<void> {
+  if (!holdsTab) return;
+  screen?.stop();
+  screen = await CodeScreen.start(number, { setState, showError, returnToPairing, showChats });
+}
+
+$("code-number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void startCodePairing(String(new FormData(event.target as HTMLFormElement).get("number") ?? "").trim());
+});
+
 document.addEventListener("click", (event) => {
   const target = event.target as HTMLElement;
   if (target.closest("[data-action=restart]")) void startPairing();
+  if (target.id === "use-code") askForNumber();
   if (target.id === "copy-qr") {
     const text = $("qr").dataset.text;
     if (text) void navigator.clipboard.writeText(text).then(() => showNotice("Copied. It changes with every new code."));
   }
 });
 
-const stored = await loadLink().catch(() => null);
-if (stored) void new ChatScreen(stored, returnToPairing).start();
-else void startPairing();
+/** The chat screen for a link: the connection that just linked it, or a new one that resumes. */
+function showChats(link: StoredLink, linking?: Connection): Promise<void> {
+  const chats = new ChatScreen(link, returnToPairing);
+  screen = chats;
+  return chats.start(linking);
+}
+
+// Only the tab holding the lock runs, QR screen included: a second QR screen could link and overwrite the stored link.
+runInOneTab("qr-link", async () => {
+  holdsTab = true;
+  const stop = () => {
+    holdsTab = false;
+    screen?.stop();
+    screen = null;
+  };
+  if (!(await claimLinkWriter().then(() => true, () => false))) {
+    showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await loadLink().catch(() => null);
+  if (stored) void showChats(stored);
+  else void startPairing();
+  return stop;
+});

@@ -30,6 +30,8 @@ export class ChatConnection {
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
   /** "Computer not connected", "Reconnecting in N s… Retry now": this computer's side of the link. */
   private readonly linkStatus: ConnectionStatus;
+  /** Set once the screen closed this (the link ended, another tab took it, or the server lied). */
+  private closed = false;
 
   constructor(
     private readonly link: StoredLink,
@@ -87,6 +89,7 @@ export class ChatConnection {
   }
 
   close(): void {
+    this.closed = true;
     this.detach();
     this.linkStatus.stop();
     document.removeEventListener("visibilitychange", this.askPresence);
@@ -121,6 +124,7 @@ export class ChatConnection {
       case "ready":
         this.checkPresenceEvery(message.presenceCheckMs ?? DEFAULT_PRESENCE_CHECK_MS);
         await this.channel.handle(message);
+        if (this.closed) return; // The channel refused the server's `ready`, and the screen closed this.
         return this.events.ready(message.phone);
       case "presence":
         return this.events.presence(message.phone);

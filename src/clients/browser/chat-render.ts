@@ -113,9 +113,14 @@ export function renderChats(state: ChatState): void {
   if (typist) title.append(element("small", "typing", view!.chat.group ? ` ${typist} is typing…` : " typing…"));
   $<HTMLInputElement>("composer-input").disabled = !view;
   const messages = $("messages");
+  // Another chat, or the reader at the bottom: show the latest. Older messages put before: keep what the reader sees in place.
+  const sameChat = view !== undefined && messages.dataset.chat === view.chat.id;
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+  const [firstBefore, heightBefore, topBefore] = [messages.firstElementChild?.getAttribute("data-id"), messages.scrollHeight, messages.scrollTop];
   messages.replaceChildren(...(view?.messages ?? []).map((message) => messageBubble(message, view!.chat.group)));
-  if (atBottom || view) messages.scrollTop = messages.scrollHeight;
+  messages.dataset.chat = view?.chat.id ?? "";
+  if (!sameChat || atBottom) messages.scrollTop = messages.scrollHeight;
+  else if (messages.firstElementChild?.getAttribute("data-id") !== firstBefore) messages.scrollTop = topBefore + messages.scrollHeight - heightBefore;
 }
 
 function chatItem(view: ChatView, selected: boolean, typist: string | null): HTMLElement {

@@ -2,7 +2,7 @@
 // snapshot and change log describe them, keeps them for the next visit, and
 // sends what is typed or read here out through the phone, which tells every
 // linked device. The socket is ChatConnection's, the drawing chat-render's.
-import { parseAppMessage, type AppMessage, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
+import { HISTORY_PAGE_LIMIT, parseAppMessage, type AppMessage, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
 import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
@@ -12,6 +12,11 @@ import { loadChats, saveChats } from "./chat-store";
 import { $ } from "./dom";
 import { clearLink, saveLink, type StoredLink } from "./link-store";
 import { notifyMessage, offerNotifications } from "./notifications";
+
+/** A chat opened with fewer messages than this asks the phone for more at once. */
+const OPENING_SCREENFUL = 30;
+/** Scrolled this close to the top of a conversation, older messages are asked for. */
+const NEAR_TOP_PX = 400;
 
 export class ChatScreen {
   private readonly state = new ChatState();
@@ -23,7 +28,11 @@ export class ChatScreen {
   /** A sync_request for a gap is on its way; one is enough until the phone answers. */
   private catchingUp = false;
   private renderQueued = false;
+  /** The next drawing shows the latest message (after a send here, wherever the reader had scrolled). */
+  private scrollToLatest = false;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Chats whose older messages were asked for and have not come: each page is asked for once. */
+  private readonly historyAsked = new Set<string>();
   /** Removes this screen's listeners when the link ends, so a later link starts clean. */
   private readonly listeners = new AbortController();
 
@@ -34,6 +43,10 @@ export class ChatScreen {
     this.channel = new RelayChannel(link.sessionId, "to_phone", link.keys, link.channel, () => saveLink(link), {
       message: (plaintext) => this.fromPhone(plaintext),
       tampered: () => showBanner("A message from the phone failed its integrity check and was dropped."),
+      refused: () => {
+        this.connection.close();
+        showBanner("The server claimed messages this browser never sent, so it stopped talking to it. Log out and link this browser again.");
+      },
     });
     this.connection = new ChatConnection(link, this.channel, {
       ready: (phone) => this.onReady(phone),
@@ -64,15 +77,23 @@ export class ChatScreen {
   /** Every time the relay opens: the phone sends what this browser has not applied (all of it, the first time). */
   private onReady(phone: Presence): void {
     this.setPresence(phone);
-    void this.restored.then(() => this.post({ kind: "sync_request", since: this.state.version }));
+    // A new socket: whatever was asked on the old one is asked again.
+    this.catchingUp = false;
+    this.historyAsked.clear();
+    void this.restored.then(() => this.post(this.state.synced ? { kind: "sync_request", since: this.state.version } : { kind: "sync_request" }));
   }
 
-  private async end(notice: string): Promise<void> {
-    if (this.finished) return;
+  /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
+  stop(): void {
     this.finished = true;
     this.listeners.abort();
     this.connection.close();
     document.title = "QR Link";
+  }
+
+  private async end(notice: string): Promise<void> {
+    if (this.finished) return;
+    this.stop();
     await clearLink();
     this.onEnded(notice);
   }
@@ -90,11 +111,12 @@ export class ChatScreen {
     await this.restored;
     const before = this.state.version;
     if (this.state.applyFromPhone(message) === "gap") {
-      if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version });
+      if (!this.catchingUp) void this.post({ kind: "sync_request", since: this.state.version, gap: true });
       this.catchingUp = true;
     } else if (message.kind === "changes" || message.kind === "synced") {
       this.catchingUp = false;
     }
+    if (message.kind === "history") this.historyAsked.delete(message.chatId);
     if (message.kind === "changes") this.announce(message.changes.filter((change) => change.version > before && change.version <= this.state.version));
     if (message.kind === "typing") this.expireTypingLater();
     if (message.kind === "synced" && !this.state.selected) {
@@ -103,6 +125,8 @@ export class ChatScreen {
     }
     this.readOpenChat();
     await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+    // The title now: a hidden tab draws no frames, and its title is what tells of new messages.
+    this.showUnreadInTitle();
     this.queueRender();
   }
 
@@ -140,13 +164,29 @@ export class ChatScreen {
     const message: ChatMessage = { id: crypto.randomUUID(), chatId, from: "me", text: text.trim(), at: Date.now() };
     this.state.addPending(message);
     await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+    this.scrollToLatest = true;
     this.queueRender();
     await this.post({ kind: "send", message });
+  }
+
+  /**
+   * Asks the phone for the open chat's messages before the oldest here, when
+   * it has more: on opening a chat that shows fewer than a screenful, and on
+   * scrolling near the top. Each page is asked for once.
+   */
+  private loadOlder(): void {
+    const chatId = this.state.selected;
+    const view = chatId ? this.state.chat(chatId) : undefined;
+    if (!chatId || !view?.hasOlder || this.historyAsked.has(chatId)) return;
+    this.historyAsked.add(chatId);
+    const before = this.state.oldestLogged(chatId);
+    void this.post({ kind: "history_request", chatId, limit: HISTORY_PAGE_LIMIT, ...(before ? { before } : {}) });
   }
 
   /** Opens a chat (on a narrow screen, in place of the list) and puts the cursor in its message box. */
   private open(chatId: string): void {
     if (this.state.select(chatId)) void this.post({ kind: "read", chatId });
+    if ((this.state.chat(chatId)?.messages.length ?? 0) < OPENING_SCREENFUL) this.loadOlder();
     void saveChats(this.state.version, this.state.profile, this.state.takeChanged());
     $("chat-app").dataset.view = "chat";
     this.render();
@@ -182,6 +222,8 @@ export class ChatScreen {
       },
       { signal },
     );
+    const messages = $("messages");
+    messages.addEventListener("scroll", () => messages.scrollTop < NEAR_TOP_PX && this.loadOlder(), { signal, passive: true });
     // Back to the tab: what arrived in the open chat while it was hidden is read now.
     document.addEventListener(
       "visibilitychange",
@@ -199,6 +241,12 @@ export class ChatScreen {
 
   private render(): void {
     renderChats(this.state);
+    if (this.scrollToLatest) $("messages").scrollTop = $("messages").scrollHeight;
+    this.scrollToLatest = false;
+    this.showUnreadInTitle();
+  }
+
+  private showUnreadInTitle(): void {
     const unread = this.state.unreadTotal();
     document.title = unread > 0 ? `(${unread}) QR Link` : "QR Link";
   }

@@ -14,8 +14,11 @@ export interface ViewMessage extends Omit<ChatMessage, "status"> {
 
 export interface ChatView {
   chat: Chat;
+  /** The messages this device has of the chat: the latest, and older ones as far as it scrolled back. */
   messages: ViewMessage[];
   unread: number;
+  /** The phone has messages older than the first here (asked for with history_request). */
+  hasOlder?: boolean;
 }
 
 export interface Profile {
@@ -60,12 +63,20 @@ export class ChatState {
       case "profile":
         this.profile = { name: message.name, number: message.number, about: message.about };
         return;
-      case "chat": {
-        // Messages typed here that the phone has not logged yet stay, after the phone's.
-        const logged = new Set(message.messages.map((entry) => entry.id));
-        const waiting = this.chats.get(message.chat.id)?.messages.filter((entry) => entry.status === "pending" && !logged.has(entry.id)) ?? [];
-        this.chats.set(message.chat.id, { chat: message.chat, messages: [...message.messages, ...waiting], unread: message.unread });
-        this.changed.add(message.chat.id);
+      case "chats":
+        for (const { chat, last, unread, count } of message.chats) this.replaceChat(chat, last ? [last] : [], unread, count > (last ? 1 : 0));
+        return;
+      case "chat":
+        this.replaceChat(message.chat, message.messages, message.unread, message.hasOlder ?? false);
+        return;
+      case "history": {
+        // Only an answer to what was asked (the oldest message here then) is put before it.
+        const view = this.chats.get(message.chatId);
+        if (!view || message.before !== this.oldestLogged(message.chatId)) return;
+        const here = new Set(view.messages.map((entry) => entry.id));
+        view.messages = [...message.messages.filter((entry) => !here.has(entry.id)), ...view.messages];
+        view.hasOlder = message.hasOlder;
+        this.changed.add(message.chatId);
         return;
       }
       case "synced":
@@ -83,6 +94,19 @@ export class ChatState {
         this.typists.set(message.chatId, { from: message.from, until: now + TYPING_SHOWN_MS });
         return;
     }
+  }
+
+  /** A chat as a snapshot has it; messages typed here that the phone has not logged yet stay, after the phone's. */
+  private replaceChat(chat: Chat, messages: ChatMessage[], unread: number, hasOlder: boolean): void {
+    const logged = new Set(messages.map((entry) => entry.id));
+    const waiting = this.chats.get(chat.id)?.messages.filter((entry) => entry.status === "pending" && !logged.has(entry.id)) ?? [];
+    this.chats.set(chat.id, { chat, messages: [...messages, ...waiting], unread, hasOlder });
+    this.changed.add(chat.id);
+  }
+
+  /** The id of the oldest message here that the phone logged (what a history_request asks before); undefined when none. */
+  oldestLogged(chatId: string): string | undefined {
+    return this.chats.get(chatId)?.messages.find((entry) => entry.status !== "pending")?.id;
   }
 
   private applyChange(change: Change): void {

@@ -3,7 +3,7 @@
 // origin can use them, nothing can read them out.
 import type { AccountInfo } from "../../shared/protocol";
 import type { ChannelKeys, ChannelState } from "../../shared/relay-channel";
-import { clearChats } from "./chat-store";
+import { WriterGuardedStore } from "./writer-guarded-store";
 
 export interface StoredLink {
   sessionId: string;
@@ -19,43 +19,28 @@ export interface StoredLink {
   channel: ChannelState;
 }
 
-const DATABASE = "qr-link";
-const STORE = "link";
+/**
+ * The IndexedDB store the link and the chats shown (chat-store.ts) live in;
+ * only the tab holding the tab lock writes it (writer-guarded-store.ts).
+ */
+export const linkDatabase = new WriterGuardedStore("qr-link", "link");
 const KEY = "current";
 
-function open(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DATABASE, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await open();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const transaction = db.transaction(STORE, mode);
-      const request = work(transaction.objectStore(STORE));
-      transaction.oncomplete = () => resolve(request.result);
-      transaction.onerror = () => reject(transaction.error);
-    });
-  } finally {
-    db.close();
-  }
+/** Makes this tab the one that writes the link; call it once the tab holds the tab lock, before loading. */
+export function claimLinkWriter(): Promise<void> {
+  return linkDatabase.claim();
 }
 
 export async function loadLink(): Promise<StoredLink | null> {
-  return ((await run("readonly", (store) => store.get(KEY))) as StoredLink | undefined) ?? null;
+  return (await linkDatabase.get<StoredLink>(KEY)) ?? null;
 }
 
-export async function saveLink(link: StoredLink): Promise<void> {
-  await run("readwrite", (store) => store.put(link, KEY));
+/** Throws LostWriterError when another tab took the link over. */
+export function saveLink(link: StoredLink): Promise<void> {
+  return linkDatabase.put(KEY, link);
 }
 
-/** Forgets the link: keys, counters, queued messages and the chats shown. */
-export async function clearLink(): Promise<void> {
-  await run("readwrite", (store) => store.delete(KEY));
-  await clearChats();
+/** Forgets the link: keys, counters and the chats shown. */
+export function clearLink(): Promise<void> {
+  return linkDatabase.clear();
 }

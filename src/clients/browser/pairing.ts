@@ -29,6 +29,11 @@ export class BrowserPairing {
     return new BrowserPairing(await generateAgreementKeyPair(), randomBase64url(16));
   }
 
+  /** A code link's pairing: the browser's key pair, with the secret the PAKE gave standing for the qrSecret (code-pairing.ts). */
+  static withSecret(keyPair: AgreementKeyPair, secret: string): BrowserPairing {
+    return new BrowserPairing(keyPair, secret);
+  }
+
   qrText(origin: string, sessionId: string, token: string): string {
     return formatQrText(origin, { sessionId, token, browserPublicKey: this.keyPair.publicKey, qrSecret: this.qrSecret });
   }
@@ -61,5 +66,10 @@ export class BrowserPairing {
       name: message.account.name,
     };
     return (await verifyConfirmation(scan.keys, transcript, message.confirmation)) ? scan.keys : null;
+  }
+
+  /** Whether the phone's confirmation MAC verifies for the scan this browser knows, as `linked` will carry it. */
+  async confirms(sessionId: string, message: Omit<LinkedMessage, "type" | "linkId">): Promise<boolean> {
+    return (await this.verifyLinked(sessionId, { ...message, type: "linked", linkId: "" })) !== null;
   }
 }

@@ -1,12 +1,15 @@
 // The phone simulator on the command line: `npm run phone -- <command>`.
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat } from "../../shared/protocol";
+import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat, type QrPayload } from "../../shared/protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
+import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
+import { HISTORY_SIZES, type HistorySize } from "../phone-core/history";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
+import { ProfileBusyError, ProfileLock } from "./profile-lock";
 import { ImageError, readQrFromImage } from "./read-image";
 import { rotateKey } from "./rotate-key";
 
@@ -15,18 +18,20 @@ const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
 const USAGE = `QR Link phone simulator
 
-  npm run phone -- register --number <E.164> --name <name>
+  npm run phone -- register --number <E.164> --name <name> [--history small|large]
   npm run phone -- link '<QR text>' [--reject] [--once]
   npm run phone -- link --image <picture> [--reject] [--once]
+  npm run phone -- link-code <XXXX-XXXX> [--reject] [--once]
   npm run phone -- online [--quiet]
   npm run phone -- devices
   npm run phone -- revoke <device id>
   npm run phone -- rotate-key
 
 To link, type the two-digit number the computer shows once the code is
-scanned (n rejects). After linking, and with \`online\`, the phone stays
-connected and streams its chats to its linked browsers until Ctrl-C, and
-takes commands as you type them:
+scanned (n rejects). Where the phone cannot scan, choose "Link with phone
+number instead" on the computer and pass the code it shows to \`link-code\`.
+After linking, and with \`online\`, the phone stays connected and streams its
+chats to its linked browsers until Ctrl-C, and takes commands as you type them:
 
   chats                  the chats, with their ids and unread counts
   send <chat> <text>     sends a message from the phone (<chat>: an id or the start of a name)
@@ -38,6 +43,10 @@ Its contacts answer what you send and, unless --quiet, write first now and then.
 current one) and keeps the new key in the profile; the old key stops working.
 Numbers are first come, first served: registration stands in for an SMS check.
 
+One process at a time writes a profile (it holds <profile>.lock): while the
+phone is online, stop it before you link, revoke or rotate with that profile;
+\`devices\` works meanwhile.
+
 Options:
   --server <url>     the QR Link server (default: $QR_LINK_SERVER, else ${DEFAULT_SERVER})
   --image <path>     a screenshot or photo of the QR code (PNG, JPEG, WebP, …)
@@ -45,6 +54,8 @@ Options:
   --reject           reject the link without asking
   --once             link and exit instead of staying online
   --quiet            contacts only answer; they never write first
+  --history <size>   at register: small (21 chats, the default) or large
+                     (2,000 chats, 200,000 messages), the same every time
 `;
 
 const options = {
@@ -58,21 +69,24 @@ const options = {
   yes: { type: "boolean", default: false },
   once: { type: "boolean", default: false },
   quiet: { type: "boolean", default: false },
+  history: { type: "string", default: "small" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
 type Options = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
 
-async function register(values: Options): Promise<void> {
+async function register(values: Options, lock: ProfileLock): Promise<void> {
   const number = phoneNumberSchema.safeParse(values.number);
   const name = displayNameSchema.safeParse(values.name);
   if (!number.success || !name.success) throw new UsageError("register needs --number in E.164 form (+15550001) and a --name");
-  const existing = await FilePhoneStore.load(values.profile).catch(() => null);
+  const history = values.history as HistorySize;
+  if (!HISTORY_SIZES.includes(history)) throw new UsageError(`--history is ${HISTORY_SIZES.join(" or ")}, not "${values.history}"`);
+  const existing = await FilePhoneStore.load(values.profile, lock).catch(() => null);
   if (existing && existing.identity.number !== number.data) {
     throw new UsageError(`${values.profile} already holds the phone ${existing.identity.number}; pass --profile <path> for another phone`);
   }
   // Registering again keeps the key, so only the name changes.
-  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data));
+  const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data, lock, history));
   const account = await new Phone(serverOrigin(values), { ...store.identity, name: name.data }).register().catch((error: unknown) => {
     if (error instanceof ServerError && error.code === "number_taken") {
       console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
@@ -131,10 +145,10 @@ async function devices(values: Options): Promise<void> {
   }
 }
 
-async function revoke(values: Options, positionals: string[]): Promise<void> {
+async function revoke(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
   const id = positionals[0];
   if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
-  const store = await FilePhoneStore.load(values.profile);
+  const store = await FilePhoneStore.load(values.profile, lock);
   const phone = new Phone(serverOrigin(values), store.identity);
   const known = await phone.devices();
   if (!known.some((device) => device.id === id)) {
@@ -164,7 +178,7 @@ async function askNumber(question: string): Promise<string | null> {
   }
 }
 
-async function link(values: Options, positionals: string[]): Promise<void> {
+async function link(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
   if (values.yes) throw new UsageError("--yes is gone: link by typing the number the computer shows once the code is scanned, so that a code sent in a message cannot be linked by accident");
   const text = values.image ? await decodeImage(values.image) : positionals[0];
   const qr = text ? parseQrText(text) : null;
@@ -172,9 +186,26 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   const server = serverOrigin(values);
   if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server or QR_LINK_SERVER)`);
 
-  const store = await FilePhoneStore.load(values.profile);
+  const store = await FilePhoneStore.load(values.profile, lock);
   const phone = new Phone(server, store.identity);
   const inspection = await phone.inspect(qr, { extractableKey: true });
+  await confirmLink(values, phone, store, qr, inspection);
+}
+
+/** Links with the code the computer shows instead of its QR code: then the same prompt as `link`. */
+async function linkCode(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
+  if (!positionals[0]) throw new UsageError("link-code needs the code the computer shows, e.g. ABCD-EF23");
+  const store = await FilePhoneStore.load(values.profile, lock);
+  const phone = new Phone(serverOrigin(values), store.identity);
+  const { qr, inspection } = await tryLinkCode(phone, positionals[0], { extractableKey: true }).catch((error: unknown) => {
+    if (error instanceof MalformedCodeError) throw new UsageError(error.message);
+    throw error;
+  });
+  await confirmLink(values, phone, store, qr, inspection);
+}
+
+/** Shows what asks to be linked, asks for the number the computer shows, links or rejects, then stays online unless --once. */
+async function confirmLink(values: Options, phone: Phone, store: FilePhoneStore, qr: QrPayload, inspection: Inspection): Promise<void> {
   console.log("A device asks to be linked:");
   console.log(describe(inspection));
 
@@ -205,8 +236,8 @@ async function link(values: Options, positionals: string[]): Promise<void> {
   if (!values.once) await goOnline(phone, store, values);
 }
 
-async function online(values: Options): Promise<void> {
-  const store = await FilePhoneStore.load(values.profile);
+async function online(values: Options, lock: ProfileLock): Promise<void> {
+  const store = await FilePhoneStore.load(values.profile, lock);
   await goOnline(new Phone(serverOrigin(values), store.identity), store, values);
 }
 
@@ -232,15 +263,19 @@ async function goOnline(phone: Phone, store: FilePhoneStore, values: Options): P
   console.log("Offline.");
 }
 
+/** The most recent chats `chats` lists. */
+const CHATS_LISTED = 30;
+
 /** One typed command while online. */
 async function command(chats: PhoneChats, store: FilePhoneStore, line: string): Promise<void> {
   const [verb = "", reference = "", ...words] = line.trim().split(/\s+/);
   if (verb === "") return;
   if (verb === "chats") {
-    for (const { chat, messages, unread } of store.history()) {
-      const last = messages.at(-1);
-      console.log(`  ${chat.id.padEnd(4)} ${chat.title.padEnd(22)} ${unread > 0 ? `(${unread} unread) ` : ""}${last ? `${last.from === "me" ? "you" : last.from}: ${last.text}` : ""}`);
+    const list = store.chatList();
+    for (const { chat, last, unread } of list.slice(0, CHATS_LISTED)) {
+      console.log(`  ${chat.id.padEnd(5)} ${chat.title.padEnd(22)} ${unread > 0 ? `(${unread} unread) ` : ""}${last ? `${last.from === "me" ? "you" : last.from}: ${last.text}` : ""}`);
     }
+    if (list.length > CHATS_LISTED) console.log(`  … and ${list.length - CHATS_LISTED} more (send and read take any chat's id or name)`);
     return;
   }
   if (verb !== "send" && verb !== "read") throw new Error(`unknown command "${verb}": type chats, send <chat> <text> or read <chat>`);
@@ -257,12 +292,12 @@ async function command(chats: PhoneChats, store: FilePhoneStore, line: string): 
 
 /** A chat by its id or the start of its title, with a message that lists the chats when none or several match. */
 function findChat(store: FilePhoneStore, reference: string): Chat {
-  const all = store.history().map(({ chat }) => chat);
+  const all = store.chatList().map(({ chat }) => chat);
   const byId = all.find((chat) => chat.id === reference);
   if (byId) return byId;
   const matches = all.filter((chat) => reference !== "" && chat.title.toLowerCase().startsWith(reference.toLowerCase()));
   if (matches.length === 1) return matches[0]!;
-  const known = all.map((chat) => `${chat.id} (${chat.title})`).join(", ");
+  const known = all.slice(0, CHATS_LISTED).map((chat) => `${chat.id} (${chat.title})`).join(", ") + (all.length > CHATS_LISTED ? ", …" : "");
   throw new Error(matches.length === 0 ? `no chat "${reference}"; the chats are ${known}` : `"${reference}" matches ${matches.map((chat) => chat.title).join(", ")}: say which`);
 }
 
@@ -274,9 +309,12 @@ function report(event: ChatsEvent): void {
     if (linkEvent.kind === "offline") console.log(`[${browser}] not connected; retrying in ${(linkEvent.retryInMs / 1000).toFixed(1)} s`);
     if (linkEvent.kind === "taken_over") console.log(`[${browser}] stopped: ${linkEvent.notice}`);
     if (linkEvent.kind === "ended") console.log(`[${browser}] link ended (${linkEvent.reason})`);
+    if (linkEvent.kind === "refused") console.log(`[${browser}] stopped: ${linkEvent.reason}`);
+    if (linkEvent.kind === "failed") console.error(`[${browser}] a message from the browser could not be handled yet; trying again: ${linkEvent.error}`);
   }
   if (event.kind === "synced") console.log(`[browser ${event.sessionId.slice(0, 6)}] sent ${event.chats} chats`);
   if (event.kind === "typing") console.log(`${event.from} is typing…`);
+  if (event.kind === "failed") console.error(`Something went wrong, and the phone goes on: ${event.error}`);
   if (event.kind === "change" && event.change.type === "message") {
     const { message } = event.change;
     console.log(message.from === "me" ? `you → ${event.chat.title}: ${message.text}` : `${message.from} → you (${event.chat.title}): ${message.text}`);
@@ -289,6 +327,16 @@ class UsageError extends Error {}
 /** The server this run talks to, for an error that cannot reach it. */
 let serverInUse = DEFAULT_SERVER;
 
+/** Runs a command that writes the profile while holding its lock, so two processes never write one profile. */
+async function holdingProfile(values: Options, command: string, work: (lock: ProfileLock) => Promise<void>): Promise<void> {
+  const lock = await ProfileLock.acquire(values.profile, command);
+  try {
+    await work(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options, allowPositionals: true });
   serverInUse = values.server;
@@ -297,17 +345,19 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (command === "register") return register(values);
-  if (command === "link") return link(values, rest);
-  if (command === "online") return online(values);
   if (command === "devices") return devices(values);
-  if (command === "revoke") return revoke(values, rest);
-  if (command === "rotate-key") return rotateKey(values.profile, serverOrigin(values));
-  throw new UsageError(`unknown command "${command}": the commands are register, link, online, devices, revoke and rotate-key`);
+  if (command === "register") return holdingProfile(values, command, (lock) => register(values, lock));
+  if (command === "link") return holdingProfile(values, command, (lock) => link(values, rest, lock));
+  if (command === "link-code") return holdingProfile(values, command, (lock) => linkCode(values, rest, lock));
+  if (command === "online") return holdingProfile(values, command, (lock) => online(values, lock));
+  if (command === "revoke") return holdingProfile(values, command, (lock) => revoke(values, rest, lock));
+  if (command === "rotate-key") return holdingProfile(values, command, (lock) => rotateKey(values.profile, serverOrigin(values), lock));
+  throw new UsageError(`unknown command "${command}": the commands are register, link, link-code, online, devices, revoke and rotate-key`);
 }
 
 main().catch((error: unknown) => {
   if (error instanceof ServerError) console.error(`The server refused: ${error.message} (${error.code})`);
+  else if (error instanceof ProfileBusyError) console.error(error.message);
   else if (error instanceof UsageError) console.error(`${error.message}\n\nRun \`npm run phone -- --help\` for every command and option.`);
   else if (error instanceof ImageError) console.error(error.message);
   else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error(`Cannot reach the server at ${serverInUse}: is \`npm run dev\` running there? Pass its address with --server or QR_LINK_SERVER.`);

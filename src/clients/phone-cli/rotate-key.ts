@@ -5,6 +5,7 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import { Phone, ServerError } from "../phone-core/phone";
 import { FilePhoneStore } from "./file-phone-store";
+import type { ProfileLock } from "./profile-lock";
 
 /**
  * Moves this phone's number to a new identity key. The new key is written
@@ -13,8 +14,8 @@ import { FilePhoneStore } from "./file-phone-store";
  * dropped reply: the next `rotate-key` finds it, asks the server which key it
  * holds, and finishes.
  */
-export async function rotateKey(profile: string, server: string): Promise<void> {
-  const store = await FilePhoneStore.load(profile);
+export async function rotateKey(profile: string, server: string, lock: ProfileLock): Promise<void> {
+  const store = await FilePhoneStore.load(profile, lock);
   const pendingPath = `${profile}.new-key`;
   const pending = await readPendingKey(pendingPath);
   if (pending) {
@@ -26,7 +27,7 @@ export async function rotateKey(profile: string, server: string): Promise<void> 
       },
     );
     if (moved) {
-      await writeProfileKey(profile, pending.file);
+      await writeProfileKey(lock, profile, pending.file);
       await rm(pendingPath, { force: true });
       console.log(`Finished an interrupted rotation: ${store.identity.number} now uses the key kept in ${pendingPath}, now in ${profile}.`);
       return;
@@ -45,7 +46,7 @@ export async function rotateKey(profile: string, server: string): Promise<void> 
     else console.error(`The rotation may or may not have happened; the new key is kept in ${pendingPath}. Run \`rotate-key\` again to finish.`);
     throw error;
   }
-  await writeProfileKey(profile, file);
+  await writeProfileKey(lock, profile, file);
   await rm(pendingPath, { force: true });
   console.log(`Rotated the identity key of ${store.identity.number}: ${profile} holds the new key, and the old one no longer works.`);
   console.log("Linked browsers stay linked; if the old key may have been stolen, also revoke the devices you do not recognise.");
@@ -68,7 +69,8 @@ async function readPendingKey(path: string): Promise<{ file: StoredKey; pair: { 
 }
 
 /** Replaces the identity key in the profile file, leaving the rest as it is; through a temporary file, owner-only. */
-async function writeProfileKey(profile: string, key: StoredKey): Promise<void> {
+async function writeProfileKey(lock: ProfileLock, profile: string, key: StoredKey): Promise<void> {
+  await lock.assertHeld();
   const state = JSON.parse(await readFile(profile, "utf8")) as Record<string, unknown>;
   state.publicKey = key.publicKey;
   state.privateKey = key.privateKey;

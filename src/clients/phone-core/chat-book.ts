@@ -1,12 +1,16 @@
 // The phone's chats as data: the generated history, what happened since, and
-// the change log that tells linked browsers about it. Pure functions over a
-// plain object, so each store keeps it as it likes and tests need no runtime.
-import type { Change, ChatMessage, MessageStatus } from "../../shared/protocol";
-import { generateHistory, type ChatWithHistory } from "./history";
+// the change log that tells linked browsers about it. Functions over a plain
+// object, so each store keeps it as it likes and tests need no runtime; an
+// index per book (built once, kept up to date by `record`) keeps a phone with
+// years of chats fast.
+import type { Change, Chat, ChatMessage, ChatSummary, MessageStatus } from "../../shared/protocol";
+import { generateHistory, type ChatWithHistory, type HistorySize } from "./history";
 
 export interface ChatBook {
   number: string;
   createdAt: number;
+  /** How much history the phone was set up with; small when absent (a book from before sizes). */
+  history?: HistorySize;
   /** The version of the last change; 0 before any. */
   version: number;
   /** Messages since the history was generated, in order; a message of "me" carries its ticks. */
@@ -32,23 +36,80 @@ export type ChangeRequest =
   | { type: "read"; chatId: string }
   | { type: "status"; chatId: string; messageId: string; status: MessageStatus };
 
-export function newBook(number: string, createdAt: number): ChatBook {
-  return { number, createdAt, version: 0, added: [], unread: {}, changes: [] };
+export function newBook(number: string, createdAt: number, history: HistorySize = "small"): ChatBook {
+  return { number, createdAt, history, version: 0, added: [], unread: {}, changes: [] };
 }
 
 /** A book as stored by an older version of the phone (`read` chat ids, no log) gets its missing parts. */
 export function upgradeBook(stored: Partial<ChatBook> & { number: string; createdAt: number; read?: string[] }): ChatBook {
   const unread = stored.unread ?? Object.fromEntries((stored.read ?? []).map((chatId) => [chatId, 0]));
-  return { number: stored.number, createdAt: stored.createdAt, version: stored.version ?? 0, added: stored.added ?? [], unread, changes: stored.changes ?? [] };
+  return { number: stored.number, createdAt: stored.createdAt, history: stored.history ?? "small", version: stored.version ?? 0, added: stored.added ?? [], unread, changes: stored.changes ?? [] };
 }
 
-/** Every chat as it stands, most recent history last within each chat. */
+/** One chat of the book: the generated messages and those added since, oldest first. */
+interface IndexedChat {
+  chat: Chat;
+  generated: readonly ChatMessage[];
+  generatedUnread: number;
+  added: ChatMessage[];
+}
+
+/** The generated history is the same for the same number, time and size: made once per process. */
+const generatedHistories = new Map<string, ChatWithHistory[]>();
+const indexes = new WeakMap<ChatBook, Map<string, IndexedChat>>();
+
+function indexOf(book: ChatBook): Map<string, IndexedChat> {
+  let index = indexes.get(book);
+  if (index) return index;
+  const key = `${book.number} ${book.createdAt} ${book.history ?? "small"}`;
+  let generated = generatedHistories.get(key);
+  if (!generated) generatedHistories.set(key, (generated = generateHistory(book.number, book.createdAt, book.history)));
+  index = new Map(generated.map(({ chat, messages, unread }) => [chat.id, { chat, generated: messages, generatedUnread: unread, added: [] }]));
+  for (const message of book.added) index.get(message.chatId)?.added.push(message);
+  indexes.set(book, index);
+  return index;
+}
+
+function messagesOf(entry: IndexedChat): ChatMessage[] {
+  return entry.added.length === 0 ? [...entry.generated] : [...entry.generated, ...entry.added];
+}
+
+function unreadOf(book: ChatBook, entry: IndexedChat): number {
+  return book.unread[entry.chat.id] ?? entry.generatedUnread;
+}
+
+/** Every chat as it stands, with all its messages, oldest first (a small phone's snapshot; tests). */
 export function chatsOf(book: ChatBook): ChatWithHistory[] {
-  return generateHistory(book.number, book.createdAt).map(({ chat, messages, unread }) => ({
-    chat,
-    messages: [...messages, ...book.added.filter((message) => message.chatId === chat.id)],
-    unread: book.unread[chat.id] ?? unread,
-  }));
+  return [...indexOf(book).values()].map((entry) => ({ chat: entry.chat, messages: messagesOf(entry), unread: unreadOf(book, entry) }));
+}
+
+export function chatOf(book: ChatBook, chatId: string): Chat | null {
+  return indexOf(book).get(chatId)?.chat ?? null;
+}
+
+/** The chat list: each chat with its last message, unread count and size, most recent first. */
+export function chatList(book: ChatBook): ChatSummary[] {
+  const summaries = [...indexOf(book).values()].map((entry): ChatSummary => {
+    const last = entry.added.at(-1) ?? entry.generated.at(-1);
+    const count = entry.generated.length + entry.added.length;
+    return { chat: entry.chat, unread: unreadOf(book, entry), count, ...(last ? { last } : {}) };
+  });
+  return summaries.sort((a, b) => (b.last?.at ?? 0) - (a.last?.at ?? 0));
+}
+
+/**
+ * A page of a chat's messages, oldest first: the `limit` latest, or the
+ * `limit` before the message `before`; `hasOlder` says whether more precede
+ * them. Unknown chat or message: null.
+ */
+export function pageOf(book: ChatBook, chatId: string, limit: number, before?: string): { messages: ChatMessage[]; hasOlder: boolean } | null {
+  const entry = indexOf(book).get(chatId);
+  if (!entry) return null;
+  const messages = messagesOf(entry);
+  const end = before === undefined ? messages.length : messages.findIndex((message) => message.id === before);
+  if (end < 0) return null;
+  const start = Math.max(0, end - limit);
+  return { messages: messages.slice(start, end), hasOlder: start > 0 };
 }
 
 /**
@@ -57,30 +118,33 @@ export function chatsOf(book: ChatBook): ChatWithHistory[] {
  * that would go back), so a repeated request is not logged twice.
  */
 export function record(book: ChatBook, body: ChangeRequest): Change | null {
-  const chat = chatsOf(book).find((entry) => entry.chat.id === chatIdOf(body));
-  if (!chat) return null;
+  const entry = indexOf(book).get(chatIdOf(body));
+  if (!entry) return null;
+  const chatId = entry.chat.id;
+  const unreadNow = unreadOf(book, entry);
   let change: Change;
   switch (body.type) {
     case "message": {
-      if (chat.messages.some((message) => message.id === body.message.id)) return null;
+      if (entry.added.some((message) => message.id === body.message.id) || entry.generated.some((message) => message.id === body.message.id)) return null;
       const { status: _claimed, ...text } = body.message;
       const mine = text.from === "me";
       // Ticks are the phone's to set: a message of "me" starts as sent, a contact's has none.
       const message: ChatMessage = mine ? { ...text, status: "sent" } : text;
       // Writing in a chat reads it, as on any phone.
-      const unread = mine ? 0 : chat.unread + 1;
+      const unread = mine ? 0 : unreadNow + 1;
       book.added.push(message);
-      book.unread[chat.chat.id] = unread;
+      entry.added.push(message);
+      book.unread[chatId] = unread;
       change = { version: book.version + 1, type: "message", message, unread };
       break;
     }
     case "read":
-      if (chat.unread === 0) return null;
-      book.unread[chat.chat.id] = 0;
+      if (unreadNow === 0) return null;
+      book.unread[chatId] = 0;
       change = { version: book.version + 1, ...body };
       break;
     case "status": {
-      const message = book.added.find((entry) => entry.id === body.messageId && entry.chatId === body.chatId);
+      const message = entry.added.find((added) => added.id === body.messageId);
       if (!message || message.from !== "me" || STATUS_ORDER[body.status] <= STATUS_ORDER[message.status ?? "sent"]) return null;
       message.status = body.status;
       change = { version: book.version + 1, ...body };

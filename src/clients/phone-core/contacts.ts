@@ -13,6 +13,8 @@ export interface ContactsOptions {
 interface ContactActions {
   record(body: ChangeRequest): Promise<unknown>;
   typing(chatId: string, from: string): void;
+  /** What a contact did could not be kept (a failed save): reported, and they go on. */
+  failed(error: unknown): void;
 }
 
 /** When, after a message of the account holder's, the contact's phone has it, they read it, type, and answer. */
@@ -61,7 +63,9 @@ export class Contacts {
     if (this.stopped) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      void work();
+      Promise.resolve()
+        .then(work)
+        .catch((error: unknown) => this.act.failed(error));
     }, ms);
     this.timers.add(timer);
   }

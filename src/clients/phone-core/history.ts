@@ -30,26 +30,57 @@ export interface ChatWithHistory {
   unread: number;
 }
 
-/** 21 chats (15 contacts, 6 groups) with 8 to 27 messages each, ending `now`. */
-export function generateHistory(number: string, now: number): ChatWithHistory[] {
+/** `small`: 21 chats of 8 to 27 messages; `large`: a phone with years of chats (LARGE_HISTORY). */
+export type HistorySize = "small" | "large";
+export const HISTORY_SIZES: readonly HistorySize[] = ["small", "large"];
+
+/** The large phone: this many chats and messages in all; its first chat alone holds LARGE_FIRST_CHAT messages. */
+export const LARGE_HISTORY = { chats: 2_000, messages: 200_000, firstChat: 20_000 } as const;
+
+const SURNAMES = ["Adler", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ivanova", "Jensen", "Khan", "Lopez", "Moreau", "Nguyen", "Okoro", "Park", "Quinn", "Rossi", "Silva", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Young", "Zhang"];
+
+/** The chats' titles and kinds, in order: the small phone's 21, or LARGE_HISTORY.chats made from first names and surnames. */
+function chatNames(size: HistorySize): { title: string; group: boolean }[] {
+  const small = [...CONTACTS.map((title) => ({ title, group: false })), ...GROUPS.map((title) => ({ title, group: true }))];
+  if (size === "small") return small;
+  const firsts = CONTACTS.map((name) => name.split(" ")[0]!);
+  return Array.from({ length: LARGE_HISTORY.chats }, (_, index) => {
+    if (index < small.length) return small[index]!;
+    if (index % 10 === 0) return { title: `${GROUPS[index % GROUPS.length]} ${Math.floor(index / 10)}`, group: true };
+    return { title: `${firsts[index % firsts.length]} ${SURNAMES[Math.floor(index / firsts.length) % SURNAMES.length]} ${Math.floor(index / (firsts.length * SURNAMES.length)) || ""}`.trim(), group: false };
+  });
+}
+
+/** How many messages each chat holds: the small phone's 8 to 27, or LARGE_HISTORY's total with a long first chat. */
+function messageCounts(size: HistorySize, chats: number, random: () => number): number[] {
+  if (size === "small") return Array.from({ length: chats }, () => 8 + Math.floor(random() * 20));
+  const rest = Math.floor((LARGE_HISTORY.messages - LARGE_HISTORY.firstChat) / (chats - 1));
+  const counts = Array.from({ length: chats }, (_, index) => (index === 0 ? LARGE_HISTORY.firstChat : rest));
+  counts[1]! += LARGE_HISTORY.messages - counts.reduce((total, count) => total + count, 0);
+  return counts;
+}
+
+/** The phone's chats when it was set up, ending `now`: the same for the same number and size. */
+export function generateHistory(number: string, now: number, size: HistorySize = "small"): ChatWithHistory[] {
   const random = seededRandom([...number].reduce((hash, char) => Math.imul(hash, 31) + char.charCodeAt(0), 7));
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
-  const chats: ChatWithHistory[] = [];
-  for (const [index, title] of [...CONTACTS, ...GROUPS].entries()) {
-    const group = index >= CONTACTS.length;
+  const names = chatNames(size);
+  const counts = messageCounts(size, names.length, random);
+  return names.map(({ title, group }, index) => {
     const id = `${group ? "g" : "c"}${index + 1}`;
-    const count = 8 + Math.floor(random() * 20);
-    let at = now - (index + 1) * 3_600_000 - count * 600_000;
+    const count = counts[index]!;
+    // Spread over the past, most recent chat first; a long chat goes back years.
+    const gap = size === "small" ? 600_000 : Math.max(600_000, Math.floor((3 * 365 * 86_400_000) / count));
+    let at = now - (index + 1) * 3_600_000 - count * gap;
     const messages: ChatMessage[] = [];
     for (let i = 0; i < count; i++) {
-      at += Math.floor(random() * 600_000) + 1_000;
+      at += Math.floor(random() * gap) + 1_000;
       const from = random() < 0.45 ? "me" : group ? pick(CONTACTS) : title;
       messages.push({ id: `${id}-${i + 1}`, chatId: id, from, text: pick(LINES), at, ...(from === "me" ? { status: "read" as const } : {}) });
     }
     const unread = index < 5 ? Math.floor(random() * 4) : 0;
-    chats.push({ chat: { id, title, group }, messages, unread });
-  }
-  return chats;
+    return { chat: { id, title, group }, messages, unread };
+  });
 }
 
 /** What the contact (or someone in the group) answers to a message; deterministic by text. */

@@ -3,8 +3,10 @@
 // receipt) is logged by the store under the next version, saved, and then
 // pushed to every browser that is reading. A browser that was away asks for
 // what it missed (sync_request) and gets only that, or a snapshot when it has
-// nothing or is further behind than the log reaches.
-import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
+// nothing or is further behind than the log reaches. A snapshot is the chat
+// list and the latest messages of the most recent chats; older messages come
+// a page at a time when a browser scrolls back (history_request).
+import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type AppMessageOf, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
 import type { ChangeRequest } from "./chat-book";
 import { Contacts, type ContactsOptions } from "./contacts";
 import type { Phone } from "./phone";
@@ -18,14 +20,20 @@ import type { LinkRecord, PhoneStore } from "./phone-store";
  * frame per change piling up on the server.
  */
 export const PUSH_BACKLOG_FRAMES = 16;
-/** Room left in a frame for the envelope around the changes. */
-const FRAME_MARGIN_BYTES = 256;
+/** Room left in a frame for the envelope around its list. */
+const FRAME_MARGIN_BYTES = 512;
+/** A snapshot carries the latest messages of this many of the most recent chats; the others come when opened. */
+export const SNAPSHOT_RECENT_CHATS = 20;
+/** How many of a chat's latest messages a snapshot carries. */
+export const SNAPSHOT_CHAT_MESSAGES = 50;
 
 export type ChatsEvent =
   | { kind: "change"; change: Change; chat: Chat }
   | { kind: "typing"; chatId: string; from: string }
   | { kind: "synced"; sessionId: string; chats: number }
-  | { kind: "link"; sessionId: string; event: LinkEvent };
+  | { kind: "link"; sessionId: string; event: LinkEvent }
+  /** Work for a browser failed (a save, a frame that would not fit): reported, and the phone goes on. */
+  | { kind: "failed"; error: string };
 
 export class PhoneChats {
   private readonly links = new Map<string, PhoneLink>();
@@ -39,7 +47,10 @@ export class PhoneChats {
     private readonly onEvent: (event: ChatsEvent) => void,
     contacts: ContactsOptions = {},
   ) {
-    this.contacts = new Contacts({ record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from) }, contacts);
+    this.contacts = new Contacts(
+      { record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from), failed: (error) => this.background(Promise.reject(error)) },
+      contacts,
+    );
   }
 
   /** Connects to a linked browser and serves it until it ends or `stop`. */
@@ -63,12 +74,12 @@ export class PhoneChats {
 
   /** The contacts come alive (when lively, they also write first now and then). */
   startContacts(): void {
-    this.contacts.start(this.store.history().map(({ chat }) => chat));
+    this.contacts.start(this.store.chatList().map(({ chat }) => chat));
   }
 
   close(sessionId: string): void {
     this.links.get(sessionId)?.stop();
-    this.links.delete(sessionId);
+    this.forget(sessionId);
   }
 
   stop(): void {
@@ -92,9 +103,9 @@ export class PhoneChats {
   async apply(body: ChangeRequest): Promise<Change | null> {
     const change = await this.store.record(body);
     if (!change) return null;
-    const chat = this.store.history().find((entry) => entry.chat.id === (change.type === "message" ? change.message.chatId : change.chatId))!.chat;
+    const chat = this.store.chat(change.type === "message" ? change.message.chatId : change.chatId)!;
     this.onEvent({ kind: "change", change, chat });
-    for (const link of this.links.values()) void this.push(link);
+    for (const link of this.links.values()) this.background(this.push(link));
     if (change.type === "message" && change.message.from === "me") this.contacts.answer(chat, change.message);
     return change;
   }
@@ -103,7 +114,10 @@ export class PhoneChats {
   private async fromBrowser(link: PhoneLink, message: AppMessage): Promise<void> {
     switch (message.kind) {
       case "sync_request":
-        void this.sync(link, message.since ?? 0);
+        this.background(this.sync(link, message));
+        return;
+      case "history_request":
+        this.background(this.sendHistory(link, message));
         return;
       case "send":
         await this.apply({ type: "message", message: { ...message.message, from: "me" } });
@@ -115,16 +129,27 @@ export class PhoneChats {
   }
 
   private onLinkEvent(link: PhoneLink, event: LinkEvent): void {
-    // Back online: what was logged while this phone could not reach the server goes out now.
-    if (event.kind === "online") void this.push(link);
-    if (event.kind === "ended") this.links.delete(link.sessionId);
+    // Back online, or the browser read what was waiting: what it has not been sent goes out now.
+    if (event.kind === "online" || event.kind === "delivered") this.background(this.push(link));
+    if (event.kind === "delivered") return;
+    if (event.kind === "ended" || event.kind === "refused") this.forget(link.sessionId);
     this.onEvent({ kind: "link", sessionId: link.sessionId, event });
+  }
+
+  private forget(sessionId: string): void {
+    this.links.delete(sessionId);
+    this.queues.delete(sessionId);
+  }
+
+  /** Work nobody waits for: a failure is reported, never left unhandled (it would end the CLI). */
+  private background(work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.onEvent({ kind: "failed", error: error instanceof Error ? error.message : String(error) }));
   }
 
   private typing(chatId: string, from: string): void {
     this.onEvent({ kind: "typing", chatId, from });
     for (const link of this.links.values()) {
-      if (link.pushedVersion !== undefined && link.undelivered < PUSH_BACKLOG_FRAMES) void link.post({ kind: "typing", chatId, from });
+      if (link.pushedVersion !== undefined && link.undelivered < PUSH_BACKLOG_FRAMES) this.background(link.post({ kind: "typing", chatId, from }));
     }
   }
 
@@ -141,28 +166,44 @@ export class PhoneChats {
 
   /**
    * Answers a browser's sync_request. Frames already sealed for it reach it
-   * before this answer, so it gets what comes after both them and `since`.
+   * before this answer, so it gets what comes after both them and `since`;
+   * after a gap it saw, everything after `since`. No `since` (a browser with
+   * nothing), or one the log no longer reaches: a snapshot.
    */
-  private sync(link: PhoneLink, since: number): Promise<void> {
+  private sync(link: PhoneLink, { since, gap }: AppMessageOf<"sync_request">): Promise<void> {
     return this.serially(link, async () => {
-      const from = Math.max(since, link.pushedVersion ?? 0);
-      const changes = since > 0 ? this.store.changesSince(from) : null;
+      const from = since === undefined || gap ? since : Math.max(since, link.pushedVersion ?? 0);
+      const changes = from === undefined ? null : this.store.changesSince(from);
       if (!changes) return this.snapshot(link);
       if (changes.length > 0) await this.sendChanges(link, changes);
       // Nothing new: the browser is current, and pushes to it start from here.
-      else if (link.pushedVersion !== from) await link.markPushed(from);
+      else if (link.pushedVersion !== from) await link.markPushed(from!);
     });
   }
 
+  /** The chat list, then the latest messages of the most recent chats, then `synced`: enough to draw the screen. */
   private async snapshot(link: PhoneLink): Promise<void> {
     // Taken at once, so the version it ends with describes exactly these chats.
-    const chats = this.store.history();
+    const list = this.store.chatList();
+    const recent = list.slice(0, SNAPSHOT_RECENT_CHATS).map(({ chat, unread }) => ({ chat, unread, page: this.store.page(chat.id, SNAPSHOT_CHAT_MESSAGES)! }));
     const version = this.store.version;
     const { name, number } = this.phone.identity;
     await link.post({ kind: "profile", name, number, about: "Hey there! I am using QR Link." });
-    for (const { chat, messages, unread } of chats) await link.post({ kind: "chat", chat, messages, unread });
-    await link.post({ kind: "synced", chats: chats.length, version }, version);
-    this.onEvent({ kind: "synced", sessionId: link.sessionId, chats: chats.length });
+    for (const chats of batches(list)) await link.post({ kind: "chats", chats });
+    for (const { chat, unread, page } of recent) {
+      const messages = fitting(page.messages);
+      await link.post({ kind: "chat", chat, messages, unread, hasOlder: page.hasOlder || messages.length < page.messages.length });
+    }
+    await link.post({ kind: "synced", chats: list.length, version }, version);
+    this.onEvent({ kind: "synced", sessionId: link.sessionId, chats: list.length });
+  }
+
+  /** Older messages of a chat, as many of those asked for as fit in a frame. Not part of the log: a page is what the phone has now. */
+  private async sendHistory(link: PhoneLink, { chatId, before, limit }: AppMessageOf<"history_request">): Promise<void> {
+    const page = this.store.page(chatId, limit, before);
+    if (!page) return;
+    const messages = fitting(page.messages);
+    await link.post({ kind: "history", chatId, ...(before ? { before } : {}), messages, hasOlder: page.hasOlder || messages.length < page.messages.length });
   }
 
   private async sendChanges(link: PhoneLink, changes: Change[]): Promise<void> {
@@ -179,22 +220,35 @@ export class PhoneChats {
   }
 }
 
-/** Changes in frames that each stay under the relay's limit. */
-function batches(changes: Change[]): Change[][] {
-  const limit = MAX_FRAME_PLAINTEXT_BYTES - FRAME_MARGIN_BYTES;
-  const result: Change[][] = [];
-  let current: Change[] = [];
+const FRAME_ROOM_BYTES = MAX_FRAME_PLAINTEXT_BYTES - FRAME_MARGIN_BYTES;
+
+function jsonBytes(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value)).length + 1;
+}
+
+/** Items in frames that each stay under the relay's limit, in order. */
+function batches<T>(items: readonly T[]): T[][] {
+  const result: T[][] = [];
+  let current: T[] = [];
   let size = 0;
-  for (const change of changes) {
-    const bytes = new TextEncoder().encode(JSON.stringify(change)).length + 1;
-    if (current.length > 0 && size + bytes > limit) {
+  for (const item of items) {
+    const bytes = jsonBytes(item);
+    if (current.length > 0 && size + bytes > FRAME_ROOM_BYTES) {
       result.push(current);
       current = [];
       size = 0;
     }
-    current.push(change);
+    current.push(item);
     size += bytes;
   }
   if (current.length > 0) result.push(current);
   return result;
+}
+
+/** The latest of these messages that fit in one frame. */
+function fitting(messages: readonly ChatMessage[]): ChatMessage[] {
+  let size = 0;
+  let start = messages.length;
+  while (start > 0 && size + jsonBytes(messages[start - 1]) <= FRAME_ROOM_BYTES) size += jsonBytes(messages[--start]);
+  return messages.slice(start);
 }

@@ -15,7 +15,13 @@ export type LinkEvent =
   | { kind: "offline"; retryInMs: number }
   /** Another phone (this profile elsewhere) took the link over: this one stops, and the link stays. */
   | { kind: "taken_over"; notice: string }
-  | { kind: "ended"; reason: string };
+  | { kind: "ended"; reason: string }
+  /** The server claimed frames this phone never sealed: the link stops using it until the phone starts again. */
+  | { kind: "refused"; reason: string }
+  /** The browser acknowledged frames: fewer are waiting for it. */
+  | { kind: "delivered" }
+  /** Handling a message from the browser failed; it is tried again. */
+  | { kind: "failed"; error: string };
 
 /** Handles what the browser says; it must not wait for sends on the same link (see RelayChannel). */
 export type AppMessageHandler = (link: PhoneLink, message: AppMessage) => Promise<void>;
@@ -58,6 +64,13 @@ export class PhoneLink {
           const message = parseAppMessage(plaintext);
           return link && message ? onAppMessage(link, message) : undefined;
         },
+        refused: (reason) => {
+          link?.stop();
+          onEvent({ kind: "refused", reason });
+        },
+        // The browser read what was sent: room to push again.
+        delivered: () => onEvent({ kind: "delivered" }),
+        failed: (error) => onEvent({ kind: "failed", error: String(error) }),
       },
     );
     link = new PhoneLink(phone, record, store, webSocket, onEvent, channel);
@@ -103,10 +116,11 @@ export class PhoneLink {
     return this.store.saveLink(this.record);
   }
 
-  /** Seals a message for the browser; `pushedVersion`, when given, is saved with the frame that carries it. */
+  /** Seals a message for the browser; `pushedVersion`, when given, is saved with the frame that carries it, never before. */
   async post(message: AppMessage, pushedVersion?: number): Promise<void> {
-    if (pushedVersion !== undefined) this.record.pushedVersion = pushedVersion;
-    await this.channel.send(JSON.stringify(message));
+    await this.channel.send(JSON.stringify(message), () => {
+      if (pushedVersion !== undefined) this.record.pushedVersion = pushedVersion;
+    });
   }
 
   private async onServerMessage(message: ServerMessage): Promise<void> {

@@ -2,9 +2,9 @@
 // operations the phone uses on it. A subclass says where it lives:
 // FilePhoneStore (the CLI) in a file, IndexedDbPhoneStore (the phone page) in
 // IndexedDB.
-import type { Change } from "../../shared/protocol";
+import type { Change, Chat, ChatMessage, ChatSummary } from "../../shared/protocol";
 import type { ChannelState } from "../../shared/relay-channel";
-import { changesSince, chatsOf, record, type ChangeRequest, type ChatBook } from "./chat-book";
+import { changesSince, chatList, chatOf, chatsOf, pageOf, record, type ChangeRequest, type ChatBook } from "./chat-book";
 import type { ChatWithHistory } from "./history";
 
 /** What the phone keeps of each linked browser. */
@@ -49,8 +49,23 @@ export abstract class PhoneStore {
     return this.save();
   }
 
+  /** Every chat with all its messages: for a small phone, and tests. */
   history(): ChatWithHistory[] {
     return chatsOf(this.state);
+  }
+
+  /** The chats, most recent first, without their messages. */
+  chatList(): ChatSummary[] {
+    return chatList(this.state);
+  }
+
+  chat(chatId: string): Chat | null {
+    return chatOf(this.state, chatId);
+  }
+
+  /** At most `limit` messages of a chat, before `before` or its latest (see pageOf). */
+  page(chatId: string, limit: number, before?: string): { messages: ChatMessage[]; hasOlder: boolean } | null {
+    return pageOf(this.state, chatId, limit, before);
   }
 
   get version(): number {

@@ -131,9 +131,14 @@ export class Phone {
     const keys = await deriveLinkKeys(agreement.privateKey, qr.browserPublicKey, qr.qrSecret, qr.sessionId);
     if (!keys) throw new Error("the QR code holds a key that cannot be used");
     const context = await this.post<InspectRequest, DeviceContext>("/api/link/inspect", { sessionId: qr.sessionId, token: qr.token, phonePublicKey: agreement.publicKey });
-    this.scans.set(qr.sessionId, { agreement, scannedAt: Date.now() });
+    this.commitScan(qr.sessionId, agreement);
     const right = await matchingNumber(keys, { sessionId: qr.sessionId, browserPublicKey: qr.browserPublicKey, phonePublicKey: agreement.publicKey });
     return { ...context, matchingNumber: right, choices: numberChoices(right) };
+  }
+
+  /** Remembers the key-agreement half committed for a session (by `inspect`, or by a code try): `confirm` uses it. */
+  commitScan(sessionId: string, agreement: AgreementKeyPair): void {
+    this.scans.set(sessionId, { agreement, scannedAt: Date.now() });
   }
 
   /**
@@ -254,7 +259,8 @@ export class Phone {
     return account;
   }
 
-  private post<Body, Reply>(path: string, body: Body): Promise<Reply> {
+  /** A signed POST with a JSON body; the reply, or a ServerError. */
+  post<Body, Reply>(path: string, body: Body): Promise<Reply> {
     return this.request<Reply>("POST", path, JSON.stringify(body));
   }
 

@@ -4,32 +4,15 @@
 import type { PhoneIdentity } from "../phone-core/phone";
 import { newBook, upgradeBook } from "../phone-core/chat-book";
 import { PhoneStore, type PhoneState } from "../phone-core/phone-store";
+import { WriterGuardedStore } from "../browser/writer-guarded-store";
 
 interface IndexedDbState extends PhoneState {
   identity: PhoneIdentity;
 }
 
-const DATABASE = "qr-link-phone";
-const STORE = "phone";
+/** Only the tab holding the phone page's tab lock writes it (writer-guarded-store.ts). */
+const database = new WriterGuardedStore("qr-link-phone", "phone");
 const KEY = "current";
-
-function request<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DATABASE, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const transaction = db.transaction(STORE, mode);
-      const result = work(transaction.objectStore(STORE));
-      transaction.oncomplete = () => {
-        db.close();
-        resolve(result.result);
-      };
-      transaction.onerror = () => reject(transaction.error);
-    };
-  });
-}
 
 export class IndexedDbPhoneStore extends PhoneStore {
   private writing: Promise<unknown> = Promise.resolve();
@@ -38,8 +21,13 @@ export class IndexedDbPhoneStore extends PhoneStore {
     super();
   }
 
+  /** Makes this tab the one that writes the phone; call it once the tab holds the tab lock, before loading. */
+  static claimWriter(): Promise<void> {
+    return database.claim();
+  }
+
   static async load(): Promise<IndexedDbPhoneStore | null> {
-    const state = (await request("readonly", (store) => store.get(KEY))) as IndexedDbState | undefined;
+    const state = await database.get<IndexedDbState>(KEY);
     return state ? new IndexedDbPhoneStore({ ...state, ...upgradeBook(state) }) : null;
   }
 
@@ -54,12 +42,13 @@ export class IndexedDbPhoneStore extends PhoneStore {
   }
 
   /** Forgets this phone: keys, links, messages. */
-  static async clear(): Promise<void> {
-    await request("readwrite", (store) => store.delete(KEY));
+  static clear(): Promise<void> {
+    return database.delete(KEY);
   }
 
+  /** Throws LostWriterError when another tab took the phone over. */
   protected save(): Promise<void> {
-    const write = this.writing.then(() => request("readwrite", (store) => store.put(this.state, KEY)));
+    const write = this.writing.then(() => database.put(KEY, this.state));
     this.writing = write.catch(() => undefined);
     return write.then(() => undefined);
   }

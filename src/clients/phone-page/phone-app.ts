@@ -3,17 +3,19 @@
 // own chat screen, and this phone's chats streamed to every linked browser
 // with the same code as the CLI phone.
 import { generateIdentityKeyPair } from "../../shared/crypto";
-import { LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
+import { HISTORY_PAGE_LIMIT, LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
+import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { announceMessage, bindChatList, focusChatInList, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
+import { runInOneTab } from "../browser/tab-lock";
 import { CameraScanner, decodeQr, scanHint } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
-type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm";
+type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm" | "code";
 
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
@@ -42,8 +44,16 @@ class PhoneApp {
     private readonly phone: Phone,
   ) {
     this.chats = new PhoneChats(phone, store, (event) => this.onChats(event), { lively: LIVELY_CONTACTS });
-    for (const { chat, messages, unread } of store.history()) this.view.applyFromPhone({ kind: "chat", chat, messages, unread });
-    this.view.applyFromPhone({ kind: "synced", chats: store.history().length, version: store.version });
+    // Drawn like a browser's: the chat list now, a chat's messages when it is opened.
+    const chats = store.chatList();
+    this.view.applyFromPhone({ kind: "chats", chats });
+    this.view.applyFromPhone({ kind: "synced", chats: chats.length, version: store.version });
+  }
+
+  /** Another tab took the phone over: this one closes its sockets and its camera. */
+  stop(): void {
+    this.camera.stop();
+    this.chats.stop();
   }
 
   async start(): Promise<void> {
@@ -110,9 +120,24 @@ class PhoneApp {
   /** Opens a chat on the phone: read here, so read on every linked browser. */
   openChat(chatId: string): void {
     if (this.view.select(chatId)) void this.chats.read(chatId);
+    this.loadOlder(chatId);
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "chat";
     this.drawChats();
     $("composer-input").focus();
+  }
+
+  /** The chat's messages before the oldest shown, from the phone's own store. */
+  loadOlder(chatId: string): void {
+    if (!this.view.chat(chatId)?.hasOlder) return;
+    const before = this.view.oldestLogged(chatId);
+    const page = this.store.page(chatId, HISTORY_PAGE_LIMIT, before);
+    if (page) this.view.applyFromPhone({ kind: "history", chatId, messages: page.messages, hasOlder: page.hasOlder, ...(before ? { before } : {}) });
+    this.drawChats();
+  }
+
+  /** Scrolled near the top of the open chat: its older messages. */
+  scrolledUp(): void {
+    if (this.view.selected) this.loadOlder(this.view.selected);
   }
 
   /** Back to the list, on the chat that was open. */
@@ -159,6 +184,30 @@ class PhoneApp {
     } catch (error) {
       showNotice(error instanceof ServerError ? error.message : "Could not reach the server.");
       await this.home();
+    }
+  }
+
+  /** "Link with a code": the code the computer shows, typed here instead of scanning its QR code. */
+  askForCode(): void {
+    this.camera.stop();
+    $("code-error").hidden = true;
+    $<HTMLFormElement>("code-form").reset();
+    show("code");
+  }
+
+  /** The typed code: a wrong one stays on this screen with the tries left; a right one shows the same confirm screen as a scan. */
+  async codeTyped(typed: string): Promise<void> {
+    const error = $("code-error");
+    error.hidden = true;
+    try {
+      const { qr, inspection } = await tryLinkCode(this.phone, typed);
+      this.pending = { qr, inspection };
+      this.showContext(inspection);
+      this.showChoices(inspection.choices);
+      show("confirm");
+    } catch (failure) {
+      error.textContent = failure instanceof ServerError || failure instanceof MalformedCodeError ? failure.message : "Could not reach the server.";
+      error.hidden = false;
     }
   }
 
@@ -273,7 +322,9 @@ class PhoneApp {
       setTimeout(() => this.drawChats(), TYPING_SHOWN_MS + 100);
     }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
+    if (event.kind === "failed") log(`Something went wrong, and the phone goes on: ${event.error}`);
     if (event.kind === "link" && event.event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.event.notice}`);
+    if (event.kind === "link" && event.event.kind === "refused") log(`Stopped streaming to a browser: ${event.event.reason}`);
     if (event.kind === "link" && event.event.kind === "ended") {
       log(`A browser's link ended (${event.event.reason})`);
       if (document.body.dataset.screen === "home") void this.home();
@@ -324,6 +375,7 @@ $("register-form").addEventListener("submit", (event) => {
 $("start-link").addEventListener("click", () => void app?.scan());
 $("open-chats").addEventListener("click", () => app?.showChats());
 $("close-chat").addEventListener("click", () => app?.closeChat());
+$("messages").addEventListener("scroll", (event) => (event.target as HTMLElement).scrollTop < 400 && app?.scrolledUp(), { passive: true });
 bindChatList($("chat-list"), (chatId) => app?.openChat(chatId));
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -345,6 +397,11 @@ $("pick-image").addEventListener("change", async (event) => {
   if (text) await app.scanned(text);
   else showNotice("No QR code found in that picture. Pick one with the whole code in view, or paste the code's text.");
 });
+$("start-link-code").addEventListener("click", () => app?.askForCode());
+$("code-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void app?.codeTyped(String(new FormData(event.target as HTMLFormElement).get("code") ?? ""));
+});
 $("reject").addEventListener("click", () => void app?.reject());
 $("arrived-continue").addEventListener("click", () => void app?.continueArrived());
 $("arrived-cancel").addEventListener("click", () => void app?.cancelArrived());
@@ -352,6 +409,18 @@ document.addEventListener("click", (event) => {
   if ((event.target as HTMLElement).closest("[data-action=home]")) void app?.home();
 });
 
-const stored = await IndexedDbPhoneStore.load().catch(() => null);
-if (stored) await run(stored);
-else show("register");
+// One tab is the phone at a time: two would stream the same links from one stored state.
+runInOneTab("qr-link-phone", async () => {
+  const stop = () => {
+    app?.stop();
+    app = null;
+  };
+  if (!(await IndexedDbPhoneStore.claimWriter().then(() => true, () => false))) {
+    showNotice("This phone keeps its keys in this browser's storage (IndexedDB), which is not available here.");
+    return stop;
+  }
+  const stored = await IndexedDbPhoneStore.load().catch(() => null);
+  if (stored) await run(stored);
+  else show("register");
+  return stop;
+});

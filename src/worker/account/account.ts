@@ -122,6 +122,24 @@ export class Account extends DurableObject<Env> {
     return success({ number: account.number, name: account.name });
   }
 
+  // --- linking with a code ---------------------------------------------------
+
+  /**
+   * A browser asks for a code for this number: its session is the one this
+   * number's phone finds, in place of any before (which the caller withdraws;
+   * its id is answered). For a number nobody registered nothing is kept, and
+   * the browser is answered alike, so asking tells nobody which numbers exist.
+   */
+  offerCode(sessionId: string, expiresAt: number): string | null {
+    if (!this.store.account()) return null;
+    return this.store.replaceWaitingCode(sessionId, expiresAt, Date.now());
+  }
+
+  /** The session of the code waiting for this number's phone, if one is live. */
+  waitingCode(): string | null {
+    return this.store.waitingCode(Date.now());
+  }
+
   // --- linked devices -----------------------------------------------------
 
   /** A browser is being linked; refused past the limit, or when there is no account. */

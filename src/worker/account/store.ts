@@ -95,6 +95,22 @@ export class AccountStore implements SeenRequests {
     this.sql.exec("INSERT INTO seen_request (request_hash, expires_at) VALUES (?, ?)", requestHash, expiresAt);
   }
 
+  // --- the waiting code session ----------------------------------------------
+
+  /** The number's one waiting code session (none past its expiry). */
+  waitingCode(now: number): string | null {
+    if (!this.exists()) return null;
+    const row = this.sql.exec<{ session_id: string }>("SELECT session_id FROM code_session WHERE id = 1 AND expires_at > ?", now).toArray()[0];
+    return row?.session_id ?? null;
+  }
+
+  /** Puts `sessionId` in place of the waiting code session; answers the one it replaced, if that was still live. */
+  replaceWaitingCode(sessionId: string, expiresAt: number, now: number): string | null {
+    const replaced = this.waitingCode(now);
+    this.sql.exec("INSERT OR REPLACE INTO code_session (id, session_id, expires_at) VALUES (1, ?, ?)", sessionId, expiresAt);
+    return replaced === sessionId ? null : replaced;
+  }
+
   // --- linked devices ----------------------------------------------------------
 
   devices(): LinkedDevice[] {

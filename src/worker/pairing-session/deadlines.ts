@@ -6,6 +6,8 @@ import type { OutboxEntry, Session } from "./session";
 export type DeadlineName =
   /** The token on screen expires: the next one is issued, or the session ends after the last. */
   | "rotate"
+  /** A code session's code expires untried: the session ends. */
+  | "code"
   /** A scan that nobody confirmed in time ends. */
   | "confirm"
   /** A call to the Account that failed is tried again. */
@@ -54,7 +56,7 @@ export function deadlines(session: Session | null, sockets: readonly WatchedSock
   const found: Deadline[] = outbox.map((entry) => ({ name: "outbox", at: entry.dueAt }));
   switch (session?.state) {
     case "pending":
-      found.push({ name: "rotate", at: session.tokens.current.expiresAt });
+      found.push(session.code ? { name: "code", at: session.code.expiresAt } : { name: "rotate", at: session.tokens.current.expiresAt });
       break;
     case "scanned":
     case "confirming":
@@ -78,7 +80,7 @@ export function nextAlarm(found: readonly Deadline[]): number | null {
 
 /** The names due at `now`, each once, in the order they should run. */
 export function dueNow(found: readonly Deadline[], now: number): DeadlineName[] {
-  const order: DeadlineName[] = ["outbox", "rotate", "confirm", "challenge", "device_idle"];
+  const order: DeadlineName[] = ["outbox", "rotate", "code", "confirm", "challenge", "device_idle"];
   const due = new Set(found.filter((deadline) => deadline.at <= now).map((deadline) => deadline.name));
   return order.filter((name) => due.has(name));
 }

@@ -3,6 +3,7 @@
 // new message type does not compile until it has a route here.
 import { importIdentityPublicKey, verifyResume } from "../../shared/crypto";
 import { CLOSE_CODES, type ClientMessage } from "../../shared/protocol";
+import type { CodeLinking } from "./code";
 import type { Lifecycle } from "./lifecycle";
 import type { SessionParts } from "./parts";
 import type { Relay } from "./relay";
@@ -20,19 +21,22 @@ export interface Handlers {
   parts: SessionParts;
   lifecycle: Lifecycle;
   relay: Relay;
+  code: CodeLinking;
 }
 
 type MessageOf<T extends ClientMessage["type"]> = Extract<ClientMessage, { type: T }>;
 
-interface Route<T extends ClientMessage["type"]> {
-  /** Whether this socket may send this message now; it is then given the linked session. */
-  allowed(sender: Sender): sender is Sender & { session: LinkedSession };
-  run(handlers: Handlers, sender: Sender & { session: LinkedSession }, message: MessageOf<T>): void | Promise<void>;
+interface Route<T extends ClientMessage["type"], S extends Session = LinkedSession> {
+  /** Whether this socket may send this message now; it is then given the session in the state it needs (linked, for most). */
+  allowed(sender: Sender): sender is Sender & { session: S };
+  run(handlers: Handlers, sender: Sender & { session: S }, message: MessageOf<T>): void | Promise<void>;
   /** What a sender that may not send it is told: by default its socket is closed as misbehaving. */
   otherwise?: "not_ready";
 }
 
-type Routes = { [T in ClientMessage["type"]]: Route<T> };
+/** Messages of a code session (code.ts), sent before anything is linked. */
+type CodeMessage = "code_request" | "code_verdict";
+type Routes = { [T in Exclude<ClientMessage["type"], CodeMessage>]: Route<T> } & { [T in CodeMessage]: Route<T, Session> };
 
 const linked = (sender: Sender): sender is Sender & { session: LinkedSession } => sender.session.state === "linked";
 const verifiedBrowser = (sender: Sender) => sender.attachment.role === "browser" && sender.attachment.verified;
@@ -80,13 +84,22 @@ export const ROUTES: Routes = {
       if (!lifecycle.closeSilentSockets(Date.now())) send(ws, { type: "presence", phone: relay.presence() });
     },
   },
+  code_request: {
+    allowed: (sender): sender is Sender => verifiedBrowser(sender) && sender.session.state === "pending" && sender.session.code?.number === null,
+    run: ({ code }, { ws, session }, message) => code.request(ws, session, message),
+  },
+  code_verdict: {
+    allowed: (sender): sender is Sender => verifiedBrowser(sender) && sender.session.code !== undefined && (sender.session.state === "pending" || sender.session.state === "scanned"),
+    run: ({ code }, _sender, message) => code.verdict(message.match),
+  },
 };
 
 export async function dispatch(handlers: Handlers, sender: Sender, message: ClientMessage): Promise<void> {
-  const route = ROUTES[message.type] as Route<typeof message.type>;
+  const route = ROUTES[message.type] as Route<typeof message.type, Session>;
+  const { ws } = sender;
   if (route.allowed(sender)) return route.run(handlers, sender, message as never);
-  if (route.otherwise === "not_ready") return send(sender.ws, { type: "error", code: "not_ready", message: "the relay is not open on this socket yet" });
-  close(sender.ws, CLOSE_CODES.bad_message, `${message.type} is not expected now`);
+  if (route.otherwise === "not_ready") return send(ws, { type: "error", code: "not_ready", message: "the relay is not open on this socket yet" });
+  close(ws, CLOSE_CODES.bad_message, `${message.type} is not expected now`);
 }
 
 /** A reloaded browser signed its challenge: it replaces any older tab, and the relay starts. */

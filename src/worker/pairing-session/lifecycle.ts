@@ -42,7 +42,8 @@ export class Lifecycle {
    */
   async scan(token: string, phoneNumber: string, phonePlace: Place, phonePublicKey: string, now: number): Promise<Outcome<DeviceContext>> {
     const session = this.store.session();
-    if (!session || session.state === "ended") return failure("session_not_found", "no open pairing session with that id");
+    // A code session has no QR code to scan: it is found by its number's phone (code.ts).
+    if (!session || session.state === "ended" || session.code) return failure("session_not_found", "no open pairing session with that id");
     if (session.state !== "pending" || !isLiveToken(this.parts.config, session.tokens, token, now)) {
       if (session.state === "pending") await this.wrongScan(session.tokens.current, now);
       return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
@@ -78,6 +79,8 @@ export class Lifecycle {
     if (session.state === "confirming" && !retried) return failure("wrong_state", "this session is already being confirmed");
     // The same confirm again while its call to the Account is under way: the phone sends it again and gets the answer.
     if (session.state === "confirming" && this.confirmInFlight) return failure("unavailable", "this confirmation is under way; send it again");
+    // A code session links only once its browser verified the phone's confirmation for the code tried (code.ts).
+    if (session.state === "scanned" && session.code?.checkedAt === null) return failure("wrong_state", "the computer has not checked this code yet");
     if (session.state === "scanned" && session.scannedBy === proof.account.number) {
       // The browser shows a number derived from the key committed at the scan: a confirm with another key links nothing.
       if (proof.phonePublicKey !== session.phonePublicKey) return failure("wrong_state", "this is not the key the phone sent when it scanned this code");
@@ -200,6 +203,7 @@ export class Lifecycle {
     if (!session) return;
     if (name === "outbox") return this.settle();
     if (name === "rotate" && session.state === "pending") return this.rotate(session.tokens.current, now);
+    if (name === "code" && session.state === "pending" && session.code && now >= session.code.expiresAt) return this.end("expired");
     if (name === "confirm" && (session.state === "scanned" || session.state === "confirming")) return this.end("expired");
     if (name === "challenge" && session.state === "linked") return void this.closeSilentSockets(now);
     if (name === "device_idle" && session.state === "linked") return this.end("inactive");

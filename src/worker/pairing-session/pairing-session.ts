@@ -3,11 +3,12 @@
 // adapter from the Durable Object's entry points (upgrades, RPC, socket
 // events, the alarm) to the concern modules beside it.
 import { DurableObject } from "cloudflare:workers";
-import { CLOSE_CODES, HEARTBEAT, LIMITS, parseClientMessage, type AccountInfo, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
+import { CLOSE_CODES, HEARTBEAT, LIMITS, parseClientMessage, type AccountInfo, type CodeFindResponse, type CodeTryRequest, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
 import { sessionConfig } from "../config";
 import type { Place } from "../device-context";
 import type { Outcome } from "../outcome";
 import { fullAllowance, spend } from "./allowance";
+import { CodeLinking } from "./code";
 import { dispatch, type Handlers } from "./dispatch";
 import { SqlFrameStore } from "./frame-store";
 import { Lifecycle } from "./lifecycle";
@@ -35,7 +36,8 @@ export class PairingSession extends DurableObject<Env> {
       allowances: new Map(),
     };
     this.parts = parts;
-    this.handlers = { parts, lifecycle: new Lifecycle(parts), relay: new Relay(parts) };
+    const lifecycle = new Lifecycle(parts);
+    this.handlers = { parts, lifecycle, relay: new Relay(parts), code: new CodeLinking(parts, lifecycle) };
   }
 
   /** WebSocket upgrades forwarded by the Worker: a new session, a browser resuming, or the phone's relay. */
@@ -64,6 +66,21 @@ export class PairingSession extends DurableObject<Env> {
 
   async reject(phoneNumber: string, reason?: "wrong_number"): Promise<Outcome<null>> {
     return this.handlers.lifecycle.reject(phoneNumber, reason);
+  }
+
+  /** The number's phone looks for its waiting code session (linking with a code). */
+  async codeFind(phoneNumber: string, phonePlace: Place): Promise<Outcome<CodeFindResponse>> {
+    return this.handlers.code.find(phoneNumber, phonePlace, Date.now());
+  }
+
+  /** The number's phone tries the code its user typed; answered once the browser checked it. */
+  async codeTry(account: AccountInfo, attempt: CodeTryRequest): Promise<Outcome<null>> {
+    return this.handlers.code.try(account, attempt, Date.now());
+  }
+
+  /** A newer code for the same number replaced this session's. */
+  async withdrawCode(): Promise<void> {
+    await this.handlers.code.withdraw();
   }
 
   /** The phone's key changed: its relay sockets, opened with the old one, close (4409); the phone reconnects with the new key. */
@@ -122,7 +139,10 @@ export class PairingSession extends DurableObject<Env> {
     }
     const session = store.session();
     if (!session || others("browser").length > 0) return this.handlers.lifecycle.rearm();
-    if (session.state === "pending" || session.state === "scanned") return store.wipe();
+    if (session.state === "pending" || session.state === "scanned") {
+      this.handlers.code.browserGone();
+      return store.wipe();
+    }
     if (session.state === "confirming" || (session.state === "linked" && !session.devicePublicKey)) return this.handlers.lifecycle.end("expired");
     await this.handlers.lifecycle.rearm();
   }

@@ -62,4 +62,16 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
     name: "whether the session handed out its link id; from then on its session id reaches no relay",
     sql: `ALTER TABLE session ADD COLUMN link_id_issued INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 4,
+    name: "code sessions: linking with a code typed on the phone instead of a QR scan",
+    sql: `
+      ALTER TABLE session ADD COLUMN kind TEXT NOT NULL DEFAULT 'qr';
+      ALTER TABLE session ADD COLUMN code_number TEXT;
+      ALTER TABLE session ADD COLUMN code_browser_share TEXT;
+      ALTER TABLE session ADD COLUMN code_browser_public_key TEXT;
+      ALTER TABLE session ADD COLUMN code_expires_at INTEGER;
+      ALTER TABLE session ADD COLUMN code_checked_at INTEGER;
+    `,
+  },
 ];

@@ -17,6 +17,23 @@ export interface Opened {
   createdAt: number;
   /** The browser as its upgrade request described it. */
   device: Description;
+  /** Present on a code session (linking with a code, no QR): what its browser asked for. */
+  code?: CodeRequest;
+}
+
+/**
+ * A code session's request. The code itself never reaches the server: only
+ * the number, the browser's CPace share and its X25519 key. The fields are
+ * null until the browser sends its request.
+ */
+export interface CodeRequest {
+  number: string | null;
+  browserShare: string | null;
+  browserPublicKey: string | null;
+  /** Until when the phone may try; before the request, until when the browser may send it. */
+  expiresAt: number;
+  /** When the browser verified the phone's confirmation for the code tried now; null while none is verified. Confirm waits for it. */
+  checkedAt: number | null;
 }
 
 /** What the phone sent to confirm: its account, its key-agreement half and its MAC over the transcript. */
@@ -26,6 +43,7 @@ export interface LinkProof {
   confirmation: string;
 }
 
+/** `failedScans` counts wrong scans of a QR session, and wrong codes tried on a code session. */
 export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; failedScans: number };
 /** `phonePublicKey`: the X25519 half the phone committed to when it scanned; its confirm must carry the same. */
 export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number; phonePublicKey: string };

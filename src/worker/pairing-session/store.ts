@@ -4,7 +4,7 @@
 import type { EndReason } from "../../shared/protocol";
 import { hasState, migrate } from "../migrations";
 import { SESSION_MIGRATIONS } from "./schema";
-import type { Description, LinkProof, Opened, OutboxEntry, OutboxKind, Session } from "./session";
+import type { CodeRequest, Description, LinkProof, Opened, OutboxEntry, OutboxKind, Session } from "./session";
 import type { Token } from "./tokens";
 
 interface SessionRow extends Record<string, SqlStorageValue> {
@@ -28,13 +28,29 @@ interface SessionRow extends Record<string, SqlStorageValue> {
   browser_active_at: number | null;
   end_reason: EndReason | null;
   link_id_issued: number;
+  kind: "qr" | "code";
+  code_number: string | null;
+  code_browser_share: string | null;
+  code_browser_public_key: string | null;
+  code_expires_at: number | null;
+  code_checked_at: number | null;
 }
 
 const SESSION_COLUMNS =
-  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued";
+  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued, kind, code_number, code_browser_share, code_browser_public_key, code_expires_at, code_checked_at";
 
 function toSession(row: SessionRow): Session {
   const opened: Opened = { sessionId: row.session_id, createdAt: row.created_at, device: JSON.parse(row.device) as Description };
+  if (row.kind === "code") {
+    const code: CodeRequest = {
+      number: row.code_number,
+      browserShare: row.code_browser_share,
+      browserPublicKey: row.code_browser_public_key,
+      expiresAt: row.code_expires_at ?? 0,
+      checkedAt: row.code_checked_at,
+    };
+    opened.code = code;
+  }
   const proof = (): LinkProof => ({
     account: { number: row.account_number ?? "", name: row.account_name ?? "" },
     phonePublicKey: row.phone_public_key ?? "",
@@ -112,6 +128,39 @@ export class SessionStore {
       first.seq,
       first.expiresAt,
     );
+  }
+
+  /** A code session: no token, and until `expiresAt` for the browser to say which number it wants a code for. */
+  openCode(opened: Opened, expiresAt: number): void {
+    this.migrate();
+    this.write(
+      "INSERT INTO session (id, session_id, state, created_at, device, kind, code_expires_at) VALUES (1, ?, 'pending', ?, ?, 'code', ?)",
+      opened.sessionId,
+      opened.createdAt,
+      JSON.stringify(opened.device),
+      expiresAt,
+    );
+  }
+
+  /** The browser asked for a code for `number`: its share and key are kept, and the code lives until `expiresAt`. */
+  requestCode(number: string, browserShare: string, browserPublicKey: string, expiresAt: number): void {
+    this.write(
+      "UPDATE session SET code_number = ?, code_browser_share = ?, code_browser_public_key = ?, code_expires_at = ? WHERE id = 1",
+      number,
+      browserShare,
+      browserPublicKey,
+      expiresAt,
+    );
+  }
+
+  /** The browser verified the phone's confirmation for the code tried now: the phone may confirm. */
+  codeChecked(at: number): void {
+    this.write("UPDATE session SET code_checked_at = ? WHERE id = 1", at);
+  }
+
+  /** A code try failed or went unanswered: the code waits for another, and the phone's key is forgotten. */
+  backToPending(): void {
+    this.write("UPDATE session SET state = 'pending', scanned_by = NULL, scanned_at = NULL, phone_public_key = NULL, code_checked_at = NULL WHERE id = 1");
   }
 
   /** The next token replaces the current one, which keeps its grace unless `keepPrevious` is false. */

@@ -14,6 +14,7 @@ import { close, send } from "./sockets";
 export function upgrade(handlers: Handlers, request: Request): Response {
   const kind = request.headers.get(SOCKET_HEADER);
   if (kind === "open") return openSession(handlers, request);
+  if (kind === "open_code") return openSession(handlers, request, "code");
   if (kind === "resume") return acceptResume(handlers, request);
   if (kind === "phone") return acceptPhone(handlers, request);
   return new Response("unknown socket kind", { status: 400 });
@@ -28,15 +29,18 @@ function answersAt(session: LinkedSession, request: Request): boolean {
   return request.headers.get(ADDRESS_HEADER) === "link" || !session.linkIdIssued;
 }
 
-function openSession({ parts, lifecycle }: Handlers, request: Request): Response {
+/** A new session: a QR session gets its first token at once; a code session waits for the browser to name its number (code.ts). */
+function openSession({ parts, lifecycle, code }: Handlers, request: Request, kind: "qr" | "code" = "qr"): Response {
   const sessionId = request.headers.get(SESSION_ID_HEADER);
   const device = request.headers.get(DEVICE_HEADER);
   if (!sessionId || !device || parts.store.session()) return new Response("cannot open this session", { status: 409 });
   const now = Date.now();
-  const first = lifecycle.open(sessionId, JSON.parse(device) as Description, now);
+  const description = JSON.parse(device) as Description;
+  const first = kind === "qr" ? lifecycle.open(sessionId, description, now) : null;
+  if (kind === "code") code.open(sessionId, description, now);
   const { socket, response } = parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
   send(socket, { type: "session", sessionId, createdAt: now });
-  send(socket, lifecycle.tokenMessage(first));
+  if (first) send(socket, lifecycle.tokenMessage(first));
   return response;
 }
 
