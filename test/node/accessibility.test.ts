@@ -44,7 +44,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
 
   const qrOf = async (page: Page) => parseQrText((await page.locator("#qr").getAttribute("data-text"))!)!;
 
-  it("QR page: no violations with the code, scanned, refused, expired, offline and during a server outage; it says when it cannot reach the server and retries on request", async () => {
+  it("QR page: no violations with the code, linking by code, another window, scanned, refused, expired, offline and during a server outage; it says when it cannot reach the server and retries on request", async () => {
     const phone = await registeredPhone("alice", "+15550101");
     const context = await chromium.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
@@ -71,6 +71,23 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await status.waitFor({ state: "hidden", timeout: 5_000 });
 
     await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    // Linking with a code instead: the number form, then the code.
+    await page.click("#use-code");
+    await page.waitForSelector("body[data-state=code-number]", { timeout: 2_000 });
+    await expectAccessible(page, "QR page, link with phone number");
+    await page.fill("#code-number-input", "+15550101");
+    await page.click("#code-number-form button[type=submit]");
+    await page.waitForSelector("body[data-state=code]", { timeout: 5_000 });
+    await expectAccessible(page, "QR page, the code to type on the phone");
+    await page.getByRole("button", { name: "Link with a QR code instead" }).click();
+    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    // Open in another window: this one offers "Use here".
+    const other = await context.newPage();
+    await other.goto(server.url);
+    await other.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await expectAccessible(other, "QR page, open in another window");
+    await other.close();
+
     const qr = await qrOf(page);
     await phone.inspect(qr);
     await page.waitForSelector("body[data-state=scanned]", { timeout: 3_000 });
@@ -124,7 +141,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       const focused = () => page.evaluate(() => (document.activeElement as HTMLElement).dataset.chat);
       const first = await focused();
       expect(first, "Tab reaches the chat list").toBeTruthy();
-      expect(await page.locator(`[data-chat="${first}"]`).getAttribute("aria-selected")).toBe("true");
+      expect(await page.locator(`#chat-list [data-chat="${first}"]`).getAttribute("aria-selected")).toBe("true");
       await page.keyboard.press("ArrowDown");
       await page.keyboard.press("ArrowDown");
       await page.keyboard.press("ArrowUp");
@@ -134,9 +151,9 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
       expect(outline, "the focused chat shows it").not.toBe("none");
       await page.keyboard.press("Enter");
-      const title = (await page.locator(`[data-chat="${target}"] .chat-title`).textContent())!;
+      const title = (await page.locator(`#chat-list [data-chat="${target}"] .chat-title`).textContent())!;
       await expect(page.locator("#conversation-title").textContent()).resolves.toContain(title);
-      expect(await page.locator(`[data-chat="${target}"]`).getAttribute("aria-selected")).toBe("true");
+      expect(await page.locator(`#chat-list [data-chat="${target}"]`).getAttribute("aria-selected")).toBe("true");
       expect(await page.evaluate(() => document.activeElement?.id), "focus moves to the message box").toBe("composer-input");
       await page.keyboard.type("Typed with the keyboard alone");
       await page.keyboard.press("Enter");
@@ -229,7 +246,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     });
   });
 
-  it("phone page: no violations on register, home, chats, a chat, scan (no camera), the arrived question and confirm", async () => {
+  it("phone page: no violations on register, home, chats, a chat, scan (no camera), link with a code, another window, the arrived question and confirm", async () => {
     const phonePage = await (await chromium.newContext({ viewport: { width: 390, height: 844 } })).newPage();
     await phonePage.goto(`${server.url}/phone?contacts=quiet`);
     await phonePage.waitForSelector("body[data-screen=register]");
@@ -254,6 +271,15 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await phonePage.locator("#scan-status.warning").waitFor({ timeout: 5_000 });
     await expectAccessible(phonePage, "phone page, scan without a camera");
     await phonePage.getByRole("button", { name: "Cancel" }).click();
+    await phonePage.click("#start-link-code");
+    await phonePage.waitForSelector("body[data-screen=code]");
+    await expectAccessible(phonePage, "phone page, link with a code");
+    await phonePage.locator("[data-screen=code]").getByRole("button", { name: "Cancel" }).click();
+    const otherTab = await phonePage.context().newPage();
+    await otherTab.goto(`${server.url}/phone`);
+    await otherTab.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await expectAccessible(otherTab, "phone page, open in another window");
+    await otherTab.close();
 
     const qrPage = await (await chromium.newContext()).newPage();
     await qrPage.goto(server.url);
