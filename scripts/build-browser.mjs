@@ -1,5 +1,7 @@
 // Bundles the browser app into public/build/, where the assets binding serves it.
 // wrangler runs this before `dev` and `deploy` ([build] in wrangler.toml).
+import { copyFile, mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { build } from "esbuild";
 
 await build({
@@ -12,3 +14,7 @@ await build({
   sourcemap: true,
   logLevel: "warning",
 });
+
+// The phone page's QR reader where the browser has no BarcodeDetector: served from our own origin, never a CDN.
+await mkdir("public/build", { recursive: true });
+await copyFile(createRequire(import.meta.url).resolve("zxing-wasm/reader/zxing_reader.wasm"), "public/build/zxing_reader.wasm");

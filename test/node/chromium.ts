@@ -9,12 +9,13 @@ import jsQR from "jsqr";
 import { chromium, type Browser } from "playwright-core";
 import { PNG } from "pngjs";
 
-const CHROMIUM = process.env.CHROME_PATH ?? "/usr/bin/chromium";
+export const CHROMIUM_PATH = process.env.CHROME_PATH ?? "/usr/bin/chromium";
+export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"];
 export const ARTIFACTS = "test-artifacts/browser";
 
 /** Why the suite cannot run here, or null when it can. Under CI a missing tool fails instead of skipping. */
 export function missingTools(): string | null {
-  const missing = [existsSync(CHROMIUM) ? null : `Chromium (${CHROMIUM}; set CHROME_PATH)`, existsSync("/usr/bin/zbarimg") ? null : "zbarimg (apt-get install zbar-tools)"].filter(Boolean);
+  const missing = [existsSync(CHROMIUM_PATH) ? null : `Chromium (${CHROMIUM_PATH}; set CHROME_PATH)`, existsSync("/usr/bin/zbarimg") ? null : "zbarimg (apt-get install zbar-tools)"].filter(Boolean);
   if (missing.length === 0) return null;
   const reason = `browser suite needs ${missing.join(" and ")}`;
   if (process.env.CI) throw new Error(`${reason}; CI must install them`);
@@ -23,10 +24,7 @@ export function missingTools(): string | null {
 }
 
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 }
 
 /** Saves a screenshot under the artifacts folder and returns its path. */

@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import sharp from "sharp";
+import { renderQrPng } from "./qr-image";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,7 +91,7 @@ describe("the phone simulator CLI", () => {
     expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "revoked" });
     expect((await runPhone(["devices", ...profile("dave")])).stdout).toContain("No linked devices.");
     const again = await runPhone(["revoke", browser.sessionId, ...profile("dave")]);
-    expect(again.stderr).toContain("unknown_device");
+    expect(again.stderr).toContain(`no linked device "${browser.sessionId}": this phone has no linked devices`);
   });
 
   it("explains a bad QR text, a QR for another server and a missing profile", async () => {
@@ -108,6 +110,44 @@ describe("the phone simulator CLI", () => {
     const hurried = await runPhone(["link", await browser.qrText(), "--yes", ...profile("bob")]);
     expect(hurried.stderr).toContain("--yes is gone: link by typing the number the computer shows");
     expect(browser.messages.some((message) => message.type === "scanned")).toBe(false);
+    browser.close();
+  });
+
+  it("reads --image in any common picture format, and says what is wrong with a missing file or a picture without a code", async () => {
+    for (const format of ["jpeg", "webp"] as const) {
+      const browser = await SocketBrowser.open(server.url);
+      const path = join(dir, `code.${format}`);
+      await sharp(await renderQrPng(await browser.qrText())).toFormat(format, { quality: 70 }).toFile(path);
+      const rejected = await runPhone(["link", "--image", path, "--reject", ...profile("bob")]);
+      expect(rejected.stderr, format).toBe("");
+      expect(rejected.stdout).toContain("A device asks to be linked");
+      expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "rejected" });
+      browser.close();
+    }
+
+    const missing = await runPhone(["link", "--image", join(dir, "nowhere.png"), ...profile("bob")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`there is no file at ${join(dir, "nowhere.png")}: pass the path of a screenshot or photo of the QR code`);
+    const blank = join(dir, "blank.jpg");
+    await sharp({ create: { width: 200, height: 200, channels: 3, background: "#ffffff" } }).jpeg().toFile(blank);
+    expect((await runPhone(["link", "--image", blank, ...profile("bob")])).stderr).toContain(`no QR code found in ${blank}`);
+    const notPicture = await runPhone(["link", "--image", "package.json", ...profile("bob")]);
+    expect(notPicture.stderr).toContain("package.json is not a picture this phone can read");
+  });
+
+  it("takes its server from QR_LINK_SERVER, and names the known devices when asked to revoke another", async () => {
+    const fromEnv = await runPhone(["devices", "--profile", join(dir, "dave.json")], "", { QR_LINK_SERVER: server.url });
+    expect(fromEnv).toMatchObject({ code: 0, stdout: expect.stringContaining("No linked devices.") });
+
+    const browser = await SocketBrowser.open(server.url);
+    await linkByTyping([await browser.qrText(), "--once", ...profile("dave")], () => browser.shownNumber());
+    const unknown = await runPhone(["revoke", "nope", ...profile("dave")]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`no linked device "nope"; this phone's linked devices are:\n  ${browser.sessionId}  Unknown browser on unknown OS, unknown`);
+    expect(browser.messages.some((message) => message.type === "ended")).toBe(false);
+
+    const badServer = await runPhone(["devices", "--profile", join(dir, "dave.json")], "", { QR_LINK_SERVER: "127.0.0.1:8787" });
+    expect(badServer.stderr).toContain('--server "127.0.0.1:8787" is not an http(s) address');
     browser.close();
   });
 

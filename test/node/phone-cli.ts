@@ -26,10 +26,11 @@ export interface RunningPhone {
   done: Promise<CliResult>;
 }
 
-export function spawnPhone(args: string[]): RunningPhone {
+/** `env` adds to the environment the CLI runs with (QR_LINK_SERVER, …). */
+export function spawnPhone(args: string[], env: Record<string, string> = {}): RunningPhone {
   // A phone that goes online has contacts who only answer, so what a test sees is what it caused.
   const quiet = ["link", "link-code", "online"].includes(args[0] ?? "") ? ["--quiet"] : [];
-  const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args, ...quiet], { env: OFFLINE_ENV });
+  const child = spawn("node_modules/.bin/tsx", ["src/clients/phone-cli/cli.ts", ...args, ...quiet], { env: { ...OFFLINE_ENV, ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -57,8 +58,8 @@ export function spawnPhone(args: string[]): RunningPhone {
   };
 }
 
-export function runPhone(args: string[], input = ""): Promise<CliResult> {
-  const phone = spawnPhone(args);
+export function runPhone(args: string[], input = "", env: Record<string, string> = {}): Promise<CliResult> {
+  const phone = spawnPhone(args, env);
   phone.answer(input);
   return phone.done;
 }

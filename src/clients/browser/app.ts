@@ -7,6 +7,7 @@ import { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
 import { BrowserCodePairing } from "./code-pairing";
 import { CodeScreen } from "./code-screen";
+import { ConnectionStatus } from "./connection-status";
 import { finishLink } from "./finish-link";
 import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
@@ -51,6 +52,8 @@ class PairingScreen {
   /** Set once the session ended or the chat screen took the connection over. */
   private done = false;
   private readonly connection: Connection;
+  /** "Computer not connected", "Reconnecting in N s… Retry now" while the code cannot be kept fresh. */
+  private readonly linkStatus = new ConnectionStatus($("pairing-connection"), () => this.connection.reconnectNow());
   /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
   private handled: Promise<void> = Promise.resolve();
   /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
@@ -63,8 +66,11 @@ class PairingScreen {
     this.connection = new Connection(
       { role: "pairing", target: () => ({ url: url.toString() }) },
       {
+        open: () => this.linkStatus.opened(),
+        closed: (code) => this.linkStatus.closed(code),
         message: (message) => this.inTurn(() => this.onMessage(message)),
-        reconnecting: () => {
+        reconnecting: (delayMs) => {
+          this.linkStatus.reconnecting(delayMs);
           if (!this.done) setState("loading");
         },
         ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
@@ -72,9 +78,15 @@ class PairingScreen {
     );
   }
 
+  /** This screen is done: it shows nothing more about its connection. */
+  private finish(): void {
+    this.done = true;
+    this.linkStatus.stop();
+  }
+
   /** Another tab took over, or another screen (a code instead of this QR): this session is closed and forgotten. */
   stop(): void {
-    this.done = true;
+    this.finish();
     this.connection.close("open in another window");
   }
 
@@ -114,7 +126,7 @@ class PairingScreen {
     setState("scanned");
     const number = this.sessionId ? await this.pairing.scanned(this.sessionId, message) : null;
     if (number === null) {
-      this.done = true;
+      this.finish();
       this.connection.close("unusable phone key");
       showError("This link was refused", "The phone's answer did not fit this code, so nothing was linked. Scan a fresh code to try again.");
       return;
@@ -127,11 +139,11 @@ class PairingScreen {
     const keys = this.sessionId ? await this.pairing.verifyLinked(this.sessionId, message) : null;
     if (!keys || !this.sessionId) {
       this.connection.send({ type: "key_mismatch" });
-      this.done = true;
+      this.finish();
       showError("This link was refused", "The phone's answer did not match this code, so nothing was linked. Scan a fresh code to try again.");
       return;
     }
-    this.done = true;
+    this.finish();
     await finishLink(this.connection, this.sessionId, message, keys, showChats);
   }
 
@@ -158,7 +170,7 @@ class PairingScreen {
 
   private onEnded({ reason, notice }: Ending): void {
     if (this.done) return;
-    this.done = true;
+    this.finish();
     const abandoned = reason === "expired" && document.body.dataset.state === "scanned";
     if (reason === "rejected" || abandoned) {
       const unconfirmed = this.refusal ? `Nothing was linked: ${this.refusal} Here is a fresh code.` : "Nobody confirmed on the phone. Here is a fresh code.";

@@ -8,6 +8,8 @@ import type { Presence, ServerMessage } from "../../shared/protocol";
 import type { RelayChannel } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
 import { Connection, type ConnectionOptions } from "../connection/connection";
+import { ConnectionStatus } from "./connection-status";
+import { $ } from "./dom";
 import type { StoredLink } from "./link-store";
 
 /** How often to ask after the phone when the server does not say (it says in `ready`). */
@@ -19,13 +21,15 @@ export interface ChatConnectionEvents {
   presence(phone: Presence): void;
   /** The link is over (an `ended` message or a final close); the notice says why. */
   ended(notice: string): Promise<void>;
-  /** What to show while the socket is down, or once another tab took the link over (this one stops; the link stays). */
-  status(text: string): void;
+  /** What to show about the phone: null while this computer is not connected (the phone's state is unknown then), or a notice once another tab took the link over (this one stops; the link stays). */
+  status(text: string | null): void;
 }
 
 export class ChatConnection {
   private connection: Connection | null = null;
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  /** "Computer not connected", "Reconnecting in N s… Retry now": this computer's side of the link. */
+  private readonly linkStatus: ConnectionStatus;
   /** Set once the screen closed this (the link ended, another tab took it, or the server lied). */
   private closed = false;
 
@@ -36,6 +40,7 @@ export class ChatConnection {
   ) {
     document.addEventListener("visibilitychange", this.askPresence);
     window.addEventListener("online", this.reconnectNow);
+    this.linkStatus = new ConnectionStatus($("chat-connection"), this.reconnectNow, (connected) => connected || this.events.status(null));
   }
 
   /**
@@ -60,9 +65,16 @@ export class ChatConnection {
     const events = {
       open: () => this.attach(),
       message: (message: ServerMessage) => this.onServerMessage(message),
-      closed: () => this.detach(),
-      reconnecting: () => this.events.status("Connecting…"),
-      ended: ({ reason, notice }: Ending) => (reason === "replaced" ? this.events.status(notice) : void this.events.ended(notice)),
+      closed: (code: number) => {
+        this.linkStatus.closed(code);
+        this.detach();
+      },
+      reconnecting: (delayMs: number) => this.linkStatus.reconnecting(delayMs),
+      ended: ({ reason, notice }: Ending) => {
+        this.linkStatus.stop();
+        if (reason === "replaced") this.events.status(notice);
+        else void this.events.ended(notice);
+      },
     };
     if (linking) {
       linking.handOver(options, events);
@@ -79,6 +91,7 @@ export class ChatConnection {
   close(): void {
     this.closed = true;
     this.detach();
+    this.linkStatus.stop();
     document.removeEventListener("visibilitychange", this.askPresence);
     window.removeEventListener("online", this.reconnectNow);
     this.connection?.close("ended");
@@ -93,6 +106,7 @@ export class ChatConnection {
   }
 
   private attach(): void {
+    this.linkStatus.opened();
     const connection = this.connection;
     this.channel.attach((message) => void connection?.send(message));
   }

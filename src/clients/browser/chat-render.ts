@@ -54,12 +54,73 @@ export function drawMoreChats(state: ChatState): boolean {
   return true;
 }
 
+/** Says a new message in the open chat to screen readers, without re-reading the conversation. */
+export function announceMessage(from: string, text: string): void {
+  $("message-announcer").textContent = `Message from ${from}: ${text}`;
+}
+
+const chatItemOf = (list: HTMLElement, chatId: string | null | undefined) => (chatId ? list.querySelector<HTMLElement>(`[data-chat="${CSS.escape(chatId)}"]`) : null);
+
+/**
+ * The chat list as a listbox: one Tab stop (the focused chat, else the open
+ * one), arrow keys, Home and End move, Enter or Space (or a click) opens.
+ */
+export function bindChatList(list: HTMLElement, open: (chatId: string) => void, signal?: AbortSignal): void {
+  list.addEventListener(
+    "click",
+    (event) => {
+      const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
+      if (item?.dataset.chat) open(item.dataset.chat);
+    },
+    { signal },
+  );
+  list.addEventListener(
+    "keydown",
+    (event) => {
+      const items = [...list.querySelectorAll<HTMLElement>("[data-chat]")];
+      const at = items.indexOf(document.activeElement as HTMLElement);
+      if (at < 0) return;
+      const moveTo = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[event.key];
+      if (moveTo !== undefined) {
+        event.preventDefault();
+        focusChat(items, Math.max(0, Math.min(items.length - 1, moveTo)));
+      } else if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        open(items[at]!.dataset.chat!);
+      }
+    },
+    { signal },
+  );
+}
+
+function focusChat(items: HTMLElement[], index: number): void {
+  for (const [position, item] of items.entries()) item.tabIndex = position === index ? 0 : -1;
+  items[index]?.focus();
+}
+
+/** Puts focus on a chat in the list, or on its first (back from a conversation on a narrow screen). */
+export function focusChatInList(chatId: string | null): void {
+  const list = $("chat-list");
+  const items = [...list.querySelectorAll<HTMLElement>("[data-chat]")];
+  focusChat(items, Math.max(0, items.indexOf(chatItemOf(list, chatId)!)));
+}
+
 export function renderChats(state: ChatState): void {
   const list = $("chat-list");
   const all = state.list();
   const rows = all.slice(0, chatRows).map((view) => ({ view, selected: view.chat.id === state.selected, typist: state.typing(view.chat.id) }));
   const shown = rows.map(({ view, selected, typist }) => `${view.chat.id} ${view.messages.at(-1)?.id} ${view.messages.at(-1)?.status} ${view.unread} ${selected} ${typist}`).join("\n");
-  if (shown !== drawnRows || !list.firstChild) list.replaceChildren(...rows.map(({ view, selected, typist }) => chatItem(view, selected, typist)));
+  if (shown !== drawnRows || !list.firstChild) {
+    const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.chat : undefined;
+    list.replaceChildren(...rows.map(({ view, selected, typist }) => chatItem(view, selected, typist)));
+    const stop = chatItemOf(list, focused) ?? chatItemOf(list, state.selected) ?? list.querySelector<HTMLElement>("[data-chat]");
+    if (stop) stop.tabIndex = 0;
+    if (focused) stop?.focus();
+    // The list re-sorts (a send moves a chat to the top): the open chat stays in view.
+    const selectedAt = String(all.findIndex((view) => view.chat.id === state.selected));
+    if (!focused && selectedAt !== list.dataset.selectedAt) chatItemOf(list, state.selected)?.scrollIntoView({ block: "nearest" });
+    list.dataset.selectedAt = selectedAt;
+  }
   drawnRows = shown;
   list.dataset.count = String(all.length);
   const view = state.selected ? state.chat(state.selected) : undefined;
@@ -83,6 +144,9 @@ export function renderChats(state: ChatState): void {
 function chatItem(view: ChatView, selected: boolean, typist: string | null): HTMLElement {
   const item = element("li", `chat-item${selected ? " selected" : ""}`);
   item.dataset.chat = view.chat.id;
+  item.setAttribute("role", "option");
+  item.setAttribute("aria-selected", String(selected));
+  item.tabIndex = -1;
   const last = view.messages.at(-1);
   const body = element("div", "chat-item-body");
   const top = element("div", "chat-item-top");
@@ -90,9 +154,15 @@ function chatItem(view: ChatView, selected: boolean, typist: string | null): HTM
   const bottom = element("div", "chat-item-bottom");
   const preview = last ? `${last.from === "me" ? "" : view.chat.group ? `${last.from.split(" ")[0]}: ` : ""}${last.text}` : "";
   bottom.append(typist ? element("span", "chat-preview typing", view.chat.group ? `${typist} is typing…` : "typing…") : element("span", "chat-preview", preview));
-  if (view.unread > 0) bottom.append(element("span", "unread", String(view.unread)));
+  if (view.unread > 0) {
+    const unread = element("span", "unread", String(view.unread));
+    unread.append(element("span", "visually-hidden", " unread"));
+    bottom.append(unread);
+  }
   body.append(top, bottom);
-  item.append(element("span", "avatar", initials(view.chat.title)), body);
+  const avatar = element("span", "avatar", initials(view.chat.title));
+  avatar.setAttribute("aria-hidden", "true");
+  item.append(avatar, body);
   return item;
 }
 

@@ -6,7 +6,7 @@ import { HISTORY_PAGE_LIMIT, parseAppMessage, type AppMessage, type Change, type
 import { RelayChannel } from "../../shared/relay-channel";
 import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
-import { drawMoreChats, renderChats, showAccount, showBanner } from "./chat-render";
+import { announceMessage, bindChatList, drawMoreChats, focusChatInList, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
 import { loadChats, saveChats } from "./chat-store";
 import { $ } from "./dom";
@@ -131,10 +131,11 @@ export class ChatScreen {
     this.queueRender();
   }
 
-  /** A contact's new message while this tab is hidden: a desktop notification, if the user allowed them. */
+  /** A contact's new message: said to screen readers in the open chat, and a desktop notification while this tab is hidden, if the user allowed them. */
   private announce(applied: Change[]): void {
     for (const change of applied) {
       if (change.type !== "message" || change.message.from === "me") continue;
+      if (change.message.chatId === this.state.selected) announceMessage(change.message.from, change.message.text);
       const chat = this.state.chat(change.message.chatId)?.chat;
       if (chat) notifyMessage(chat, change.message);
     }
@@ -183,11 +184,20 @@ export class ChatScreen {
     void this.post({ kind: "history_request", chatId, limit: HISTORY_PAGE_LIMIT, ...(before ? { before } : {}) });
   }
 
+  /** Opens a chat (on a narrow screen, in place of the list) and puts the cursor in its message box. */
   private open(chatId: string): void {
     if (this.state.select(chatId)) void this.post({ kind: "read", chatId });
     if ((this.state.chat(chatId)?.messages.length ?? 0) < OPENING_SCREENFUL) this.loadOlder();
     void saveChats(this.state.version, this.state.profile, this.state.takeChanged());
-    this.queueRender();
+    $("chat-app").dataset.view = "chat";
+    this.render();
+    $("composer-input").focus();
+  }
+
+  /** Back to the list on a narrow screen, on the chat that was open. */
+  private backToList(): void {
+    $("chat-app").dataset.view = "list";
+    focusChatInList(this.state.selected);
   }
 
   private bindControls(): void {
@@ -202,14 +212,8 @@ export class ChatScreen {
       },
       { signal },
     );
-    $("chat-list").addEventListener(
-      "click",
-      (event) => {
-        const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
-        if (item?.dataset.chat) this.open(item.dataset.chat);
-      },
-      { signal },
-    );
+    bindChatList($("chat-list"), (chatId) => this.open(chatId), signal);
+    $("back-to-chats").addEventListener("click", () => this.backToList(), { signal });
     $("logout").addEventListener(
       "click",
       () => {

@@ -1,9 +1,6 @@
 // The phone simulator on the command line: `npm run phone -- <command>`.
-import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
-import jsQR from "jsqr";
-import { PNG } from "pngjs";
 import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat, type QrPayload } from "../../shared/protocol";
 import WebSocket from "ws";
 import { emptyChannelState } from "../../shared/relay-channel";
@@ -13,13 +10,17 @@ import { HISTORY_SIZES, type HistorySize } from "../phone-core/history";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { ProfileBusyError, ProfileLock } from "./profile-lock";
+import { ImageError, readQrFromImage } from "./read-image";
 import { rotateKey } from "./rotate-key";
+
+/** Where the phone finds the server when neither --server nor QR_LINK_SERVER says. */
+const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
 const USAGE = `QR Link phone simulator
 
   npm run phone -- register --number <E.164> --name <name> [--history small|large]
   npm run phone -- link '<QR text>' [--reject] [--once]
-  npm run phone -- link --image <screenshot.png> [--reject] [--once]
+  npm run phone -- link --image <picture> [--reject] [--once]
   npm run phone -- link-code <XXXX-XXXX> [--reject] [--once]
   npm run phone -- online [--quiet]
   npm run phone -- devices
@@ -47,7 +48,8 @@ phone is online, stop it before you link, revoke or rotate with that profile;
 \`devices\` works meanwhile.
 
 Options:
-  --server <url>     the QR Link server (default http://127.0.0.1:8787)
+  --server <url>     the QR Link server (default: $QR_LINK_SERVER, else ${DEFAULT_SERVER})
+  --image <path>     a screenshot or photo of the QR code (PNG, JPEG, WebP, …)
   --profile <path>   the phone's profile file (default ${DEFAULT_PROFILE})
   --reject           reject the link without asking
   --once             link and exit instead of staying online
@@ -57,7 +59,7 @@ Options:
 `;
 
 const options = {
-  server: { type: "string", default: "http://127.0.0.1:8787" },
+  server: { type: "string", default: process.env.QR_LINK_SERVER || DEFAULT_SERVER },
   profile: { type: "string", default: DEFAULT_PROFILE },
   number: { type: "string" },
   name: { type: "string" },
@@ -85,22 +87,28 @@ async function register(values: Options, lock: ProfileLock): Promise<void> {
   }
   // Registering again keeps the key, so only the name changes.
   const store = existing ?? (await FilePhoneStore.create(values.profile, number.data, name.data, lock, history));
-  const account = await new Phone(values.server, { ...store.identity, name: name.data }).register().catch((error: unknown) => {
+  const account = await new Phone(serverOrigin(values), { ...store.identity, name: name.data }).register().catch((error: unknown) => {
     if (error instanceof ServerError && error.code === "number_taken") {
       console.error(`${values.profile} does not hold the key ${number.data} is registered with; if you have the profile that does, pass it with --profile.`);
     }
     throw error;
   });
   await store.rename(account.name);
-  console.log(`Registered ${account.name} (${account.number}) with ${values.server}`);
+  console.log(`Registered ${account.name} (${account.number}) with ${serverOrigin(values)}`);
   console.log(`Profile: ${values.profile} (holds this phone's private key; keep it private)`);
 }
 
 async function decodeImage(path: string): Promise<string> {
-  const png = PNG.sync.read(await readFile(path));
-  const code = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
-  if (!code) throw new UsageError(`no QR code found in ${path}`);
-  return code.data;
+  const text = await readQrFromImage(path);
+  if (!text) throw new UsageError(`no QR code found in ${path}: take the screenshot with the whole code in view, or pass the code's text instead`);
+  return text;
+}
+
+/** The server's origin from --server (or QR_LINK_SERVER), checked to be an http(s) address. */
+function serverOrigin(values: Options): string {
+  const url = URL.canParse(values.server) ? new URL(values.server) : null;
+  if (!url || !/^https?:$/.test(url.protocol)) throw new UsageError(`--server "${values.server}" is not an http(s) address: pass one like ${DEFAULT_SERVER}`);
+  return url.origin;
 }
 
 function ago(at: number): string {
@@ -126,7 +134,7 @@ function describe(context: Inspection): string {
 
 async function devices(values: Options): Promise<void> {
   const store = await FilePhoneStore.load(values.profile);
-  const list = await new Phone(new URL(values.server).origin, store.identity).devices();
+  const list = await new Phone(serverOrigin(values), store.identity).devices();
   if (list.length === 0) {
     console.log("No linked devices.");
     return;
@@ -141,7 +149,13 @@ async function revoke(values: Options, positionals: string[], lock: ProfileLock)
   const id = positionals[0];
   if (!id) throw new UsageError("revoke needs the device id that `devices` lists");
   const store = await FilePhoneStore.load(values.profile, lock);
-  await new Phone(new URL(values.server).origin, store.identity).revoke(id);
+  const phone = new Phone(serverOrigin(values), store.identity);
+  const known = await phone.devices();
+  if (!known.some((device) => device.id === id)) {
+    const listed = known.map((device) => `  ${device.id}  ${device.name}, ${device.place}`).join("\n");
+    throw new UsageError(known.length === 0 ? `no linked device "${id}": this phone has no linked devices` : `no linked device "${id}"; this phone's linked devices are:\n${listed}`);
+  }
+  await phone.revoke(id);
   await store.removeLink(id);
   console.log(`Logged out ${id}: that browser shows a fresh QR code.`);
 }
@@ -169,8 +183,8 @@ async function link(values: Options, positionals: string[], lock: ProfileLock): 
   const text = values.image ? await decodeImage(values.image) : positionals[0];
   const qr = text ? parseQrText(text) : null;
   if (!qr) throw new UsageError("link needs the QR text (https://…/link#…) or --image with a screenshot of the QR code");
-  const server = new URL(values.server).origin;
-  if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server)`);
+  const server = serverOrigin(values);
+  if (qr.origin !== server) throw new UsageError(`this QR code is for ${qr.origin}, but this phone uses ${server} (set --server or QR_LINK_SERVER)`);
 
   const store = await FilePhoneStore.load(values.profile, lock);
   const phone = new Phone(server, store.identity);
@@ -182,7 +196,7 @@ async function link(values: Options, positionals: string[], lock: ProfileLock): 
 async function linkCode(values: Options, positionals: string[], lock: ProfileLock): Promise<void> {
   if (!positionals[0]) throw new UsageError("link-code needs the code the computer shows, e.g. ABCD-EF23");
   const store = await FilePhoneStore.load(values.profile, lock);
-  const phone = new Phone(new URL(values.server).origin, store.identity);
+  const phone = new Phone(serverOrigin(values), store.identity);
   const { qr, inspection } = await tryLinkCode(phone, positionals[0], { extractableKey: true }).catch((error: unknown) => {
     if (error instanceof MalformedCodeError) throw new UsageError(error.message);
     throw error;
@@ -224,7 +238,7 @@ async function confirmLink(values: Options, phone: Phone, store: FilePhoneStore,
 
 async function online(values: Options, lock: ProfileLock): Promise<void> {
   const store = await FilePhoneStore.load(values.profile, lock);
-  await goOnline(new Phone(new URL(values.server).origin, store.identity), store, values);
+  await goOnline(new Phone(serverOrigin(values), store.identity), store, values);
 }
 
 /** Streams to every linked browser and takes typed commands until Ctrl-C. */
@@ -310,6 +324,9 @@ function report(event: ChatsEvent): void {
 
 class UsageError extends Error {}
 
+/** The server this run talks to, for an error that cannot reach it. */
+let serverInUse = DEFAULT_SERVER;
+
 /** Runs a command that writes the profile while holding its lock, so two processes never write one profile. */
 async function holdingProfile(values: Options, command: string, work: (lock: ProfileLock) => Promise<void>): Promise<void> {
   const lock = await ProfileLock.acquire(values.profile, command);
@@ -322,6 +339,7 @@ async function holdingProfile(values: Options, command: string, work: (lock: Pro
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options, allowPositionals: true });
+  serverInUse = values.server;
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
@@ -333,15 +351,16 @@ async function main(): Promise<void> {
   if (command === "link-code") return holdingProfile(values, command, (lock) => linkCode(values, rest, lock));
   if (command === "online") return holdingProfile(values, command, (lock) => online(values, lock));
   if (command === "revoke") return holdingProfile(values, command, (lock) => revoke(values, rest, lock));
-  if (command === "rotate-key") return holdingProfile(values, command, (lock) => rotateKey(values.profile, new URL(values.server).origin, lock));
-  throw new UsageError(`unknown command "${command}"`);
+  if (command === "rotate-key") return holdingProfile(values, command, (lock) => rotateKey(values.profile, serverOrigin(values), lock));
+  throw new UsageError(`unknown command "${command}": the commands are register, link, link-code, online, devices, revoke and rotate-key`);
 }
 
 main().catch((error: unknown) => {
   if (error instanceof ServerError) console.error(`The server refused: ${error.message} (${error.code})`);
   else if (error instanceof ProfileBusyError) console.error(error.message);
-  else if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-  else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error("Cannot reach the server: is `npm run dev` running?");
+  else if (error instanceof UsageError) console.error(`${error.message}\n\nRun \`npm run phone -- --help\` for every command and option.`);
+  else if (error instanceof ImageError) console.error(error.message);
+  else if (error instanceof TypeError && String(error.cause ?? "").includes("ECONNREFUSED")) console.error(`Cannot reach the server at ${serverInUse}: is \`npm run dev\` running there? Pass its address with --server or QR_LINK_SERVER.`);
   else console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;
 });

@@ -8,11 +8,11 @@ import { emptyChannelState } from "../../shared/relay-channel";
 import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
-import { renderChats } from "../browser/chat-render";
+import { announceMessage, bindChatList, focusChatInList, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
 import { runInOneTab } from "../browser/tab-lock";
-import { CameraScanner, decodeQr } from "./camera-scanner";
+import { CameraScanner, decodeQr, scanHint } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
 
 type Screen = "loading" | "register" | "home" | "chats" | "scan" | "arrived" | "confirm" | "code";
@@ -106,9 +106,9 @@ class PhoneApp {
           return item;
         }),
       );
-      if (devices.length === 0) list.textContent = "None.";
+      if (devices.length === 0) list.replaceChildren(listLine("None."));
     } catch (error) {
-      list.textContent = `Could not load the list: ${(error as Error).message}`;
+      list.replaceChildren(listLine(`Could not load the list: ${(error as Error).message}`));
     }
   }
 
@@ -123,6 +123,7 @@ class PhoneApp {
     this.loadOlder(chatId);
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "chat";
     this.drawChats();
+    $("composer-input").focus();
   }
 
   /** The chat's messages before the oldest shown, from the phone's own store. */
@@ -139,10 +140,13 @@ class PhoneApp {
     if (this.view.selected) this.loadOlder(this.view.selected);
   }
 
+  /** Back to the list, on the chat that was open. */
   closeChat(): void {
+    const open = this.view.selected;
     this.view.selected = null;
     $("chat-list").closest<HTMLElement>(".phone-chats")!.dataset.open = "list";
     this.drawChats();
+    focusChatInList(open);
   }
 
   /** A message typed on the phone: logged, then shown on every linked browser. */
@@ -157,8 +161,12 @@ class PhoneApp {
 
   async scan(): Promise<void> {
     show("scan");
-    // No camera, or no permission: paste or pick a picture instead.
-    await this.camera.start($<HTMLVideoElement>("camera"), (text) => void this.scanned(text));
+    showScanStatus(scanHint(0), false);
+    // No camera, or no permission: the status says how to allow it; paste or pick a picture instead.
+    await this.camera.start($<HTMLVideoElement>("camera"), {
+      found: (text) => void this.scanned(text),
+      status: (text, problem) => showScanStatus(text, problem),
+    });
   }
 
   /** What a scan read: ask the server what asks to be linked, and show it. */
@@ -305,6 +313,7 @@ class PhoneApp {
       if (document.body.dataset.screen === "chats" && this.view.readSelected()) void this.chats.read(this.view.selected!);
       if (event.change.type === "message") {
         const { message } = event.change;
+        if (message.from !== "me" && message.chatId === this.view.selected) announceMessage(message.from, message.text);
         log(message.from === "me" ? `You → ${event.chat.title}: ${message.text}` : `${message.from} → you: ${message.text}`);
       }
     }
@@ -322,6 +331,21 @@ class PhoneApp {
     }
     this.drawChats();
   }
+}
+
+/** A list's only line, saying why it has no entries. */
+function listLine(text: string): HTMLLIElement {
+  const item = document.createElement("li");
+  item.textContent = text;
+  return item;
+}
+
+/** The scan screen's guidance, or why the camera cannot be used (then the camera's box is hidden). */
+function showScanStatus(text: string, problem: boolean): void {
+  const status = $("scan-status");
+  status.textContent = text;
+  status.classList.toggle("warning", problem);
+  $("camera").hidden = problem;
 }
 
 async function register(form: HTMLFormElement): Promise<void> {
@@ -352,10 +376,7 @@ $("start-link").addEventListener("click", () => void app?.scan());
 $("open-chats").addEventListener("click", () => app?.showChats());
 $("close-chat").addEventListener("click", () => app?.closeChat());
 $("messages").addEventListener("scroll", (event) => (event.target as HTMLElement).scrollTop < 400 && app?.scrolledUp(), { passive: true });
-$("chat-list").addEventListener("click", (event) => {
-  const item = (event.target as HTMLElement).closest<HTMLElement>("[data-chat]");
-  if (item?.dataset.chat) app?.openChat(item.dataset.chat);
-});
+bindChatList($("chat-list"), (chatId) => app?.openChat(chatId));
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>("composer-input");
@@ -370,10 +391,11 @@ $("paste-form").addEventListener("submit", (event) => {
 $("pick-image").addEventListener("change", async (event) => {
   const file = (event.target as HTMLInputElement).files?.[0];
   if (!file || !app) return;
-  const image = await createImageBitmap(file);
-  const text = decodeQr(image, image.width, image.height);
+  const text = await createImageBitmap(file)
+    .then((image) => decodeQr(image))
+    .catch(() => undefined);
   if (text) await app.scanned(text);
-  else showNotice("No QR code found in that picture.");
+  else showNotice("No QR code found in that picture. Pick one with the whole code in view, or paste the code's text.");
 });
 $("start-link-code").addEventListener("click", () => app?.askForCode());
 $("code-form").addEventListener("submit", (event) => {
