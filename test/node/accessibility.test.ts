@@ -53,12 +53,12 @@ describe.skipIf(skipReason)("everyone can use it", () => {
 
     await page.goto(server.url);
     const status = page.locator("#pairing-connection");
-    await status.getByText(/^Reconnecting in \d+ s…$/).waitFor({ timeout: 5_000 });
+    await status.getByText(/^Reconnecting in \d+ s…$/).waitFor({ timeout: 15_000 });
     expect(await status.locator(".connection-title").textContent()).toBe("Cannot reach QR Link");
     await expectAccessible(page, "QR page, server outage");
     serverDown = false;
     await status.getByRole("button", { name: "Retry now" }).click();
-    await page.waitForSelector("body[data-state=pending]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     expect(await status.isVisible()).toBe(false);
     await expectAccessible(page, "QR page, the code");
 
@@ -70,30 +70,30 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await context.setOffline(false);
     await status.waitFor({ state: "hidden", timeout: 5_000 });
 
-    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     // Linking with a code instead: the number form, then the code.
     await page.click("#use-code");
     await page.waitForSelector("body[data-state=code-number]", { timeout: 2_000 });
     await expectAccessible(page, "QR page, link with phone number");
     await page.fill("#code-number-input", "+15550101");
     await page.click("#code-number-form button[type=submit]");
-    await page.waitForSelector("body[data-state=code]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=code]", { timeout: 15_000 });
     await expectAccessible(page, "QR page, the code to type on the phone");
     await page.getByRole("button", { name: "Link with a QR code instead" }).click();
-    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     // Open in another window: this one offers "Use here".
     const other = await context.newPage();
     await other.goto(server.url);
-    await other.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await other.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
     await expectAccessible(other, "QR page, open in another window");
     await other.close();
 
     const qr = await qrOf(page);
     await phone.inspect(qr);
-    await page.waitForSelector("body[data-state=scanned]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 15_000 });
     await expectAccessible(page, "QR page, scanned");
     await phone.reject(qr, "wrong_number");
-    await page.waitForSelector("body[data-state=error]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=error]", { timeout: 15_000 });
     await expectAccessible(page, "QR page, refused");
     await page.getByRole("button", { name: "Try again" }).click();
     await page.waitForSelector("body[data-state=expired]", { timeout: SCHEDULE.TOKEN_FIRST_TTL_MS + SCHEDULE.TOKEN_TTL_MS + 3_000 });
@@ -125,8 +125,8 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       await phone.waitForOutput(/type the number the computer shows/, 10_000);
       await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""));
       phone.answer(`${await page.locator("#match-number").textContent()}\n`);
-      await page.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
-      await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+      await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+      await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     });
     afterAll(async () => {
       phone?.interrupt();
@@ -159,7 +159,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       await page.keyboard.press("Enter");
       await phone.waitForOutput(new RegExp(`you → ${title}: Typed with the keyboard alone`));
       // The contact's answer is announced on its own, not the whole conversation again.
-      await page.waitForFunction(() => (document.getElementById("message-announcer")?.textContent ?? "") !== "", null, { timeout: 5_000 });
+      await page.waitForFunction(() => (document.getElementById("message-announcer")?.textContent ?? "") !== "", null, { timeout: 15_000 });
       expect(await page.locator("#message-announcer").textContent()).toMatch(new RegExp(`^Message from .+: .+`));
       expect(await page.locator("#messages").getAttribute("aria-live")).toBeNull();
       await expectAccessible(page, "chat screen, a chat open");
@@ -179,7 +179,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       expect(await waiting.getAttribute("data-status")).toBe("pending");
       await context.setOffline(false);
       await status.waitFor({ state: "hidden", timeout: 5_000 });
-      await page.waitForSelector('.bubble.mine:not([data-status=pending]) >> text="Written while offline"', { timeout: 5_000 });
+      await page.waitForSelector('.bubble.mine:not([data-status=pending]) >> text="Written while offline"', { timeout: 15_000 });
       await phone.waitForOutput(/you → .*: Written while offline/);
     });
 
@@ -187,7 +187,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       serverDown = true;
       for (const socket of sockets.splice(0)) await socket.close({ code: 1011, reason: "server restarting" });
       const status = page.locator("#chat-connection");
-      await status.getByText(/^Reconnecting in \d+ s…$/).waitFor({ timeout: 5_000 });
+      await status.getByText(/^Reconnecting in \d+ s…$/).waitFor({ timeout: 15_000 });
       expect(await status.locator(".connection-title").textContent()).toBe("Cannot reach QR Link");
       expect(await page.locator("#phone-banner").isVisible()).toBe(false);
       await expectAccessible(page, "chat screen, server outage");
@@ -207,7 +207,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       await page.locator(`#chat-list [data-chat="${chatId}"]`).click();
       await page.fill("#composer-input", "Moves this chat to the top");
       await page.press("#composer-input", "Enter");
-      await page.waitForFunction((id) => document.querySelector("#chat-list [role=option]")?.getAttribute("data-chat") === id, chatId, { timeout: 3_000 });
+      await page.waitForFunction((id) => document.querySelector("#chat-list [role=option]")?.getAttribute("data-chat") === id, chatId, { timeout: 15_000 });
       expect(await page.locator(`#chat-list [data-chat="${chatId}"]`).getAttribute("aria-selected")).toBe("true");
       const inView = await page.evaluate((id) => {
         const item = document.querySelector(`#chat-list [data-chat="${id}"]`)!.getBoundingClientRect();
@@ -254,7 +254,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await phonePage.fill("input[name=number]", "+15550103");
     await phonePage.fill("input[name=name]", "Carol");
     await phonePage.click("#register-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
     await expectAccessible(phonePage, "phone page, home");
 
     await phonePage.click("#open-chats");
@@ -268,7 +268,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
 
     await phonePage.click("#start-link");
     await phonePage.waitForSelector("body[data-screen=scan]");
-    await phonePage.locator("#scan-status.warning").waitFor({ timeout: 5_000 });
+    await phonePage.locator("#scan-status.warning").waitFor({ timeout: 15_000 });
     await expectAccessible(phonePage, "phone page, scan without a camera");
     await phonePage.getByRole("button", { name: "Cancel" }).click();
     await phonePage.click("#start-link-code");
@@ -277,7 +277,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await phonePage.locator("[data-screen=code]").getByRole("button", { name: "Cancel" }).click();
     const otherTab = await phonePage.context().newPage();
     await otherTab.goto(`${server.url}/phone`);
-    await otherTab.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await otherTab.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
     await expectAccessible(otherTab, "phone page, open in another window");
     await otherTab.close();
 
@@ -285,10 +285,10 @@ describe.skipIf(skipReason)("everyone can use it", () => {
     await qrPage.goto(server.url);
     await qrPage.waitForSelector("body[data-state=pending]");
     await phonePage.goto((await qrPage.locator("#qr").getAttribute("data-text"))!);
-    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 15_000 });
     await expectAccessible(phonePage, "phone page, arrived by a link");
     await phonePage.click("#arrived-continue");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     await expectAccessible(phonePage, "phone page, confirm");
   });
 });

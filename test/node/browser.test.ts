@@ -80,18 +80,18 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.fill("input[name=number]", number);
     await phonePage.fill("input[name=name]", name);
     await phonePage.click("#register-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
     return phonePage;
   }
 
   /** The two digits the page shows once a phone scanned (number matching). */
   async function shownNumber(page: Page): Promise<string> {
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
     return (await page.locator("#match-number").textContent())!;
   }
 
   async function waitForNewQr(page: Page, previous: string): Promise<void> {
-    await page.waitForFunction((text) => document.querySelector<HTMLElement>("#qr")?.dataset.text !== text, previous, { timeout: 5_000 });
+    await page.waitForFunction((text) => document.querySelector<HTMLElement>("#qr")?.dataset.text !== text, previous, { timeout: 15_000 });
   }
 
   it("shows a QR code that decodes to the session's current token, and the next one after a rotation", async () => {
@@ -130,7 +130,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page } = await openPage();
     const shot = await readQr(page, "3-to-scan");
     const phone = spawnPhone(["link", "--image", shot.path, "--once", ...profile()]);
-    await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 15_000 });
     await expect(page.getByText("Confirm on your phone").isVisible()).resolves.toBe(true);
     const number = await shownNumber(page);
     expect(await page.locator("#match-number").isVisible()).toBe(true);
@@ -168,22 +168,22 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
     // 4. A message reaches the phone, decrypted there, and the contact's reply comes back.
     // The snapshot is complete once the most recent chat is open.
-    await page.waitForSelector(".chat-item.selected", { timeout: 5_000 });
+    await page.waitForSelector(".chat-item.selected", { timeout: 15_000 });
     const chat = (await page.locator("#conversation-title").textContent())!;
     await page.fill("#composer-input", "Lunch at noon?");
     await page.press("#composer-input", "Enter");
     await phone.waitForOutput(new RegExp(`you → ${chat}: Lunch at noon\\?`));
     // The contact's phone gets it and they read it: the ticks go ✓, ✓✓, then blue.
-    await page.waitForSelector(".bubble.mine[data-status=read] >> text=Lunch at noon?", { timeout: 3_000 });
+    await page.waitForSelector(".bubble.mine[data-status=read] >> text=Lunch at noon?", { timeout: 15_000 });
     await phone.waitForOutput(/→ you \(/);
     const reply = /(.+) → you \((.+)\): (.+)/.exec(phone.output())!;
-    await page.getByText(reply[3]!, { exact: true }).last().waitFor({ timeout: 3_000 });
+    await page.getByText(reply[3]!, { exact: true }).last().waitFor({ timeout: 15_000 });
     await saveArtifact("4-reply", await page.screenshot());
 
     // 5. The phone goes away: the banner shows, a new message waits with a clock, then goes out once.
     phone.interrupt();
     await phone.done;
-    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 3_000 });
+    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 15_000 });
     expect(await page.locator("#phone-banner").textContent()).toContain("Phone not connected");
     await page.fill("#composer-input", "Sent while the phone was away");
     await page.press("#composer-input", "Enter");
@@ -194,15 +194,15 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
     // A reload while the phone is away keeps the chats shown and the message waiting.
     await page.reload();
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     await page.locator(".chat-item", { hasText: chat }).click();
     expect(await waiting.getAttribute("data-status")).toBe("pending");
-    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 3_000 });
+    await page.waitForSelector("#phone-banner:not([hidden])", { timeout: 15_000 });
 
     const back = spawnPhone(["online", ...bob]);
-    await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 5_000 });
-    await page.waitForSelector('.bubble.mine[data-status=read] >> text="Sent while the phone was away"', { timeout: 5_000 });
+    await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 15_000 });
+    await page.waitForSelector('.bubble.mine[data-status=read] >> text="Sent while the phone was away"', { timeout: 15_000 });
     await back.waitForOutput(/you → .*: Sent while the phone was away/);
     expect(back.output().match(/Sent while the phone was away/g)).toHaveLength(1);
     expect(await waiting.count()).toBe(1);
@@ -211,17 +211,17 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const resumed = page.waitForEvent("websocket");
     await page.reload();
     expect(new URL((await resumed).url()).pathname).toBe(`/api/links/${latest(messages, "linked").linkId}/browser`);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     await page.locator(".chat-item", { hasText: chat }).click();
-    await page.locator(".bubble", { hasText: "Sent while the phone was away" }).waitFor({ timeout: 3_000 });
+    await page.locator(".bubble", { hasText: "Sent while the phone was away" }).waitFor({ timeout: 15_000 });
     expect(await page.locator(".bubble", { hasText: "Lunch at noon?" }).count()).toBe(1);
     expect(await page.locator(".bubble", { hasText: "Sent while the phone was away" }).count()).toBe(1);
     await saveArtifact("6-reloaded", await page.screenshot());
 
     // Log out: the page shows a fresh code and the phone drops the link.
     await page.getByRole("button", { name: "Log out" }).click();
-    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     await back.waitForOutput(/link ended/);
     back.interrupt();
     await back.done;
@@ -234,13 +234,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const phone = spawnPhone(["link", (await readQr(first, "tabs-to-link")).text, ...gina]);
     await phone.waitForOutput(/type the number the computer shows/);
     phone.answer(`${await shownNumber(first)}\n`);
-    await first.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await first.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
-    await first.waitForSelector(".chat-item.selected", { timeout: 5_000 });
+    await first.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await first.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
+    await first.waitForSelector(".chat-item.selected", { timeout: 15_000 });
     const chat = (await first.locator("#conversation-title").textContent())!;
     await first.fill("#composer-input", "From the first tab");
     await first.press("#composer-input", "Enter");
-    await first.waitForSelector('.bubble.mine[data-status=read] >> text="From the first tab"', { timeout: 3_000 });
+    await first.waitForSelector('.bubble.mine[data-status=read] >> text="From the first tab"', { timeout: 15_000 });
     expect(firstSockets.filter((socket) => !socket.isClosed())).toHaveLength(1);
 
     // A second tab of the same browser (same IndexedDB, same locks) opens no socket and offers to take over.
@@ -248,7 +248,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const secondSockets: WebSocket[] = [];
     second.on("websocket", (socket) => secondSockets.push(socket));
     await second.goto(server.url);
-    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
     expect(await second.getByText("QR Link is open in another window").isVisible()).toBe(true);
     expect(await second.locator("#pairing").isVisible()).toBe(false);
     expect(secondSockets).toEqual([]);
@@ -258,12 +258,12 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     // "Use here": the second tab shows the chats, the first stops at once and offers the same.
     const relay = second.waitForEvent("websocket");
     await second.getByRole("button", { name: "Use here" }).click();
-    await first.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await first.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
     expect(await first.getByText("QR Link is open in another window").isVisible()).toBe(true);
     expect(await first.locator("#chat-app").isVisible()).toBe(false);
     expect(new URL((await relay).url()).pathname).toMatch(/^\/api\/links\/[0-9a-f]{64}\/browser$/);
-    await second.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 3_000 });
-    await second.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await second.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 15_000 });
+    await second.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     // The first tab closed its relay socket and opened none.
     expect(firstSockets.filter((socket) => !socket.isClosed())).toEqual([]);
     await saveArtifact("tabs-taken-over", await second.screenshot());
@@ -272,7 +272,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await second.locator(".chat-item", { hasText: chat }).click();
     await second.fill("#composer-input", "From the second tab");
     await second.press("#composer-input", "Enter");
-    await second.waitForSelector('.bubble.mine[data-status=read] >> text="From the second tab"', { timeout: 5_000 });
+    await second.waitForSelector('.bubble.mine[data-status=read] >> text="From the second tab"', { timeout: 15_000 });
     await phone.waitForOutput(/you → .*: From the second tab/);
     expect(phone.output().match(/From the first tab/g)).toHaveLength(1);
     expect(phone.output().match(/From the second tab/g)).toHaveLength(1);
@@ -281,13 +281,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
     // And back: the first tab takes over again, with everything the second one sent.
     await first.getByRole("button", { name: "Use here" }).click();
-    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
-    await first.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 3_000 });
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
+    await first.waitForSelector("body[data-state=chat]:not([data-elsewhere])", { timeout: 15_000 });
     await first.locator(".chat-item", { hasText: chat }).click();
     await first.fill("#composer-input", "From the first tab again");
     await first.press("#composer-input", "Enter");
     await phone.waitForOutput(/you → .*: From the first tab again/);
-    await first.waitForSelector('.bubble.mine[data-status=read] >> text="From the first tab again"', { timeout: 5_000 });
+    await first.waitForSelector('.bubble.mine[data-status=read] >> text="From the first tab again"', { timeout: 15_000 });
     expect(phone.output().match(/From the second tab/g)).toHaveLength(1);
     phone.interrupt();
     await phone.done;
@@ -300,17 +300,17 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page, messages } = await openPage();
     const linked = await linkByTyping([(await readQr(page, "7-to-link")).text, "--once", ...eve], () => shownNumber(page));
     expect(linked.code, linked.stderr).toBe(0);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
     const sessionId = latest(messages, "session").sessionId;
     expect((await runPhone(["devices", ...eve])).stdout).toContain(sessionId);
 
     expect((await runPhone(["revoke", sessionId, ...eve])).code).toBe(0);
-    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     expect(await page.locator("#notice").textContent()).toContain("logged out from your phone");
     const fresh = await readQr(page, "7-after-revoke");
     expect(parseQrText(fresh.text)!.sessionId).not.toBe(sessionId);
     await page.reload();
-    await page.waitForSelector("body[data-state=pending]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
   });
 
   it("links with the phone page: register, paste the code, pick the number the computer shows among three, stream chats, log the device out", async () => {
@@ -322,7 +322,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.waitForSelector("body[data-screen=scan]");
     await phonePage.fill("#paste-form input[name=text]", text);
     await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     expect(await phonePage.locator("#context").textContent()).toMatch(/Reported by the browser: Chrome \d+ on Linux/);
     expect(await phonePage.locator("#place-warning").textContent()).toContain("Place unknown");
     await page.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
@@ -335,20 +335,20 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await saveArtifact("9-browser-number", await page.screenshot());
 
     await phonePage.click(`#match-choices button[data-choice="${number}"]`);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Frank");
-    await phonePage.waitForSelector(".device-list li[data-device]", { timeout: 3_000 });
+    await phonePage.waitForSelector(".device-list li[data-device]", { timeout: 15_000 });
 
     await page.fill("#composer-input", "Sent via the phone page");
     await page.press("#composer-input", "Enter");
-    await page.waitForSelector('.bubble.mine[data-status=read] >> text="Sent via the phone page"', { timeout: 3_000 });
-    await phonePage.getByText(/You → .*: Sent via the phone page/).waitFor({ timeout: 3_000 });
+    await page.waitForSelector('.bubble.mine[data-status=read] >> text="Sent via the phone page"', { timeout: 15_000 });
+    await phonePage.getByText(/You → .*: Sent via the phone page/).waitFor({ timeout: 15_000 });
     await saveArtifact("9-phone-home", await phonePage.screenshot());
 
     await phonePage.click(".device-list li[data-device] button");
-    await page.waitForSelector("body[data-state=pending]", { timeout: 5_000 });
-    await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
+    await phonePage.getByText("None.").waitFor({ timeout: 15_000 });
   });
 
   it("lets a tab that lost the writer write nothing: every save is a compare-and-set on the writer id, in one transaction", async () => {
@@ -393,13 +393,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const phonePage = await registeredPhonePage("+15550011", "Hana");
     const second = await phonePage.context().newPage();
     await second.goto(`${server.url}/phone`);
-    await second.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
+    await second.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
     expect(await second.getByText("QR Link is open in another window").isVisible()).toBe(true);
     expect(await second.locator("#start-link").isVisible()).toBe(false);
 
     await second.getByRole("button", { name: "Use here" }).click();
-    await phonePage.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
-    await second.waitForSelector("body[data-screen=home]:not([data-elsewhere])", { timeout: 3_000 });
+    await phonePage.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
+    await second.waitForSelector("body[data-screen=home]:not([data-elsewhere])", { timeout: 15_000 });
     expect(await second.locator("#phone-who").textContent()).toBe("Hana (+15550011)");
     expect(await phonePage.locator("#start-link").isVisible()).toBe(false);
     await phonePage.context().close();
@@ -411,7 +411,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await page.waitForSelector("body[data-state=code-number]", { timeout: 2_000 });
     await page.fill("#code-number-input", number);
     await page.click("#code-number-form button[type=submit]");
-    await page.waitForSelector("body[data-state=code]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=code]", { timeout: 15_000 });
     const code = (await page.locator("#link-code").textContent())!;
     expect(code).toMatch(/^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/);
     expect(await page.locator("#code-countdown").textContent()).toMatch(/works for [23]:\d{2} more/);
@@ -433,8 +433,8 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const number = await shownNumber(page);
     phone.answer(`${number}\n`);
     await phone.waitForOutput(/Linked: the browser now shows Carol \(\+15550021\)\./, 5_000);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Carol");
     await saveArtifact("11-code-linked", await page.screenshot());
     phone.interrupt();
@@ -451,18 +451,18 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.waitForSelector("body[data-screen=code]");
     await phonePage.fill("#code-form input[name=code]", wrong);
     await phonePage.click("#code-form button[type=submit]");
-    await phonePage.getByText("2 tries left").waitFor({ timeout: 5_000 });
+    await phonePage.getByText("2 tries left").waitFor({ timeout: 15_000 });
     await page.getByText("The code typed on the phone was wrong. 2 tries left.").waitFor({ timeout: 2_000 });
 
     await phonePage.fill("#code-form input[name=code]", code);
     await phonePage.click("#code-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     expect(await phonePage.locator("#context").textContent()).toMatch(/Reported by the browser: Chrome \d+ on Linux/);
     const number = await shownNumber(page);
     expect(await phonePage.locator("#match-choices button").allTextContents()).toContain(number);
     await phonePage.click(`#match-choices button[data-choice="${number}"]`);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Grace");
   });
 
@@ -486,8 +486,8 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const second = await first.context().newPage();
     await second.goto(server.url);
     await second.getByRole("button", { name: "Use here" }).click();
-    await first.waitForSelector("body[data-elsewhere]", { timeout: 3_000 });
-    await second.waitForSelector("body[data-state=pending]:not([data-elsewhere])", { timeout: 3_000 });
+    await first.waitForSelector("body[data-elsewhere]", { timeout: 15_000 });
+    await second.waitForSelector("body[data-state=pending]:not([data-elsewhere])", { timeout: 15_000 });
 
     await first.evaluate(() => (window as unknown as { releaseKeys(): void }).releaseKeys());
     // Time for a socket to open, had the tab gone on: none does, and the page still says it is open elsewhere.
@@ -503,7 +503,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page, messages } = await openPage();
     const { text } = await readQr(page, "9-link-landing");
     await phonePage.goto(text);
-    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 15_000 });
     expect(new URL(phonePage.url()).pathname).toBe("/phone");
     expect(new URL(phonePage.url()).hash).toBe("");
     expect(await phonePage.getByText("Are you linking a computer that is in front of you right now?").isVisible()).toBe(true);
@@ -521,13 +521,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     // Opened again, and this time the user says yes: only now is the code inspected, then the number matched.
     const again = await readQr(page, "9-link-landing-again");
     await phonePage.goto(again.text);
-    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=arrived]", { timeout: 15_000 });
     expect(messages.some((message) => message.type === "scanned")).toBe(false);
     await phonePage.click("#arrived-continue");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     await page.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
     await phonePage.click(`#match-choices button[data-choice="${await shownNumber(page)}"]`);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
     expect(await page.locator("#me-name").textContent()).toBe("Grace");
   });
 
@@ -538,19 +538,19 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.click("#start-link");
     await phonePage.fill("#paste-form input[name=text]", text);
     await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     const number = await shownNumber(page);
     const wrong = (await phonePage.locator("#match-choices button").allTextContents()).find((choice) => choice !== number)!;
     await phonePage.click(`#match-choices button[data-choice="${wrong}"]`);
 
-    await page.waitForSelector("body[data-state=error]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=error]", { timeout: 15_000 });
     expect(await page.locator("#error-title").textContent()).toBe("The numbers did not match");
     expect(latest(messages, "ended").reason).toBe("wrong_number");
     expect(messages.some((message) => message.type === "linked")).toBe(false);
     await saveArtifact("10-wrong-pick", await page.screenshot());
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 3_000 });
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
     expect(await phonePage.locator("#notice").textContent()).toContain("That is not the number on the computer");
-    await phonePage.getByText("None.").waitFor({ timeout: 3_000 });
+    await phonePage.getByText("None.").waitFor({ timeout: 15_000 });
 
     // "Try again" brings a fresh code.
     await page.getByRole("button", { name: "Try again" }).click();
@@ -562,7 +562,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const { page } = await openPage();
     const before = await readQr(page, "4-abandoned-before");
     const phone = spawnPhone(["link", before.text, ...profile()]);
-    await page.waitForSelector("body[data-state=scanned]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=scanned]", { timeout: 15_000 });
     const number = await shownNumber(page);
     await page.waitForSelector("body[data-state=pending]", { timeout: SCHEDULE.CONFIRM_TIMEOUT_MS + 3_000 });
     expect(await page.locator("#notice").textContent()).toContain("Nobody confirmed");
@@ -603,7 +603,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(await page.evaluate(() => document.body.dataset.state)).toBe("scanned");
     await phone.revoke(others[0]!.sessionId);
     await phone.confirm(qr);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 3_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
     for (const other of others) other.close();
   });
 

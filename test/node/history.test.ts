@@ -59,10 +59,10 @@ describe.skipIf(skipReason)("a phone with years of chats, in Chromium", () => {
     const page = await context.newPage();
     const sent = countSentFrames(page);
     await page.goto(server.url);
-    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 5_000 });
+    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 15_000 });
     phone = spawnPhone(["link", (await page.locator("#qr").getAttribute("data-text"))!, ...profile]);
     await phone.waitForOutput(/type the number the computer shows/, 10_000);
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
     phone.answer(`${await page.locator("#match-number").textContent()}\n`);
     await phone.waitForOutput(/Linked:/, 10_000);
     const linkedAt = Date.now();
@@ -102,7 +102,7 @@ describe.skipIf(skipReason)("a phone with years of chats, in Chromium", () => {
     await reloaded.goto(server.url);
     await reloaded.waitForSelector(`#chat-list[data-count="${LARGE_HISTORY.chats}"] .chat-item`, { timeout: 10_000 });
     await reloaded.locator(".chat-item").first().click();
-    await reloaded.waitForFunction((count) => document.querySelectorAll("#messages .bubble").length >= count, ids.length, { timeout: 5_000 });
+    await reloaded.waitForFunction((count) => document.querySelectorAll("#messages .bubble").length >= count, ids.length, { timeout: 15_000 });
     await reloaded.waitForTimeout(300);
     // Only the sync on opening (and a read, if something was unread): no page asked for twice.
     expect(sentAfterReload()).toBeGreaterThan(0);

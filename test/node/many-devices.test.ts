@@ -43,18 +43,18 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     if (initScript) await context.addInitScript(initScript);
     const page = await context.newPage();
     await page.goto(server.url);
-    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 5_000 });
+    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 15_000 });
     return { context, page, qrText: (await page.locator("#qr").getAttribute("data-text"))! };
   }
 
   async function shownNumber(page: Page): Promise<string> {
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
     return (await page.locator("#match-number").textContent())!;
   }
 
   async function showsChats(page: Page): Promise<void> {
-    await page.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
   }
 
   /** What the quiet chat's contact answers to `text` (the simulator's answers are fixed by the text). */
@@ -69,7 +69,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await phone.waitForOutput(/type the number the computer shows/, 10_000);
     phone.answer(`${await shownNumber(page)}\n`);
     expect((await phone.done).code).toBe(0);
-    await page.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
     return { context, page };
   }
 
@@ -79,7 +79,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await phonePage.click("#start-link");
     await phonePage.fill("#paste-form input[name=text]", qrText);
     await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
     await phonePage.click(`#match-choices button[data-choice="${await shownNumber(page)}"]`);
     await showsChats(page);
     return { context, page };
@@ -108,8 +108,8 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     for (const { page } of [a, b]) {
       await showsChats(page);
       // The snapshot is complete: the most recent chat is open.
-      await page.waitForSelector(".chat-item.selected", { timeout: 5_000 });
-      await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 5_000 });
+      await page.waitForSelector(".chat-item.selected", { timeout: 15_000 });
+      await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 15_000 });
     }
     const chat = (await a.page.locator("#conversation-title").textContent())!;
     await openChat(b.page, chat);
@@ -120,7 +120,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await bubble(b.page, "Hello from A").waitFor({ timeout: 1_000 });
     console.log(`A → B: shown in B ${Date.now() - sentAt} ms after it was sent in A`);
     await phone.waitForOutput(/you → .*: Hello from A/);
-    for (const page of [a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Hello from A"', { timeout: 3_000 });
+    for (const page of [a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Hello from A"', { timeout: 15_000 });
 
     // Sent with the CLI's command: on both; the contact's answer makes an unread badge on both.
     phone.type(`send ${QUIET_CHAT.id} From the CLI phone`);
@@ -153,7 +153,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     const deadline = Date.now() + 15_000;
     while (replies() < repliesBefore + 50 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(replies()).toBe(repliesBefore + 50);
-    await a.page.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 5_000 });
+    await a.page.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 15_000 });
 
     // B comes back (the same browser, a new tab): it gets the frames already queued for it and one answer with the rest.
     const back = await b.context.newPage();
@@ -162,7 +162,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await back.goto(server.url);
     await showsChats(back);
     await openChat(back, chat);
-    await back.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 5_000 });
+    await back.waitForSelector('.bubble.mine[data-status=read] >> text="Burst 50"', { timeout: 15_000 });
     const texts = await back.locator(".bubble .text").allTextContents();
     const bursts = texts.filter((text) => /^Burst \d+$/.test(text));
     expect(bursts).toEqual(Array.from({ length: 50 }, (_, i) => `Burst ${i + 1}`));
@@ -195,7 +195,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await phonePage.fill("input[name=number]", number);
     await phonePage.fill("input[name=name]", name);
     await phonePage.click("#register-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
     return phonePage;
   }
 
@@ -222,8 +222,8 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     }
     // The contact answers: on the phone and both browsers, with the ticks gone blue.
     await phonePage.locator(".chat-item", { hasText: QUIET_CHAT.title }).click();
-    for (const page of [phonePage, a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Typed on the phone page"', { timeout: 3_000 });
-    for (const page of [phonePage, a.page, b.page]) await page.locator(".bubble.theirs .text", { hasText: answerTo("Typed on the phone page") }).last().waitFor({ timeout: 5_000 });
+    for (const page of [phonePage, a.page, b.page]) await page.waitForSelector('.bubble.mine[data-status=read] >> text="Typed on the phone page"', { timeout: 15_000 });
+    for (const page of [phonePage, a.page, b.page]) await page.locator(".bubble.theirs .text", { hasText: answerTo("Typed on the phone page") }).last().waitFor({ timeout: 15_000 });
 
     // Sent in a browser: on the phone page's open chat and the other browser.
     await send(b.page, "Sent in B");

@@ -46,7 +46,7 @@ export function spawnPhone(args: string[], env: Record<string, string> = {}): Ru
     answer: (text) => child.stdin.end(text),
     type: (line) => child.stdin.write(`${line}\n`),
     output: () => stdout,
-    async waitForOutput(pattern, timeoutMs = 5_000) {
+    async waitForOutput(pattern, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(stdout)) {
         if (Date.now() > deadline) throw new Error(`the phone did not print ${pattern}; it printed:\n${stdout}${stderr}`);

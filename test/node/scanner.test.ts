@@ -40,7 +40,7 @@ describe.skipIf(skipReason)("the phone page's scanner", () => {
     await page.fill("input[name=number]", `+1555200${String(phones++).padStart(4, "0")}`);
     await page.fill("input[name=name]", "Scanner");
     await page.click("#register-form button[type=submit]");
-    await page.waitForSelector("body[data-screen=home]", { timeout: 5_000 });
+    await page.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
     await page.click("#start-link");
     await page.waitForSelector("body[data-screen=scan]");
     return { browser, page };
@@ -67,13 +67,13 @@ describe.skipIf(skipReason)("the phone page's scanner", () => {
     await qrPage.waitForSelector("body[data-state=scanned]", { timeout: 2_000 });
     const number = (await qrPage.locator("#match-number").textContent())!;
     await page.click(`#match-choices button[data-choice="${number}"]`);
-    await qrPage.waitForSelector("body[data-state=chat]", { timeout: 5_000 });
+    await qrPage.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
     await browser.close();
   });
 
   it("says how to allow a denied camera, instead of a black box", async () => {
     const { browser, page } = await scanningPhone("denied");
-    await page.getByText("The camera is blocked for this page. To allow it").waitFor({ timeout: 3_000 });
+    await page.getByText("The camera is blocked for this page. To allow it").waitFor({ timeout: 15_000 });
     expect(await page.locator("#camera").isVisible()).toBe(false);
     expect(await page.locator("#paste-form input").isVisible()).toBe(true);
     await browser.close();
