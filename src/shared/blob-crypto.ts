@@ -140,7 +140,7 @@ export class BlobTamperedError extends Error {
 export function openingStream(blobKey: BlobKey, size: number, firstChunk = 0): TransformStream<Uint8Array, Uint8Array> {
   const chunks = chunkCount(size);
   let index = firstChunk;
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   const sealedLength = (i: number) => Math.min(BLOB_CHUNK_BYTES, size - i * BLOB_CHUNK_BYTES) + BLOB_TAG_BYTES;
   const openNext = async (controller: TransformStreamDefaultController<Uint8Array>) => {
     const length = sealedLength(index);

@@ -199,8 +199,13 @@ export class Phone {
 
   /** The headers that sign a request over the server's host, the number, method, path, time and body hash. */
   async signatureHeaders(method: string, path: string, body: string, timestamp = String(Date.now())): Promise<Record<string, string>> {
+    return this.signedHeaders(method, path, await sha256Base64url(body), timestamp);
+  }
+
+  /** The same over a body hash given (a media part signs UNSIGNED_PAYLOAD instead); a BlobSigner. */
+  async signedHeaders(method: string, path: string, bodyHash: string, timestamp = String(Date.now())): Promise<Record<string, string>> {
     const { number, privateKey } = this.identity;
-    const signature = await signRequest(privateKey, { host: this.host, number, method, path, timestamp, bodyHash: await sha256Base64url(body) });
+    const signature = await signRequest(privateKey, { host: this.host, number, method, path, timestamp, bodyHash });
     return {
       [SIGNATURE_HEADERS.number]: this.identity.number,
       [SIGNATURE_HEADERS.timestamp]: timestamp,
