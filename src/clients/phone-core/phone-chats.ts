@@ -4,12 +4,13 @@
 // pushed to every browser that is reading. A browser that was away asks for
 // what it missed (sync_request) and gets only that, or a snapshot when it has
 // nothing or is further behind than the log reaches.
-import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
+import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type Attachment, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
 import type { ChangeRequest } from "./chat-book";
 import { Contacts, type ContactsOptions } from "./contacts";
 import type { Phone } from "./phone";
 import type { WebSocketClass } from "../connection/connection";
 import { PhoneLink, type LinkEvent } from "./phone-link";
+import { PhoneMedia } from "./phone-media";
 import type { LinkRecord, PhoneStore } from "./phone-store";
 
 /**
@@ -25,13 +26,16 @@ export type ChatsEvent =
   | { kind: "change"; change: Change; chat: Chat }
   | { kind: "typing"; chatId: string; from: string }
   | { kind: "synced"; sessionId: string; chats: number }
-  | { kind: "link"; sessionId: string; event: LinkEvent };
+  | { kind: "link"; sessionId: string; event: LinkEvent }
+  /** The phone fetched a browser's attachment (`ok`), or could not: it did not open, or its SHA-256 was not the message's. */
+  | { kind: "media"; blobId: string; ok: boolean; error?: string };
 
 export class PhoneChats {
   private readonly links = new Map<string, PhoneLink>();
   /** Per link, the pushes and syncs in order: a link's log positions are decided one at a time. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly contacts: Contacts;
+  readonly media: PhoneMedia;
 
   constructor(
     private readonly phone: Phone,
@@ -39,7 +43,9 @@ export class PhoneChats {
     private readonly onEvent: (event: ChatsEvent) => void,
     contacts: ContactsOptions = {},
   ) {
-    this.contacts = new Contacts({ record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from) }, contacts);
+    this.media = new PhoneMedia(phone.blobClient());
+    const photo = (seed: number) => this.media.contactPhoto(seed).catch(() => null);
+    this.contacts = new Contacts({ record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from), photo }, contacts);
   }
 
   /** Connects to a linked browser and serves it until it ends or `stop`. */
@@ -107,10 +113,22 @@ export class PhoneChats {
         return;
       case "send":
         await this.apply({ type: "message", message: { ...message.message, from: "me" } });
+        if (message.message.attachment) void this.fetchAttachment(message.message.attachment);
         return;
       case "read":
         await this.apply({ type: "read", chatId: message.chatId });
         return;
+    }
+  }
+
+  /** The phone fetches what a browser attached, as a phone does on receipt. */
+  private async fetchAttachment(attachment: Attachment): Promise<void> {
+    const blobId = attachment.blobId;
+    try {
+      await this.media.receive(attachment);
+      this.onEvent({ kind: "media", blobId, ok: true });
+    } catch (error) {
+      this.onEvent({ kind: "media", blobId, ok: false, error: error instanceof Error ? error.message : String(error) });
     }
   }
 

@@ -1,5 +1,6 @@
 // The phone side of QR Link, for any JavaScript runtime with fetch and
 // WebCrypto: the CLI uses it today, the /phone page shares it.
+import { BlobClient } from "../../shared/blob-transfer";
 import {
   deriveLinkKeys,
   generateAgreementKeyPair,
@@ -195,6 +196,11 @@ export class Phone {
   /** The server's host, which every signature names, so it is good for that server only. */
   get host(): string {
     return new URL(this.server).host;
+  }
+
+  /** Photos and files to and from the server, signed as this phone. */
+  blobClient(): BlobClient {
+    return new BlobClient(this.server, (method, path, bodyHash) => this.signedHeaders(method, path, bodyHash), this.fetcher);
   }
 
   /** The headers that sign a request over the server's host, the number, method, path, time and body hash. */
