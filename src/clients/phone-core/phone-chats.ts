@@ -28,7 +28,7 @@ export type ChatsEvent =
   | { kind: "synced"; sessionId: string; chats: number }
   | { kind: "link"; sessionId: string; event: LinkEvent }
   /** The phone fetched a browser's attachment (`ok`), or could not: it did not open, or its SHA-256 was not the message's. */
-  | { kind: "media"; blobId: string; ok: boolean; error?: string };
+  | { kind: "media"; blobId: string; name: string; ok: boolean; size?: number; sha256?: string; error?: string };
 
 export class PhoneChats {
   private readonly links = new Map<string, PhoneLink>();
@@ -123,12 +123,14 @@ export class PhoneChats {
 
   /** The phone fetches what a browser attached, as a phone does on receipt. */
   private async fetchAttachment(attachment: Attachment): Promise<void> {
-    const blobId = attachment.blobId;
+    const { blobId, name } = attachment;
     try {
-      await this.media.receive(attachment);
-      this.onEvent({ kind: "media", blobId, ok: true });
+      const bytes = await this.media.receive(attachment);
+      // Hashed again here, apart from the check in the download, for whoever watches the phone.
+      const sha256 = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (byte) => byte.toString(16).padStart(2, "0")).join("");
+      this.onEvent({ kind: "media", blobId, name, ok: true, size: bytes.length, sha256 });
     } catch (error) {
-      this.onEvent({ kind: "media", blobId, ok: false, error: error instanceof Error ? error.message : String(error) });
+      this.onEvent({ kind: "media", blobId, name, ok: false, error: error instanceof Error ? error.message : String(error) });
     }
   }
 
