@@ -66,6 +66,9 @@ export class BlobRequestError extends Error {
   }
 }
 
+/** Upload parts on their way at once: enough to keep the line busy while the next part is sealed. */
+const PARTS_IN_FLIGHT = 3;
+
 /** How many times one request is tried when the connection drops, before the transfer gives up (to be resumed later). */
 const ATTEMPTS = 4;
 
@@ -114,11 +117,24 @@ export class BlobClient {
       return bytes;
     };
     let done = 0;
-    for (let part = 1; part <= state.partCount; part++) {
-      const sealed = await sealPart(blobKey, file.size, part, read);
-      if (!stored.has(part)) await this.sendPart(upload.blobId, part, sealed);
-      done += sealed.length;
+    const sent = (bytes: number) => {
+      done += bytes;
       options.progress?.(done, sealedTotal(file.size));
+    };
+    // Parts are sealed in order (the hash runs over the file in order) and sent PARTS_IN_FLIGHT at a time.
+    const inFlight: Promise<void>[] = [];
+    try {
+      for (let part = 1; part <= state.partCount; part++) {
+        const sealed = await sealPart(blobKey, file.size, part, read);
+        if (stored.has(part)) sent(sealed.length);
+        else inFlight.push(this.sendPart(upload.blobId, part, sealed).then(() => sent(sealed.length)));
+        if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+    } catch (error) {
+      // The parts still on their way settle first, so none fails unheard; a resume sends what they did not store.
+      await Promise.allSettled(inFlight);
+      throw error;
     }
     if (!state.complete) await this.json("POST", `${BLOBS_PATH}/${upload.blobId}/complete`, "");
     return { blobId: upload.blobId, secret: upload.secret, sha256: toBase64url(hash.digest()), size: file.size };

@@ -33,6 +33,8 @@ export class ChatMedia {
       const thumbnail = kind === "photo" ? await thumbnailOf(file) : undefined;
       const read = async (offset: number, length: number) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
       const sent = await this.client.upload({ kind, size: file.size, read }, { progress: this.progress(`Sending ${file.name}`) });
+      // The sender opens its own file from here: the server waits only for the other devices to fetch it.
+      this.opened.set(sent.blobId, URL.createObjectURL(file));
       this.status(null);
       return { ...sent, kind, mime: file.type || "application/octet-stream", name: file.name.slice(0, 255) || "file", chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
     } catch (error) {
