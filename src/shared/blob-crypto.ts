@@ -106,16 +106,21 @@ export async function openChunk(blobKey: BlobKey, index: number, last: boolean, 
 /** Reads `length` bytes of the file at `offset` (a Blob's slice, a file handle, a buffer). */
 export type ReadRange = (offset: number, length: number) => Promise<Uint8Array<ArrayBuffer>>;
 
-/** Seals part `part` (1-based) of a file of `size` bytes, reading only its own chunks. */
+/**
+ * Seals part `part` (1-based) of a file of `size` bytes, reading only its own
+ * bytes, in one read (a browser's Blob read costs a round trip each).
+ */
 export async function sealPart(blobKey: BlobKey, size: number, part: number, read: ReadRange): Promise<Uint8Array<ArrayBuffer>> {
   const chunks = chunkCount(size);
   const first = (part - 1) * BLOB_PART_CHUNKS;
   const end = Math.min(chunks, first + BLOB_PART_CHUNKS);
+  const partStart = first * BLOB_CHUNK_BYTES;
+  const plain = await read(partStart, Math.min(size, end * BLOB_CHUNK_BYTES) - partStart);
   const sealed = new Uint8Array(partSize(size, part));
   let offset = 0;
   for (let index = first; index < end; index++) {
-    const start = index * BLOB_CHUNK_BYTES;
-    const plaintext = await read(start, Math.min(BLOB_CHUNK_BYTES, size - start));
+    const start = (index - first) * BLOB_CHUNK_BYTES;
+    const plaintext = plain.subarray(start, start + BLOB_CHUNK_BYTES);
     const chunk = await sealChunk(blobKey, index, index === chunks - 1, plaintext);
     sealed.set(chunk, offset);
     offset += chunk.length;
