@@ -6,7 +6,7 @@
 import type { Context, Hono } from "hono";
 import { BLOB_PART_BYTES } from "../../shared/blob-crypto";
 import { BLOBS_PATH, blobIdSchema, createBlobRequestSchema, type BlobLimits } from "../../shared/protocol";
-import { errorResponse, outcomeResponse, rateLimit, byAddress, type AppEnv } from "../http";
+import { API_HEADERS, errorResponse, outcomeResponse, rateLimit, byAddress, type AppEnv } from "../http";
 import { RATE_LIMITS, withinRateLimit } from "../rate-limit";
 import { mediaConfig } from "./config";
 import { blobDevice, PHONE_DEVICE, type BlobDevice } from "./device-auth";
@@ -119,7 +119,8 @@ export function blobRoutes(app: Hono<AppEnv>): void {
     const range = c.req.header("range");
     const object = await c.env.MEDIA.get(objectKey(blobId), range ? { range: c.req.raw.headers } : {});
     if (!object) return errorResponse(c, "forbidden", "this blob is gone");
-    const headers = new Headers({ "content-type": "application/octet-stream", "cache-control": "no-store", "accept-ranges": "bytes", etag: object.httpEtag });
+    // Ciphertext, never to be sniffed, run or cached on the way.
+    const headers = new Headers({ ...API_HEADERS, "content-type": "application/octet-stream", "cache-control": "no-store", "accept-ranges": "bytes", etag: object.httpEtag });
     const served = object.range && "offset" in object.range ? { offset: object.range.offset ?? 0, length: object.range.length ?? object.size } : null;
     if (range && served) {
       headers.set("content-range", `bytes ${served.offset}-${served.offset + served.length - 1}/${object.size}`);
