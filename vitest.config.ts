@@ -14,7 +14,8 @@ export default defineConfig({
             miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example", CODE_VERDICT_TIMEOUT_MS: "2000" } },
           }),
         ],
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
+        // 20 s before a test counts as hung: a loaded 2-core CI machine runs the floods of frames slowly; a pass takes well under that.
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 20_000 },
       },
       {
         // The pure modules (tokens, deadlines, relay buffer, allowance, …) in plain Node: milliseconds each.

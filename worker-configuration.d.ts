@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/worker/index");
-		durableNamespaces: "PairingSession" | "Account";
+		durableNamespaces: "PairingSession" | "Account" | "MediaBlobs";
 	}
 	interface Env {
 		REGISTRATIONS_PER_IP: RateLimit;
@@ -17,6 +17,8 @@ declare namespace Cloudflare {
 		PHONE_REQUESTS_PER_NUMBER: RateLimit;
 		CODES_PER_IP: RateLimit;
 		CODES_PER_NUMBER: RateLimit;
+		MEDIA_REQUESTS_PER_IP: RateLimit;
+		MEDIA_REQUESTS_PER_NUMBER: RateLimit;
 		ASSETS: Fetcher;
 		TOKEN_FIRST_TTL_MS: string;
 		TOKEN_TTL_MS: string;
@@ -33,10 +35,15 @@ declare namespace Cloudflare {
 		CODE_TTL_MS: string;
 		CODE_TRIES: string;
 		CODE_VERDICT_TIMEOUT_MS: string;
+		MEDIA_PHOTO_MAX_BYTES: string;
+		MEDIA_FILE_MAX_BYTES: string;
+		MEDIA_TTL_MS: string;
 		SITE_ORIGIN: string;
 		ALLOWED_ORIGINS: string;
 		PAIRING_SESSION: DurableObjectNamespace<import("./src/worker/index").PairingSession>;
 		ACCOUNT: DurableObjectNamespace<import("./src/worker/index").Account>;
+		MEDIA_BLOBS: DurableObjectNamespace<import("./src/worker/index").MediaBlobs>;
+		MEDIA: R2Bucket;
 	}
 }
 interface Env extends Cloudflare.Env {}
@@ -44,7 +51,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "MEDIA_PHOTO_MAX_BYTES" | "MEDIA_FILE_MAX_BYTES" | "MEDIA_TTL_MS" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
 }
 
 // Begin runtime types

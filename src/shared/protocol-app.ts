@@ -8,6 +8,8 @@
 // nothing (`since` 0) or further behind than the phone keeps gets a snapshot:
 // `profile`, one `chat` frame per chat, then `synced` with its version.
 import * as z from "zod/mini";
+import { BLOB_CHUNK_BYTES } from "./blob-crypto";
+import { blobIdSchema, blobKindSchema } from "./protocol-blobs";
 import { LIMITS, parseJson } from "./protocol-fields";
 
 const version = z.int().check(z.nonnegative());
@@ -17,16 +19,46 @@ const chatId = z.string().check(z.minLength(1), z.maxLength(64));
 export const messageStatusSchema = z.enum(["sent", "delivered", "read"]);
 export type MessageStatus = z.infer<typeof messageStatusSchema>;
 
+const base64url = (length: number) => z.string().check(z.length(length), z.regex(/^[A-Za-z0-9_-]+$/, "must be base64url"));
+
+/** The largest thumbnail data URL: small enough that a chat of photos still fits the relay's frames. */
+export const THUMBNAIL_MAX_CHARS = 6_000;
+
+/**
+ * A photo or file on a message: where its sealed blob is, the secret that
+ * opens it (blob-crypto.ts), what it must hash to, and what to show before
+ * it is fetched. Rides the change log like the rest of the message, so
+ * every linked device gets it; the server sees only the sealed frame.
+ */
+export const attachmentSchema = z.object({
+  blobId: blobIdSchema,
+  kind: blobKindSchema,
+  /** 32-byte AES-256-GCM key and 8-byte nonce prefix, base64url. */
+  secret: base64url(54),
+  /** SHA-256 of the file itself, base64url. */
+  sha256: base64url(43),
+  size: z.int().check(z.nonnegative()),
+  /** The file's type as its sender said, e.g. "image/png"; shown, never used to run anything. */
+  mime: z.string().check(z.maxLength(127), z.regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a type/subtype")),
+  name: z.string().check(z.minLength(1), z.maxLength(255)),
+  /** A small preview of a photo, as a data:image/png, jpeg or webp URL. */
+  thumbnail: z.optional(z.string().check(z.maxLength(THUMBNAIL_MAX_CHARS), z.regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/=]+$/, "must be a PNG, JPEG or WebP data URL"))),
+  chunkBytes: z.literal(BLOB_CHUNK_BYTES),
+});
+export type Attachment = z.infer<typeof attachmentSchema>;
+
 export const chatMessageSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(64)),
   chatId,
   /** "me" for the account holder, otherwise the sender's name. */
   from: z.string().check(z.maxLength(LIMITS.nameLength)),
-  text: z.string().check(z.minLength(1), z.maxLength(4_096)),
+  /** Empty only on a message with an attachment (a photo without a caption). */
+  text: z.string().check(z.maxLength(4_096)),
   at: z.number(),
   /** The phone's word on a message of "me"; absent on a message a browser asks the phone to send. */
   status: z.optional(messageStatusSchema),
-});
+  attachment: z.optional(attachmentSchema),
+}).check(z.refine((message) => message.text.length > 0 || message.attachment !== undefined, { message: "text: must not be empty without an attachment", path: ["text"] }));
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
 export const chatSchema = z.object({ id: chatId, title: z.string(), group: z.boolean() });

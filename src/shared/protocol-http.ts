@@ -132,6 +132,7 @@ export type ErrorCode =
   | "not_found"
   | "upgrade_required"
   | "forbidden_origin"
+  | "forbidden"
   | "missing_signature"
   | "bad_signature"
   | "stale_request"

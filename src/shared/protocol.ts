@@ -8,3 +8,4 @@ export * from "./protocol-socket";
 export * from "./protocol-app";
 export * from "./protocol-qr";
 export * from "./protocol-code";
+export * from "./protocol-blobs";

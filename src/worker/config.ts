@@ -31,7 +31,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Activity (a phone seen, a browser back) is written at most this often, so it does not cost a row per request. */
 export const ACTIVITY_RESOLUTION_MS = 60 * 60 * 1000;
 
-function positiveInteger(value: string | undefined, fallback: number): number {
+export function positiveInteger(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
   return Number.isSafeInteger(parsed) && parsed > 0 ? parsed : fallback;
 }

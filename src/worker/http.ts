@@ -9,6 +9,7 @@ import type { SignedRequest } from "./account/account";
 import { allowedOrigins, noSiteOriginReason, siteOrigin } from "./config";
 import { ADDRESS_HEADER, FORWARDED_PREFIX, SOCKET_HEADER, type SocketAddress, type SocketKind } from "./forwarded-headers";
 import { refusedUpgrade } from "./refused-upgrade";
+import { BLOB_PART_PATH, MAX_BLOB_PART_BYTES } from "./blobs/routes";
 import { ERROR_STATUS, type Outcome } from "./outcome";
 import { addressKey, withinRateLimit, type RateLimitRule } from "./rate-limit";
 import {
@@ -88,8 +89,10 @@ export const bodyLimits: MiddlewareHandler = async (c, next) => {
     return errorResponse(c, "payload_too_large", `${request.method} requests take no body`);
   }
   const length = Number(request.headers.get("content-length") ?? 0);
-  if (!(length <= LIMITS.phoneRequestBytes)) {
-    return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
+  // A media upload part is streamed to R2 (blobs/routes.ts), and may be one part long.
+  const limit = request.method === "PUT" && BLOB_PART_PATH.test(c.req.path) ? MAX_BLOB_PART_BYTES : LIMITS.phoneRequestBytes;
+  if (!(length <= limit)) {
+    return errorResponse(c, "payload_too_large", `request bodies are limited to ${limit} bytes`);
   }
   await next();
 };

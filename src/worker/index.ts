@@ -21,6 +21,7 @@ import {
 } from "./http";
 import { phoneSignature, signedByPhone } from "./signed-phone";
 import { codeRoutes, openSession } from "./code-routes";
+import { blobRoutes } from "./blobs/routes";
 import { RATE_LIMITS } from "./rate-limit";
 import { PHONE_NUMBER_HEADER } from "./forwarded-headers";
 import {
@@ -37,6 +38,7 @@ import {
 
 export { Account } from "./account/account";
 export { PairingSession } from "./pairing-session/pairing-session";
+export { MediaBlobs } from "./blobs/media-blobs";
 
 const app = new Hono<AppEnv>();
 
@@ -199,6 +201,7 @@ app.post(
 );
 
 codeRoutes(app);
+blobRoutes(app);
 
 /** A QR code opened by a phone's camera app lands on the phone page, which reads the code from the fragment. */
 app.get(LINK_PATH, (c) => c.env.ASSETS.fetch(new URL("/phone", c.req.url)));

@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   upgrade_required: 426,
   forbidden_origin: 403,
+  forbidden: 403,
   missing_signature: 401,
   bad_signature: 401,
   stale_request: 401,

@@ -18,7 +18,9 @@ export interface RateLimitRule {
     | "PHONE_REQUESTS_PER_IP"
     | "PHONE_REQUESTS_PER_NUMBER"
     | "CODES_PER_IP"
-    | "CODES_PER_NUMBER";
+    | "CODES_PER_NUMBER"
+    | "MEDIA_REQUESTS_PER_IP"
+    | "MEDIA_REQUESTS_PER_NUMBER";
   limit: number;
   periodSeconds: 10 | 60;
 }
@@ -50,6 +52,10 @@ export const RATE_LIMITS = {
   codesPerIp: { binding: "CODES_PER_IP", limit: 10, periodSeconds: 60 },
   /** …and codes asked for one number, counted when the browser names it, so nobody can keep a number's phone busy with codes. */
   codesPerNumber: { binding: "CODES_PER_NUMBER", limit: 3, periodSeconds: 60 },
+  /** Photos and files (`/api/blobs/*`): a 100 MiB file is 21 requests up and 2 down per device, so a few hundred a minute… */
+  mediaRequestsPerIp: { binding: "MEDIA_REQUESTS_PER_IP", limit: 600, periodSeconds: 60 },
+  /** …per address before the signature is checked, and per account after. */
+  mediaRequestsPerNumber: { binding: "MEDIA_REQUESTS_PER_NUMBER", limit: 300, periodSeconds: 60 },
 } as const satisfies Record<string, RateLimitRule>;
 
 /** The fallback's counts, per rule: one fixed window at a time, cleared when the next begins. */

@@ -4,11 +4,11 @@
 // hashed as the phone signed it, and then verified by the number's Account.
 import type { Context, MiddlewareHandler } from "hono";
 import { requestTimeInWindow } from "./account/signed-requests";
-import type { SignedRequest } from "./account/account";
+import type { SignedRequest, VerifiedRequest } from "./account/account";
 import { noSiteOriginReason, signedRequestWindowMs, siteOrigin } from "./config";
 import { sha256Base64url } from "../shared/crypto";
 import { errorResponse, isUpgrade, outcomeResponse, type AppEnv } from "./http";
-import { credentialsFromSubprotocols, LIMITS, phoneNumberSchema, SIGNATURE_HEADERS, type PhoneCredentials } from "../shared/protocol";
+import { credentialsFromSubprotocols, LIMITS, phoneNumberSchema, SIGNATURE_HEADERS, UNSIGNED_PAYLOAD, type PhoneCredentials } from "../shared/protocol";
 
 /**
  * Reads the body, stopping as soon as it passes `maxBytes` (null then); what
@@ -41,6 +41,13 @@ async function readBodyUpTo(c: Context, maxBytes: number): Promise<Uint8Array<Ar
   return bytes;
 }
 
+/** The body's hash as a signature covers it, reading at most LIMITS.phoneRequestBytes of it. */
+export async function readBodyHash(c: Context): Promise<string | Response> {
+  const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);
+  if (!body) return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
+  return sha256Base64url(body);
+}
+
 /** The phone's signature: headers, or for a page's WebSocket the subprotocol list. */
 function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
   const timestamp = c.req.header(SIGNATURE_HEADERS.timestamp);
@@ -55,7 +62,7 @@ function credentialsOf(c: Context): Partial<PhoneCredentials> | null {
  * LIMITS.phoneRequestBytes of it) and hashed as the phone signed it. The host
  * is the site's, never the request's own `Host`.
  */
-async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Response> {
+async function readSignedRequest(c: Context<AppEnv>, payload: "body" | "unsigned" = "body"): Promise<SignedRequest | Response> {
   const credentials = credentialsOf(c);
   if (!credentials?.timestamp || !credentials.signature) {
     return errorResponse(c, "missing_signature", `phone requests carry ${Object.values(SIGNATURE_HEADERS).join(", ")} headers`);
@@ -66,8 +73,8 @@ async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Re
   if (!inWindow.ok) return outcomeResponse(c, inWindow);
   const site = siteOrigin(c.env, c.req.url);
   if (!site) return errorResponse(c, "forbidden_origin", noSiteOriginReason(c.env));
-  const body = await readBodyUpTo(c, LIMITS.phoneRequestBytes);
-  if (!body) return errorResponse(c, "payload_too_large", `request bodies are limited to ${LIMITS.phoneRequestBytes} bytes`);
+  const bodyHash = payload === "unsigned" ? UNSIGNED_PAYLOAD : await readBodyHash(c);
+  if (bodyHash instanceof Response) return bodyHash;
   const url = new URL(c.req.url);
   return {
     host: new URL(site).host,
@@ -75,7 +82,7 @@ async function readSignedRequest(c: Context<AppEnv>): Promise<SignedRequest | Re
     method: c.req.method,
     path: url.pathname + url.search,
     timestamp: credentials.timestamp,
-    bodyHash: await sha256Base64url(body),
+    bodyHash,
     signature: credentials.signature,
   };
 }
@@ -90,12 +97,22 @@ export const phoneSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 /** Lets a request through only when the registered phone behind its number signed it. */
 export const signedByPhone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const signed = await readSignedRequest(c);
+  const verified = await verifiedPhone(c);
+  if (verified instanceof Response) return verified;
+  c.set("account", verified.account);
+  c.set("accountKey", verified.publicKey);
+  await next();
+};
+
+/**
+ * The registered phone's request, verified: its account, or the refusal.
+ * `unsigned`: the signature covers UNSIGNED_PAYLOAD instead of the body,
+ * which is left unread (a media part, streamed to storage).
+ */
+export async function verifiedPhone(c: Context<AppEnv>, payload: "body" | "unsigned" = "body"): Promise<VerifiedRequest | Response> {
+  const signed = await readSignedRequest(c, payload);
   if (signed instanceof Response) return signed;
   c.set("signed", signed);
   const verified = await c.env.ACCOUNT.getByName(signed.number).verify(signed);
-  if (!verified.ok) return outcomeResponse(c, verified);
-  c.set("account", verified.value.account);
-  c.set("accountKey", verified.value.publicKey);
-  await next();
-};
+  return verified.ok ? verified.value : outcomeResponse(c, verified);
+}

@@ -1,6 +1,6 @@
 // The chat screen's DOM: the account header, the banner, the chat list and
 // the open conversation, drawn from ChatState. Nothing here talks to the relay.
-import type { AccountInfo } from "../../shared/protocol";
+import type { AccountInfo, Attachment } from "../../shared/protocol";
 import type { ChatState, ChatView, Delivery, ViewMessage } from "./chat-state";
 import { $ } from "./dom";
 
@@ -152,7 +152,7 @@ function chatItem(view: ChatView, selected: boolean, typist: string | null): HTM
   const top = element("div", "chat-item-top");
   top.append(element("span", "chat-title", view.chat.title), element("time", "chat-time", last ? timeOf(last.at) : ""));
   const bottom = element("div", "chat-item-bottom");
-  const preview = last ? `${last.from === "me" ? "" : view.chat.group ? `${last.from.split(" ")[0]}: ` : ""}${last.text}` : "";
+  const preview = last ? `${last.from === "me" ? "" : view.chat.group ? `${last.from.split(" ")[0]}: ` : ""}${last.text || attachmentLabel(last)}` : "";
   bottom.append(typist ? element("span", "chat-preview typing", view.chat.group ? `${typist} is typing…` : "typing…") : element("span", "chat-preview", preview));
   if (view.unread > 0) {
     const unread = element("span", "unread", String(view.unread));
@@ -171,7 +171,8 @@ function messageBubble(message: ViewMessage, group: boolean): HTMLElement {
   const bubble = element("li", `bubble ${mine ? "mine" : "theirs"}`);
   bubble.dataset.id = message.id;
   if (group && !mine) bubble.append(element("span", "sender", message.from));
-  bubble.append(element("span", "text", message.text));
+  if (message.attachment) bubble.append(attachmentView(message.attachment));
+  if (message.text) bubble.append(element("span", "text", message.text));
   const meta = element("span", "meta", timeOf(message.at));
   if (mine) {
     const status = message.status ?? "sent";
@@ -184,4 +185,39 @@ function messageBubble(message: ViewMessage, group: boolean): HTMLElement {
   }
   bubble.append(meta);
   return bubble;
+}
+
+/** What a chat's preview says of a message with no text. */
+function attachmentLabel(message: ViewMessage): string {
+  return message.attachment ? (message.attachment.kind === "photo" ? "📷 Photo" : `📎 ${message.attachment.name}`) : "";
+}
+
+/** A photo's thumbnail (opens full size on click), or a file's card with its name, size and a download button; `data-blob` marks what opens it. */
+function attachmentView(attachment: Attachment): HTMLElement {
+  if (attachment.kind === "photo") {
+    const button = element("button", "attachment photo");
+    button.type = "button";
+    button.dataset.blob = attachment.blobId;
+    button.setAttribute("aria-label", `Open photo ${attachment.name}`);
+    const image = element("img", "thumbnail");
+    image.alt = attachment.name;
+    image.width = 192;
+    image.height = 128;
+    if (attachment.thumbnail) image.src = attachment.thumbnail;
+    button.append(image);
+    return button;
+  }
+  const card = element("div", "attachment file");
+  const download = element("button", "download", "Download");
+  download.type = "button";
+  download.dataset.blob = attachment.blobId;
+  download.setAttribute("aria-label", `Download ${attachment.name}`);
+  card.append(element("span", "file-name", attachment.name), element("span", "file-size", formatBytes(attachment.size)), download);
+  return card;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }

@@ -2,10 +2,11 @@
 // snapshot and change log describe them, keeps them for the next visit, and
 // sends what is typed or read here out through the phone, which tells every
 // linked device. The socket is ChatConnection's, the drawing chat-render's.
-import { HISTORY_PAGE_LIMIT, parseAppMessage, type AppMessage, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
+import { HISTORY_PAGE_LIMIT, parseAppMessage, type AppMessage, type Attachment, type Change, type ChatMessage, type Presence } from "../../shared/protocol";
 import { RelayChannel } from "../../shared/relay-channel";
 import type { Connection } from "../connection/connection";
 import { ChatConnection } from "./chat-connection";
+import { ChatMedia } from "./chat-media";
 import { announceMessage, bindChatList, drawMoreChats, focusChatInList, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
 import { loadChats, saveChats } from "./chat-store";
@@ -35,6 +36,7 @@ export class ChatScreen {
   private readonly historyAsked = new Set<string>();
   /** Removes this screen's listeners when the link ends, so a later link starts clean. */
   private readonly listeners = new AbortController();
+  private readonly media: ChatMedia;
 
   constructor(
     private readonly link: StoredLink,
@@ -55,7 +57,9 @@ export class ChatScreen {
       ended: (notice) => this.end(notice),
       status: (text) => showBanner(text),
     });
+    this.media = new ChatMedia(link);
     this.bindControls();
+    this.bindMedia();
   }
 
   /**
@@ -182,6 +186,67 @@ export class ChatScreen {
     this.historyAsked.add(chatId);
     const before = this.state.oldestLogged(chatId);
     void this.post({ kind: "history_request", chatId, limit: HISTORY_PAGE_LIMIT, ...(before ? { before } : {}) });
+  }
+
+  /** A photo or file attached here: uploaded first, then sent like any message, so it reaches every device through the phone. */
+  private async sendAttachment(file: File): Promise<void> {
+    const chatId = this.state.selected;
+    if (!chatId) return;
+    const attachment = await this.media.attach(file);
+    if (!attachment) return;
+    const input = $<HTMLInputElement>("composer-input");
+    const message: ChatMessage = { id: crypto.randomUUID(), chatId, from: "me", text: input.value.trim(), at: Date.now(), attachment };
+    input.value = "";
+    this.state.addPending(message);
+    await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+    this.queueRender();
+    await this.post({ kind: "send", message });
+  }
+
+  /** The attachment of the open chat's message with this blob. */
+  private attachmentOf(blobId: string): Attachment | undefined {
+    const view = this.state.selected ? this.state.chat(this.state.selected) : undefined;
+    return view?.messages.find((message) => message.attachment?.blobId === blobId)?.attachment;
+  }
+
+  private bindMedia(): void {
+    const { signal } = this.listeners;
+    const picker = $<HTMLInputElement>("attach-input");
+    $("attach").addEventListener("click", () => picker.click(), { signal });
+    picker.addEventListener(
+      "change",
+      () => {
+        const file = picker.files?.[0];
+        picker.value = "";
+        if (file) void this.sendAttachment(file);
+      },
+      { signal },
+    );
+    const conversation = $("messages").closest<HTMLElement>(".conversation")!;
+    conversation.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      conversation.classList.add("dropping");
+    }, { signal });
+    conversation.addEventListener("dragleave", () => conversation.classList.remove("dropping"), { signal });
+    conversation.addEventListener(
+      "drop",
+      (event) => {
+        event.preventDefault();
+        conversation.classList.remove("dropping");
+        const file = event.dataTransfer?.files[0];
+        if (file) void this.sendAttachment(file);
+      },
+      { signal },
+    );
+    $("messages").addEventListener(
+      "click",
+      (event) => {
+        const blobId = (event.target as HTMLElement).closest<HTMLElement>("[data-blob]")?.dataset.blob;
+        const attachment = blobId ? this.attachmentOf(blobId) : undefined;
+        if (attachment) void this.media.open(attachment);
+      },
+      { signal },
+    );
   }
 
   /** Opens a chat (on a narrow screen, in place of the list) and puts the cursor in its message box. */

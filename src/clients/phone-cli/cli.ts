@@ -317,9 +317,13 @@ function report(event: ChatsEvent): void {
   if (event.kind === "failed") console.error(`Something went wrong, and the phone goes on: ${event.error}`);
   if (event.kind === "change" && event.change.type === "message") {
     const { message } = event.change;
-    console.log(message.from === "me" ? `you → ${event.chat.title}: ${message.text}` : `${message.from} → you (${event.chat.title}): ${message.text}`);
+    const text = message.attachment ? `[${message.attachment.kind} ${message.attachment.name}] ${message.text}` : message.text;
+    console.log(message.from === "me" ? `you → ${event.chat.title}: ${text}` : `${message.from} → you (${event.chat.title}): ${text}`);
   }
   if (event.kind === "change" && event.change.type === "read") console.log(`${event.chat.title}: read`);
+  if (event.kind === "media") {
+    console.log(event.ok ? `received ${event.name} (${event.size} bytes, sha256 ${event.sha256})` : `could not receive ${event.name}: ${event.error}`);
+  }
 }
 
 class UsageError extends Error {}

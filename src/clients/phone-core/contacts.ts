@@ -1,7 +1,7 @@
 // The simulated phone's contacts: they receive and read what the account
 // holder sends (moving the ticks), type, and answer; when lively they also
 // write first now and then. Everything they do goes through the change log.
-import type { Chat, ChatMessage } from "../../shared/protocol";
+import type { Attachment, Chat, ChatMessage } from "../../shared/protocol";
 import type { ChangeRequest } from "./chat-book";
 import { openerFor, replyTo } from "./history";
 
@@ -15,7 +15,12 @@ interface ContactActions {
   typing(chatId: string, from: string): void;
   /** What a contact did could not be kept (a failed save): reported, and they go on. */
   failed(error: unknown): void;
+  /** A photo for a contact to send (uploaded); null when it could not be. */
+  photo(seed: number): Promise<Attachment | null>;
 }
+
+/** A message that asks for a photo gets one back: how a test (or a user) makes a contact send one. */
+const ASKS_FOR_PHOTO = /\bphotos?\b/i;
 
 /** When, after a message of the account holder's, the contact's phone has it, they read it, type, and answer. */
 export const CONTACT_TIMING = { deliveredMs: 400, readMs: 1_200, typingMs: 1_500, replyMs: 3_000 } as const;
@@ -39,7 +44,11 @@ export class Contacts {
     this.after(CONTACT_TIMING.deliveredMs, receipt("delivered"));
     this.after(CONTACT_TIMING.readMs, receipt("read"));
     this.after(CONTACT_TIMING.typingMs, () => this.act.typing(chat.id, reply.from));
-    this.after(CONTACT_TIMING.replyMs, () => this.act.record({ type: "message", message: { ...reply, at: Date.now() } }));
+    this.after(CONTACT_TIMING.replyMs, async () => {
+      const attachment = ASKS_FOR_PHOTO.test(message.text) ? await this.act.photo(message.at) : null;
+      const text = attachment ? "Here you go 📷" : reply.text;
+      await this.act.record({ type: "message", message: { ...reply, text, at: Date.now(), ...(attachment ? { attachment } : {}) } });
+    });
   }
 
   /** When lively, someone writes first now and then, until `stop`. */

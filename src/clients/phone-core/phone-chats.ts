@@ -6,12 +6,13 @@
 // nothing or is further behind than the log reaches. A snapshot is the chat
 // list and the latest messages of the most recent chats; older messages come
 // a page at a time when a browser scrolls back (history_request).
-import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type AppMessageOf, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
+import { MAX_FRAME_PLAINTEXT_BYTES, type AppMessage, type AppMessageOf, type Attachment, type Change, type Chat, type ChatMessage } from "../../shared/protocol";
 import type { ChangeRequest } from "./chat-book";
 import { Contacts, type ContactsOptions } from "./contacts";
 import type { Phone } from "./phone";
 import type { WebSocketClass } from "../connection/connection";
 import { PhoneLink, type LinkEvent } from "./phone-link";
+import { PhoneMedia } from "./phone-media";
 import type { LinkRecord, PhoneStore } from "./phone-store";
 
 /**
@@ -33,13 +34,16 @@ export type ChatsEvent =
   | { kind: "synced"; sessionId: string; chats: number }
   | { kind: "link"; sessionId: string; event: LinkEvent }
   /** Work for a browser failed (a save, a frame that would not fit): reported, and the phone goes on. */
-  | { kind: "failed"; error: string };
+  | { kind: "failed"; error: string }
+  /** The phone fetched a browser's attachment (`ok`), or could not: it did not open, or its SHA-256 was not the message's. */
+  | { kind: "media"; blobId: string; name: string; ok: boolean; size?: number; sha256?: string; error?: string };
 
 export class PhoneChats {
   private readonly links = new Map<string, PhoneLink>();
   /** Per link, the pushes and syncs in order: a link's log positions are decided one at a time. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly contacts: Contacts;
+  readonly media: PhoneMedia;
 
   constructor(
     private readonly phone: Phone,
@@ -47,8 +51,10 @@ export class PhoneChats {
     private readonly onEvent: (event: ChatsEvent) => void,
     contacts: ContactsOptions = {},
   ) {
+    this.media = new PhoneMedia(phone.blobClient());
+    const photo = (seed: number) => this.media.contactPhoto(seed).catch(() => null);
     this.contacts = new Contacts(
-      { record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from), failed: (error) => this.background(Promise.reject(error)) },
+      { record: (body) => this.apply(body), typing: (chatId, from) => this.typing(chatId, from), photo, failed: (error) => this.background(Promise.reject(error)) },
       contacts,
     );
   }
@@ -121,10 +127,24 @@ export class PhoneChats {
         return;
       case "send":
         await this.apply({ type: "message", message: { ...message.message, from: "me" } });
+        if (message.message.attachment) void this.fetchAttachment(message.message.attachment);
         return;
       case "read":
         await this.apply({ type: "read", chatId: message.chatId });
         return;
+    }
+  }
+
+  /** The phone fetches what a browser attached, as a phone does on receipt. */
+  private async fetchAttachment(attachment: Attachment): Promise<void> {
+    const { blobId, name } = attachment;
+    try {
+      const bytes = await this.media.receive(attachment);
+      // Hashed again here, apart from the check in the download, for whoever watches the phone.
+      const sha256 = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (byte) => byte.toString(16).padStart(2, "0")).join("");
+      this.onEvent({ kind: "media", blobId, name, ok: true, size: bytes.length, sha256 });
+    } catch (error) {
+      this.onEvent({ kind: "media", blobId, name, ok: false, error: error instanceof Error ? error.message : String(error) });
     }
   }
 

@@ -1,5 +1,6 @@
 // The phone side of QR Link, for any JavaScript runtime with fetch and
 // WebCrypto: the CLI uses it today, the /phone page shares it.
+import { BlobClient } from "../../shared/blob-transfer";
 import {
   deriveLinkKeys,
   generateAgreementKeyPair,
@@ -197,10 +198,20 @@ export class Phone {
     return new URL(this.server).host;
   }
 
+  /** Photos and files to and from the server, signed as this phone. */
+  blobClient(): BlobClient {
+    return new BlobClient(this.server, (method, path, bodyHash) => this.signedHeaders(method, path, bodyHash), this.fetcher);
+  }
+
   /** The headers that sign a request over the server's host, the number, method, path, time and body hash. */
   async signatureHeaders(method: string, path: string, body: string, timestamp = String(Date.now())): Promise<Record<string, string>> {
+    return this.signedHeaders(method, path, await sha256Base64url(body), timestamp);
+  }
+
+  /** The same over a body hash given (a media part signs UNSIGNED_PAYLOAD instead); a BlobSigner. */
+  async signedHeaders(method: string, path: string, bodyHash: string, timestamp = String(Date.now())): Promise<Record<string, string>> {
     const { number, privateKey } = this.identity;
-    const signature = await signRequest(privateKey, { host: this.host, number, method, path, timestamp, bodyHash: await sha256Base64url(body) });
+    const signature = await signRequest(privateKey, { host: this.host, number, method, path, timestamp, bodyHash });
     return {
       [SIGNATURE_HEADERS.number]: this.identity.number,
       [SIGNATURE_HEADERS.timestamp]: timestamp,

@@ -149,6 +149,26 @@ class PhoneApp {
     focusChatInList(open);
   }
 
+  /** A photo or file in the open chat: what the phone already fetched (or fetches now) opens full size, or is saved. */
+  async openAttachment(blobId: string): Promise<void> {
+    const view = this.view.selected ? this.view.chat(this.view.selected) : undefined;
+    const attachment = view?.messages.find((message) => message.attachment?.blobId === blobId)?.attachment;
+    if (!attachment) return;
+    const bytes = this.chats.media.files.get(blobId) ?? (await this.chats.media.receive(attachment));
+    const url = URL.createObjectURL(new Blob([bytes], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" }));
+    if (attachment.kind === "photo") {
+      const image = $<HTMLImageElement>("media-viewer-image");
+      image.src = url;
+      image.alt = attachment.name;
+      $<HTMLDialogElement>("media-viewer").showModal();
+    } else {
+      const anchor = document.createElement("a");
+      anchor.href = url;
+      anchor.download = attachment.name;
+      anchor.click();
+    }
+  }
+
   /** A message typed on the phone: logged, then shown on every linked browser. */
   async send(text: string): Promise<void> {
     const chatId = this.view.selected;
@@ -377,6 +397,10 @@ $("open-chats").addEventListener("click", () => app?.showChats());
 $("close-chat").addEventListener("click", () => app?.closeChat());
 $("messages").addEventListener("scroll", (event) => (event.target as HTMLElement).scrollTop < 400 && app?.scrolledUp(), { passive: true });
 bindChatList($("chat-list"), (chatId) => app?.openChat(chatId));
+$("messages").addEventListener("click", (event) => {
+  const blobId = (event.target as HTMLElement).closest<HTMLElement>("[data-blob]")?.dataset.blob;
+  if (blobId) void app?.openAttachment(blobId);
+});
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>("composer-input");

@@ -3,10 +3,11 @@
 // adapter from the Durable Object's entry points (upgrades, RPC, socket
 // events, the alarm) to the concern modules beside it.
 import { DurableObject } from "cloudflare:workers";
-import { CLOSE_CODES, HEARTBEAT, LIMITS, parseClientMessage, type AccountInfo, type CodeFindResponse, type CodeTryRequest, type ConfirmResponse, type DeviceContext } from "../../shared/protocol";
+import { CLOSE_CODES, HEARTBEAT, LIMITS, parseClientMessage, type AccountInfo, type CodeFindResponse, type CodeTryRequest, type ConfirmResponse, type DeviceContext, type DeviceRequestParts, verifyDeviceRequest } from "../../shared/protocol";
 import { sessionConfig } from "../config";
 import type { Place } from "../device-context";
-import type { Outcome } from "../outcome";
+import { failure, success, type Outcome } from "../outcome";
+import { importIdentityPublicKey } from "../../shared/crypto";
 import { fullAllowance, spend } from "./allowance";
 import { CodeLinking } from "./code";
 import { dispatch, type Handlers } from "./dispatch";
@@ -87,6 +88,19 @@ export class PairingSession extends DurableObject<Env> {
   async endLink(reason: "revoked" | "inactive"): Promise<void> {
     const state = this.parts.store.session()?.state;
     if (state === "linked" || state === "confirming") await this.handlers.lifecycle.end(reason);
+  }
+
+  /**
+   * A linked browser's signed media request: verified with the device key
+   * this link registered, answering the account it belongs to.
+   */
+  async verifyDeviceRequest(parts: DeviceRequestParts, signature: string): Promise<Outcome<{ number: string }>> {
+    const session = this.parts.store.session();
+    const key = session?.state === "linked" && session.devicePublicKey ? await importIdentityPublicKey(session.devicePublicKey) : null;
+    if (!session || session.state !== "linked" || !key || !(await verifyDeviceRequest(key, parts, signature))) {
+      return failure("forbidden", "this request is not signed by the device key of a linked browser");
+    }
+    return success({ number: session.proof.account.number });
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {

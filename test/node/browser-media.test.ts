@@ -1,0 +1,113 @@
+// Photos and files as a person meets them: Chromium attaches them, the phone
+// simulator (the CLI) fetches and checks them, a contact sends a photo back
+// that opens full size, a file over the limit is refused before upload, and
+// the R2 state wrangler dev keeps on disk holds no plaintext.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, missingTools, saveArtifact } from "./chromium";
+import { startDevServer, type DevServer } from "./dev-server";
+import { runPhone, spawnPhone, type RunningPhone } from "./phone-cli";
+
+const skipReason = missingTools();
+const MiB = 1024 * 1024;
+
+/** Every file under `dir`, whatever wrangler dev keeps there. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+describe.skipIf(skipReason)("photos and files in Chromium", () => {
+  let server: DevServer;
+  let chromium: Browser;
+  let stateDir: string;
+  let profileDir: string;
+  let page: Page;
+  let phone: RunningPhone;
+  const profile = () => ["--server", server.url, "--profile", join(profileDir, "mia.json")];
+
+  beforeAll(async () => {
+    [stateDir, profileDir] = [await mkdtemp(join(tmpdir(), "qr-link-media-state-")), await mkdtemp(join(tmpdir(), "qr-link-media-"))];
+    [server, chromium] = await Promise.all([startDevServer({ stateDir }), launchChromium()]);
+    expect((await runPhone(["register", "--number", "+15550070", "--name", "Mia", ...profile()])).code).toBe(0);
+    page = await (await chromium.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+    await page.goto(server.url);
+    await page.waitForSelector("body[data-state=pending]");
+    const qrText = await page.locator("#qr").getAttribute("data-text");
+    phone = spawnPhone(["link", qrText!, ...profile()]);
+    await phone.waitForOutput(/type the number the computer shows/);
+    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 5_000 });
+    phone.answer(`${await page.locator("#match-number").textContent()}\n`);
+    await phone.waitForOutput(/Linked:/);
+    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 5_000 });
+  });
+
+  afterAll(async () => {
+    phone?.interrupt();
+    await phone?.done;
+    await chromium?.close();
+    await server?.stop();
+    await rm(stateDir, { recursive: true, force: true });
+    await rm(profileDir, { recursive: true, force: true });
+  });
+
+  it("sends a 10 MiB photo from the browser to the phone, whose SHA-256 matches", async () => {
+    const bytes = randomBytes(10 * MiB);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const started = Date.now();
+    await page.setInputFiles("#attach-input", { name: "big.png", mimeType: "image/png", buffer: bytes });
+    await page.locator(".bubble.mine .attachment.photo").last().waitFor({ timeout: 20_000 });
+    const uploaded = Date.now() - started;
+    await phone.waitForOutput(new RegExp(`received big\\.png \\(${bytes.length} bytes, sha256 ${sha256}\\)`), 20_000);
+    const elapsed = Date.now() - started;
+    console.log(`10 MiB photo, browser to phone end to end: ${elapsed} ms (sealed and uploaded in ${uploaded} ms)`);
+  });
+
+  it("shows a contact's photo as a thumbnail that opens full size", async () => {
+    await page.fill("#composer-input", "Can you send me a photo?");
+    await page.press("#composer-input", "Enter");
+    const thumbnail = page.locator(".bubble.theirs .attachment.photo img").last();
+    await thumbnail.waitFor({ timeout: 8_000 });
+    expect(await thumbnail.getAttribute("src")).toMatch(/^data:image\/png;base64,/);
+    await saveArtifact("media-thumbnail", await page.screenshot());
+    await thumbnail.click();
+    await page.waitForSelector("#media-viewer[open]", { timeout: 5_000 });
+    await page.waitForFunction(() => (document.getElementById("media-viewer-image") as HTMLImageElement).naturalWidth === 480, null, { timeout: 5_000 });
+    await saveArtifact("media-full-size", await page.screenshot());
+    await page.keyboard.press("Escape");
+  });
+
+  it("refuses a photo over 16 MiB with a clear message before anything is uploaded", async () => {
+    const uploads: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().includes("/api/blobs") && request.method() !== "GET") uploads.push(request.url());
+    });
+    await page.setInputFiles("#attach-input", { name: "huge.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(16 * MiB + 1) });
+    await page.waitForSelector("#media-status[data-error]:not([hidden])");
+    expect(await page.locator("#media-status").textContent()).toBe("huge.jpg: Photos may be at most 16 MiB.");
+    expect(uploads).toEqual([]);
+  });
+
+  it("stores only ciphertext: a known file sent while the phone is away is nowhere on disk in clear, and reaches the phone when it is back", async () => {
+    phone.interrupt();
+    await phone.done;
+    const marker = "THE-KNOWN-PLAINTEXT-OF-A-FILE";
+    const text = Buffer.from(`${marker}\n`.repeat(5_000));
+    await page.setInputFiles("#attach-input", { name: "notes.txt", mimeType: "text/plain", buffer: text });
+    await page.locator(".bubble.mine .attachment.file", { hasText: "notes.txt" }).waitFor({ timeout: 5_000 });
+    let stored = 0;
+    for (const file of await filesUnder(stateDir)) {
+      const content = await readFile(file);
+      expect(content.includes(marker), `${file} holds the plaintext`).toBe(false);
+      stored += content.length;
+    }
+    expect(stored).toBeGreaterThan(text.length);
+    phone = spawnPhone(["online", ...profile()]);
+    const sha256 = createHash("sha256").update(text).digest("hex");
+    await phone.waitForOutput(new RegExp(`received notes\\.txt \\(${text.length} bytes, sha256 ${sha256}\\)`), 10_000);
+  });
+});
