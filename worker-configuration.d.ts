@@ -38,6 +38,8 @@ declare namespace Cloudflare {
 		MEDIA_PHOTO_MAX_BYTES: string;
 		MEDIA_FILE_MAX_BYTES: string;
 		MEDIA_TTL_MS: string;
+		MEDIA_ACCOUNT_MAX_BLOBS: string;
+		MEDIA_ACCOUNT_MAX_BYTES: string;
 		SITE_ORIGIN: string;
 		ALLOWED_ORIGINS: string;
 		PAIRING_SESSION: DurableObjectNamespace<import("./src/worker/index").PairingSession>;
@@ -51,7 +53,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "MEDIA_PHOTO_MAX_BYTES" | "MEDIA_FILE_MAX_BYTES" | "MEDIA_TTL_MS" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "MEDIA_PHOTO_MAX_BYTES" | "MEDIA_FILE_MAX_BYTES" | "MEDIA_TTL_MS" | "MEDIA_ACCOUNT_MAX_BLOBS" | "MEDIA_ACCOUNT_MAX_BYTES" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
 }
 
 // Begin runtime types

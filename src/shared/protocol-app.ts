@@ -30,6 +30,8 @@ export const THUMBNAIL_MAX_CHARS = 6_000;
  * it is fetched. Rides the change log like the rest of the message, so
  * every linked device gets it; the server sees only the sealed frame.
  */
+const PHOTO_TYPES = /^image\/(png|jpeg|webp|gif)$/;
+
 export const attachmentSchema = z.object({
   blobId: blobIdSchema,
   kind: blobKindSchema,
@@ -44,7 +46,10 @@ export const attachmentSchema = z.object({
   /** A small preview of a photo, as a data:image/png, jpeg or webp URL. */
   thumbnail: z.optional(z.string().check(z.maxLength(THUMBNAIL_MAX_CHARS), z.regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/=]+$/, "must be a PNG, JPEG or WebP data URL"))),
   chunkBytes: z.literal(BLOB_CHUNK_BYTES),
-});
+}).check(
+  // A photo is shown as an image and may be opened in a tab of this origin: only raster image types, never HTML or SVG.
+  z.refine((attachment) => attachment.kind !== "photo" || PHOTO_TYPES.test(attachment.mime), { message: "a photo is a PNG, JPEG, WebP or GIF", path: ["mime"] }),
+);
 export type Attachment = z.infer<typeof attachmentSchema>;
 
 export const chatMessageSchema = z.object({

@@ -34,6 +34,8 @@ describe("a message's attachment", () => {
     ["a secret of the wrong length", { secret: randomBase64url(32) }],
     ["another chunk size", { chunkBytes: 1024 as 65_536 }],
     ["a type that is not type/subtype", { mime: "text/html; charset=utf-8" }],
+    ["a photo that is HTML (it could be opened in a tab of this origin)", { mime: "text/html" }],
+    ["a photo that is SVG", { mime: "image/svg+xml" }],
   ])("refuses %s", (_what, overrides) => {
     expect(chatMessageSchema.safeParse({ ...message, text: "", attachment: attachment(overrides) }).success).toBe(false);
   });
@@ -47,5 +49,9 @@ describe("a contact's generated photo", () => {
     expect([header.getUint32(0), header.getUint32(4)]).toEqual([480, 320]);
     expect(await generatedPhoto(7, 480, 320)).toEqual(photo);
     expect(await generatedPhoto(8, 480, 320)).not.toEqual(photo);
+  });
+
+  it("lets a file be of any type: it is only ever downloaded, never shown", () => {
+    expect(chatMessageSchema.safeParse({ ...message, text: "", attachment: attachment({ kind: "file", mime: "text/html", thumbnail: undefined }) }).success).toBe(true);
   });
 });

@@ -47,6 +47,10 @@ export class MediaBlobs extends DurableObject<Env> {
     if (size > limit) {
       return failure("payload_too_large", `${kind === "photo" ? "photos" : "files"} may be at most ${formatMiB(limit)}; this one is ${formatMiB(size)}`);
     }
+    const held = this.store.held();
+    if (held.blobs >= this.config.accountBlobs || held.bytes + size > this.config.accountBytes) {
+      return failure("rate_limited", `this account already holds ${held.blobs} photos and files (${formatMiB(held.bytes)}), the most it may until its devices fetch them or they expire`);
+    }
     const id = randomBase64url(16);
     const upload = await this.env.MEDIA.createMultipartUpload(objectKey(id));
     const now = Date.now();

@@ -95,9 +95,8 @@ export function blobRoutes(app: Hono<AppEnv>): void {
     }
     // A stream of known length, so R2 takes it without the Worker holding the part.
     const fixed = new FixedLengthStream(bytes);
-    const piped = body.pipeTo(fixed.writable);
-    const uploaded = await c.env.MEDIA.resumeMultipartUpload(key, uploadId).uploadPart(part, fixed.readable);
-    await piped;
+    // Both awaited together: a sender that stops half way fails both, and neither is left unhandled.
+    const [uploaded] = await Promise.all([c.env.MEDIA.resumeMultipartUpload(key, uploadId).uploadPart(part, fixed.readable), body.pipeTo(fixed.writable)]);
     await blobs.partStored(blobId, part, uploaded.etag);
     return c.json({ part, stored: true });
   });
@@ -116,8 +115,12 @@ export function blobRoutes(app: Hono<AppEnv>): void {
     const { blobId } = signed;
     const readable = await blobsOf(c, signed.number).readable(blobId);
     if (!readable.ok) return outcomeResponse(c, readable);
+    // Only what our clients send to resume: bytes=N- within the blob; anything else is refused as unsatisfiable.
     const range = c.req.header("range");
-    const object = await c.env.MEDIA.get(objectKey(blobId), range ? { range: c.req.raw.headers } : {});
+    const from = range === undefined ? 0 : Number(/^bytes=(\d{1,12})-$/.exec(range)?.[1] ?? Number.NaN);
+    if (!Number.isSafeInteger(from)) return c.body(null, 416, { ...API_HEADERS, "content-range": "bytes */*" });
+    const object = await c.env.MEDIA.get(objectKey(blobId), range ? { range: { offset: from } } : {}).catch(() => undefined);
+    if (object === undefined) return c.body(null, 416, { ...API_HEADERS, "content-range": "bytes */*" });
     if (!object) return errorResponse(c, "forbidden", "this blob is gone");
     // Ciphertext, never to be sniffed, run or cached on the way.
     const headers = new Headers({ ...API_HEADERS, "content-type": "application/octet-stream", "cache-control": "no-store", "accept-ranges": "bytes", etag: object.httpEtag });

@@ -99,6 +99,11 @@ export class BlobStore {
     return !this.ready && !hasState(this.storage);
   }
 
+  /** How many blobs the account holds, and their size, complete or not. */
+  held(): { blobs: number; bytes: number } {
+    return this.sql.exec<{ blobs: number; bytes: number }>("SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blob").one();
+  }
+
   blob(id: string): BlobRecord | null {
     if (this.empty()) return null;
     const row = this.sql.exec<BlobRow>("SELECT * FROM blob WHERE id = ?", id).toArray()[0];
