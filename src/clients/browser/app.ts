@@ -1,9 +1,9 @@
 // The browser page: shows a rotating QR code until a phone links this
 // browser, then becomes the chat screen. A linked browser resumes on reload.
 import QRCode from "qrcode-svg";
-import { MAX_LINKED_DEVICES, type ServerMessage } from "../../shared/protocol";
+import type { ServerMessage } from "../../shared/protocol";
 import type { Ending } from "../connection/close-codes";
-import { Connection } from "../connection/connection";
+import type { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
 import { BrowserCodePairing } from "./code-pairing";
 import { CodeScreen } from "./code-screen";
@@ -12,6 +12,7 @@ import { finishLink } from "./finish-link";
 import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
 import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
+import { openPairingConnection, refusalText } from "./pairing-connection";
 import { runInOneTab } from "./tab-lock";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error" | "code-number" | "code";
@@ -54,28 +55,21 @@ class PairingScreen {
   private readonly connection: Connection;
   /** "Computer not connected", "Reconnecting in N s… Retry now" while the code cannot be kept fresh. */
   private readonly linkStatus = new ConnectionStatus($("pairing-connection"), () => this.connection.reconnectNow());
-  /** Messages are handled one at a time, in order: `linked` is checked only once `scanned` has been. */
-  private handled: Promise<void> = Promise.resolve();
   /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
   private refusal: string | null = null;
 
-  /** A dropped connection reconnects to a fresh session, with fresh keys for its codes. */
+  /** A dropped connection reconnects to a fresh session, with fresh keys for its codes; `linked` is checked only once `scanned` has been. */
   constructor(private pairing: BrowserPairing) {
-    const url = new URL("/api/sessions/connect", location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.connection = new Connection(
-      { role: "pairing", target: () => ({ url: url.toString() }) },
-      {
-        open: () => this.linkStatus.opened(),
-        closed: (code) => this.linkStatus.closed(code),
-        message: (message) => this.inTurn(() => this.onMessage(message)),
-        reconnecting: (delayMs) => {
-          this.linkStatus.reconnecting(delayMs);
-          if (!this.done) setState("loading");
-        },
-        ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
+    this.connection = openPairingConnection("/api/sessions/connect", {
+      open: () => this.linkStatus.opened(),
+      closed: (code) => this.linkStatus.closed(code),
+      message: (message) => this.onMessage(message),
+      reconnecting: (delayMs) => {
+        this.linkStatus.reconnecting(delayMs);
+        if (!this.done) setState("loading");
       },
-    );
+      ended: (ending) => this.onEnded(ending),
+    });
   }
 
   /** This screen is done: it shows nothing more about its connection. */
@@ -88,11 +82,6 @@ class PairingScreen {
   stop(): void {
     this.finish();
     this.connection.close("open in another window");
-  }
-
-  /** Handles messages and the ending one at a time, in the order they came. */
-  private inTurn(handle: () => Promise<void>): void {
-    this.handled = this.handled.then(handle).catch((error: unknown) => console.error("pairing message failed", error));
   }
 
   private async onMessage(message: ServerMessage): Promise<void> {
@@ -153,10 +142,7 @@ class PairingScreen {
    * before the window closes, so the page says why and keeps waiting.
    */
   private onRefused(message: Extract<ServerMessage, { type: "refused" }>): void {
-    const text =
-      message.code === "device_limit"
-        ? `This phone already has ${MAX_LINKED_DEVICES} linked devices. Log one out on the phone to link this one.`
-        : "The phone's account could not link this browser, so nothing was linked.";
+    const text = refusalText(message);
     this.showRefusal(text);
     showNotice(text);
   }

@@ -7,7 +7,7 @@ import { signResume } from "../../shared/crypto";
 import type { Presence, ServerMessage } from "../../shared/protocol";
 import type { RelayChannel } from "../../shared/relay-channel";
 import type { Ending } from "../connection/close-codes";
-import { Connection, type ConnectionOptions } from "../connection/connection";
+import { Connection, webSocketUrl, type ConnectionOptions } from "../connection/connection";
 import { ConnectionStatus } from "./connection-status";
 import { $ } from "./dom";
 import type { StoredLink } from "./link-store";
@@ -100,9 +100,7 @@ export class ChatConnection {
   /** At the link id from `linked`; a link made before link ids existed still resumes at its session id. */
   private url(): string {
     const path = this.link.linkId ? `/api/links/${this.link.linkId}/browser` : `/api/sessions/${this.link.sessionId}/browser`;
-    const url = new URL(path, location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return url.toString();
+    return webSocketUrl(path, location.href);
   }
 
   private attach(): void {

@@ -3,13 +3,14 @@
 // phone types it, checks each try (code-pairing.ts), shows the number to tap
 // once a try verified, and links as after a scan (finish-link.ts).
 import { formatLinkCode } from "../../shared/link-code";
-import { MAX_LINKED_DEVICES, type ServerMessage, type ServerMessageOf } from "../../shared/protocol";
+import type { ServerMessage, ServerMessageOf } from "../../shared/protocol";
 import type { Ending } from "../connection/close-codes";
-import { Connection } from "../connection/connection";
+import type { Connection } from "../connection/connection";
 import { BrowserCodePairing } from "./code-pairing";
 import { $, showNotice } from "./dom";
 import { finishLink } from "./finish-link";
 import type { StoredLink } from "./link-store";
+import { openPairingConnection, refusalText } from "./pairing-connection";
 
 /** What this screen needs of the page. */
 export interface CodeScreenPage {
@@ -27,8 +28,6 @@ export class CodeScreen {
   /** Set once the session ended, this screen was stopped, or the chat screen took the connection over. */
   private done = false;
   private readonly connection: Connection;
-  /** Messages are handled one at a time, in order. */
-  private handled: Promise<void> = Promise.resolve();
   private countdown: ReturnType<typeof setInterval> | null = null;
   /** The tries the code started with: fewer left means a wrong code was typed. */
   private firstTriesLeft: number | null = null;
@@ -39,23 +38,13 @@ export class CodeScreen {
     private readonly number: string,
     private readonly page: CodeScreenPage,
   ) {
-    const url = new URL("/api/code-sessions/connect", location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.connection = new Connection(
-      { role: "pairing", target: () => ({ url: url.toString() }) },
-      {
-        message: (message) => this.inTurn(() => this.onMessage(message)),
-        reconnecting: () => {
-          if (!this.done) this.page.setState("loading");
-        },
-        ended: (ending) => this.inTurn(async () => this.onEnded(ending)),
+    this.connection = openPairingConnection("/api/code-sessions/connect", {
+      message: (message) => this.onMessage(message),
+      reconnecting: () => {
+        if (!this.done) this.page.setState("loading");
       },
-    );
-  }
-
-  /** Handles messages and the ending one at a time, in the order they came. */
-  private inTurn(handle: () => Promise<void>): void {
-    this.handled = this.handled.then(handle).catch((error: unknown) => console.error("code pairing message failed", error));
+      ended: (ending) => this.onEnded(ending),
+    });
   }
 
   stop(): void {
@@ -89,7 +78,7 @@ export class CodeScreen {
         await this.onLinked(message);
         break;
       case "refused":
-        showNotice(message.code === "device_limit" ? `This phone already has ${MAX_LINKED_DEVICES} linked devices. Log one out on the phone to link this one.` : "The phone's account could not link this browser.");
+        showNotice(refusalText(message));
         break;
       case "error":
         if (message.code === "rate_limited") this.fail("Too many codes for this number", "Wait a minute, then ask for a new code.");

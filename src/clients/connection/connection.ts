@@ -16,6 +16,13 @@ export interface ConnectionTarget {
   protocols?: string[];
 }
 
+/** The WebSocket URL of a server path: wss on an https server, ws on http. */
+export function webSocketUrl(path: string, server: string): string {
+  const url = new URL(path, server);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
+}
+
 /** A WebSocket class: the page's own, or `ws` in Node. */
 export type WebSocketClass = new (url: string, protocols?: string | string[]) => unknown;
 

@@ -29,6 +29,7 @@ import {
   type RotateKeyRequest,
 } from "../../shared/protocol";
 import { matchingNumber, numberChoices } from "../../shared/number-matching";
+import { webSocketUrl } from "../connection/connection";
 
 export interface PhoneIdentity {
   number: string;
@@ -222,9 +223,7 @@ export class Phone {
   /** The URL of the relay socket for a linked session: at its link id, or for a link made before link ids, at its session id. */
   relayUrl(link: RelayAddress): { url: string; path: string } {
     const path = link.linkId ? `/api/links/${link.linkId}/phone` : `/api/sessions/${link.sessionId}/phone`;
-    const url = new URL(path, this.server);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return { url: url.toString(), path };
+    return { url: webSocketUrl(path, this.server), path };
   }
 
   /**
