@@ -11,6 +11,7 @@ import { MAX_LINKED_DEVICES } from "../src/shared/protocol";
 import { linkPair, registeredPhones } from "./clients";
 import { abandonedCodes, countedPairings, decomposePairing, idleLinks } from "./counted";
 import { costPerLinkedDeviceDay, costPerMillionPairings, PRICES } from "./cost";
+import { historyAtScale } from "./history";
 import { clientCrypto, DISK_ROOT, fsyncCost } from "./micro";
 import { pairingAtRate } from "./pairing";
 import { pendingSessions } from "./pending";
@@ -43,6 +44,7 @@ const PLANS = {
     abandoned: { sessions: 8, scale: 20 },
     crypto: { frames: 500 },
     fsync: 50,
+    history: { history: "large" as const, links: 1, openChats: 3, scrollBacks: 1, catchUps: 1, changes: 1_000 },
     limitMs: 100_000,
   },
   full: {
@@ -55,6 +57,7 @@ const PLANS = {
     abandoned: { sessions: 20, scale: 1 },
     crypto: { frames: 2_000 },
     fsync: 200,
+    history: { history: "large" as const, links: 3, openChats: 10, scrollBacks: 3, catchUps: 3, changes: 1_000 },
     limitMs: 840_000,
   },
 };
@@ -287,6 +290,12 @@ async function main(): Promise<void> {
     const decompositionDisk = await decomposePairing(countedDisk, { pairings: PLAN.counted.decomposition, probeN: PLAN.counted.probeN });
     log(`confirm -> linked, one at a time: ${decomposition.confirmToLinkedP50Ms} ms on tmpfs, ${decompositionDisk.confirmToLinkedP50Ms} ms on disk`);
 
+    // History at scale (issue 15): the large phone and the real page in Chromium, on a runtime of its own that serves the pages.
+    const historyApp = await start({ name: "qr-link-history", scriptPath: appScript!, durableObjects: APP_OBJECTS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs", assets: true });
+    const history = await historyAtScale(historyApp, PLAN.history, log);
+    await historyApp.stop();
+    runtimes.splice(runtimes.indexOf(historyApp), 1);
+
     // 5. What a durable write costs this machine's disk.
     const fsync = fsyncCost(
       [
@@ -346,6 +355,7 @@ async function main(): Promise<void> {
         qrLink100Sessions: aggregated,
       },
       clientCrypto: crypto,
+      history,
       idleLink: {
         ...idle,
         method:

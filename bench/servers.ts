@@ -126,6 +126,20 @@ export interface RuntimeOptions {
   medium: "tmpfs" | "disk";
   /** Lines workerd writes (console.log of the Worker), for the counted app. */
   onLog?: (line: string) => void;
+  /** Serve public/ (the pages) as wrangler.toml's [assets] says, for a real browser; an assets router then sits before the Worker. */
+  assets?: boolean;
+}
+
+/** wrangler.toml's [assets] for Miniflare: the directory, the binding, and the paths that reach the Worker first. */
+function assetsOptions() {
+  const section = /\[assets\]([\s\S]*?)(\n\[|$)/.exec(readFileSync("wrangler.toml", "utf8"))?.[1] ?? "";
+  const value = (key: string) => new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, "m").exec(section)?.[1];
+  const workerFirst = [.../^run_worker_first\s*=\s*\[([^\]]*)\]/m.exec(section)?.[1]?.matchAll(/"([^"]+)"/g) ?? []].map((match) => match[1]!);
+  return {
+    directory: resolve(value("directory") ?? "public"),
+    binding: value("binding") ?? "ASSETS",
+    routerConfig: { has_user_worker: true, ...(workerFirst.length ? { static_routing: { user_worker: workerFirst } } : {}) },
+  };
 }
 
 /**
@@ -151,6 +165,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       : {}),
     durableObjects: options.durableObjects,
     durableObjectsPersist: persist.dir,
+    ...(options.assets ? { assets: assetsOptions() } : {}),
     ...(options.onLog
       ? {
           handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
