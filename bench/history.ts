@@ -16,8 +16,8 @@ import { ProfileLock } from "../src/clients/phone-cli/profile-lock";
 import type { HistorySize } from "../src/clients/phone-core/history";
 import { Phone } from "../src/clients/phone-core/phone";
 import { PhoneChats } from "../src/clients/phone-core/phone-chats";
+import { newLinkRecord } from "../src/clients/phone-core/phone-store";
 import { parseQrText, type ChatSummary } from "../src/shared/protocol";
-import { emptyChannelState } from "../src/shared/relay-channel";
 import { launchChromium } from "../test/node/chromium";
 import { percentile, round, sleep } from "./relay-load";
 import type { Runtime } from "./servers";
@@ -205,15 +205,7 @@ export async function historyAtScale(runtime: Runtime, plan: HistoryPlan, log: (
       // The user typed the number: from here on, the CLI's confirmLink and goOnline.
       const confirmedAt = Date.now();
       const linked = await phone.confirm(qr);
-      const record = {
-        sessionId: qr.sessionId,
-        linkId: linked.linkId,
-        browserPublicKey: qr.browserPublicKey,
-        qrSecret: qr.qrSecret,
-        agreementPrivateKey: await crypto.subtle.exportKey("jwk", linked.agreement.privateKey),
-        linkedAt: Date.now(),
-        channel: emptyChannelState(),
-      };
+      const record = newLinkRecord(qr, linked.linkId, await crypto.subtle.exportKey("jwk", linked.agreement.privateKey));
       await store.saveLink(record);
       await phoneChats.open(record, WebSocket);
       return { context, page, frames, confirmToChatListMs: (await marked(page, "chatList")) - confirmedAt };

@@ -19,8 +19,11 @@ function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: strin
   return node;
 }
 
+/** Made once: toLocaleTimeString builds a formatter per call, which a list of thousands of messages feels. */
+const TIME_FORMAT = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+
 function timeOf(at: number): string {
-  return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return TIME_FORMAT.format(at);
 }
 
 function initials(name: string): string {
@@ -135,10 +138,32 @@ export function renderChats(state: ChatState): void {
   const sameChat = view !== undefined && messages.dataset.chat === view.chat.id;
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
   const [firstBefore, heightBefore, topBefore] = [messages.firstElementChild?.getAttribute("data-id"), messages.scrollHeight, messages.scrollTop];
-  messages.replaceChildren(...(view?.messages ?? []).map((message) => messageBubble(message, view!.chat.group)));
+  drawMessages(messages, view);
   messages.dataset.chat = view?.chat.id ?? "";
   if (!sameChat || atBottom) messages.scrollTop = messages.scrollHeight;
   else if (messages.firstElementChild?.getAttribute("data-id") !== firstBefore) messages.scrollTop = topBefore + messages.scrollHeight - heightBefore;
+}
+
+/** What the conversation shows: its chat, and each message's id and ticks in order. */
+let drawnMessages: { chatId: string; keys: string[] } = { chatId: "", keys: [] };
+
+/**
+ * Draws the open chat's messages, adding only what is new when older
+ * messages came before them (scrolling back) or newer ones after (a chat
+ * going on): a long conversation is not rebuilt for every page or message.
+ */
+function drawMessages(messages: HTMLElement, view: ChatView | undefined): void {
+  const shown = view?.messages ?? [];
+  const keys = shown.map((message) => `${message.id} ${message.status ?? ""}`);
+  const before = drawnMessages;
+  drawnMessages = { chatId: view?.chat.id ?? "", keys };
+  const bubbles = (from: number, to: number) => shown.slice(from, to).map((message) => messageBubble(message, view!.chat.group));
+  if (view && before.chatId === view.chat.id && messages.childElementCount === before.keys.length && keys.length >= before.keys.length) {
+    const added = keys.length - before.keys.length;
+    if (before.keys.every((key, i) => key === keys[added + i])) return messages.prepend(...bubbles(0, added));
+    if (before.keys.every((key, i) => key === keys[i])) return messages.append(...bubbles(before.keys.length, keys.length));
+  }
+  messages.replaceChildren(...bubbles(0, keys.length));
 }
 
 function chatItem(view: ChatView, selected: boolean, typist: string | null): HTMLElement {

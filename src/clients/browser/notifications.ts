@@ -22,7 +22,8 @@ export function offerNotifications(signal: AbortSignal): void {
 }
 
 export function notifyMessage(chat: Chat, message: ChatMessage): void {
-  if (!supported() || Notification.permission !== "granted" || document.visibilityState !== "hidden") return;
+  // Visibility first: reading the permission is slow, and a tab catching up may pass a thousand messages.
+  if (document.visibilityState !== "hidden" || !supported() || Notification.permission !== "granted") return;
   const body = chat.group ? `${message.from}: ${message.text}` : message.text;
   // One notification per chat: a newer message replaces the older one.
   const notification = new Notification(chat.title, { body, tag: chat.id });

@@ -3,11 +3,11 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { displayNameSchema, MAX_LINKED_DEVICES, parseQrText, phoneNumberSchema, type Chat, type QrPayload } from "../../shared/protocol";
 import WebSocket from "ws";
-import { emptyChannelState } from "../../shared/relay-channel";
 import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { HISTORY_SIZES, type HistorySize } from "../phone-core/history";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
+import { newLinkRecord } from "../phone-core/phone-store";
 import { DEFAULT_PROFILE, FilePhoneStore } from "./file-phone-store";
 import { ProfileBusyError, ProfileLock } from "./profile-lock";
 import { ImageError, readQrFromImage } from "./read-image";
@@ -223,15 +223,7 @@ async function confirmLink(values: Options, phone: Phone, store: FilePhoneStore,
     return;
   }
   const linked = await phone.confirm(qr);
-  await store.saveLink({
-    sessionId: qr.sessionId,
-    linkId: linked.linkId,
-    browserPublicKey: qr.browserPublicKey,
-    qrSecret: qr.qrSecret,
-    agreementPrivateKey: await crypto.subtle.exportKey("jwk", linked.agreement.privateKey),
-    linkedAt: Date.now(),
-    channel: emptyChannelState(),
-  });
+  await store.saveLink(newLinkRecord(qr, linked.linkId, await crypto.subtle.exportKey("jwk", linked.agreement.privateKey)));
   console.log(`Linked: the browser now shows ${linked.account.name} (${linked.account.number}).`);
   if (!values.once) await goOnline(phone, store, values);
 }

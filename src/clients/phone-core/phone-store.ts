@@ -2,8 +2,8 @@
 // operations the phone uses on it. A subclass says where it lives:
 // FilePhoneStore (the CLI) in a file, IndexedDbPhoneStore (the phone page) in
 // IndexedDB.
-import type { Change, Chat, ChatMessage, ChatSummary } from "../../shared/protocol";
-import type { ChannelState } from "../../shared/relay-channel";
+import type { Change, Chat, ChatMessage, ChatSummary, QrPayload } from "../../shared/protocol";
+import { emptyChannelState, type ChannelState } from "../../shared/relay-channel";
 import { changesSince, chatList, chatOf, chatsOf, pageOf, record, type ChangeRequest, type ChatBook } from "./chat-book";
 import type { ChatWithHistory } from "./history";
 
@@ -24,6 +24,11 @@ export interface LinkRecord {
   channel: ChannelState;
   /** The last version of the change log sealed for this browser (saved with the frame that carries it). */
   pushedVersion?: number;
+}
+
+/** A browser just linked from `qr`, with the agreement key as the store keeps it; nothing sent to it yet. */
+export function newLinkRecord(qr: QrPayload, linkId: string, agreementPrivateKey: JsonWebKey | CryptoKey): LinkRecord {
+  return { sessionId: qr.sessionId, linkId, browserPublicKey: qr.browserPublicKey, qrSecret: qr.qrSecret, agreementPrivateKey, linkedAt: Date.now(), channel: emptyChannelState() };
 }
 
 export interface PhoneState extends ChatBook {

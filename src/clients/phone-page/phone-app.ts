@@ -4,10 +4,10 @@
 // with the same code as the CLI phone.
 import { generateIdentityKeyPair } from "../../shared/crypto";
 import { HISTORY_PAGE_LIMIT, LINK_PATH, parseQrText, type QrPayload } from "../../shared/protocol";
-import { emptyChannelState } from "../../shared/relay-channel";
 import { MalformedCodeError, tryLinkCode } from "../phone-core/code-link";
 import { Phone, ServerError, type Inspection } from "../phone-core/phone";
 import { PhoneChats, type ChatsEvent } from "../phone-core/phone-chats";
+import { newLinkRecord } from "../phone-core/phone-store";
 import { announceMessage, bindChatList, focusChatInList, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
@@ -288,15 +288,7 @@ class PhoneApp {
     this.pending = null;
     try {
       const linked = await this.phone.confirm(qr);
-      await this.store.saveLink({
-        sessionId: qr.sessionId,
-        linkId: linked.linkId,
-        browserPublicKey: qr.browserPublicKey,
-        qrSecret: qr.qrSecret,
-        agreementPrivateKey: linked.agreement.privateKey,
-        linkedAt: Date.now(),
-        channel: emptyChannelState(),
-      });
+      await this.store.saveLink(newLinkRecord(qr, linked.linkId, linked.agreement.privateKey));
       log("Linked a browser");
       await this.stream(qr.sessionId);
     } catch (error) {
