@@ -109,6 +109,10 @@ export function focusChatInList(chatId: string | null): void {
 }
 
 export function renderChats(state: ChatState): void {
+  // The conversation's geometry before anything here changes the page: read after a change, it would lay the page out once more.
+  const messages = $("messages");
+  const [heightBefore, topBefore] = [messages.scrollHeight, messages.scrollTop];
+  const atBottom = heightBefore - topBefore - messages.clientHeight < 40;
   const list = $("chat-list");
   const all = state.list();
   const rows = all.slice(0, chatRows).map((view) => ({ view, selected: view.chat.id === state.selected, typist: state.typing(view.chat.id) }));
@@ -133,13 +137,11 @@ export function renderChats(state: ChatState): void {
   const typist = view ? state.typing(view.chat.id) : null;
   if (typist) title.append(element("small", "typing", view!.chat.group ? ` ${typist} is typing…` : " typing…"));
   $<HTMLInputElement>("composer-input").disabled = !view;
-  const messages = $("messages");
   // Another chat, or the reader at the bottom: show the latest. Older messages put before: keep what the reader sees in place.
   const sameChat = view !== undefined && messages.dataset.chat === view.chat.id;
-  const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
-  const [firstBefore, heightBefore, topBefore] = [messages.firstElementChild?.getAttribute("data-id"), messages.scrollHeight, messages.scrollTop];
-  drawMessages(messages, view);
+  const firstBefore = messages.firstElementChild?.getAttribute("data-id");
   messages.dataset.chat = view?.chat.id ?? "";
+  if (!drawMessages(messages, view)) return;
   if (!sameChat || atBottom) messages.scrollTop = messages.scrollHeight;
   else if (messages.firstElementChild?.getAttribute("data-id") !== firstBefore) messages.scrollTop = topBefore + messages.scrollHeight - heightBefore;
 }
@@ -151,8 +153,9 @@ let drawnMessages: { chatId: string; keys: string[] } = { chatId: "", keys: [] }
  * Draws the open chat's messages, adding only what is new when older
  * messages came before them (scrolling back) or newer ones after (a chat
  * going on): a long conversation is not rebuilt for every page or message.
+ * False when it shows what it showed.
  */
-function drawMessages(messages: HTMLElement, view: ChatView | undefined): void {
+function drawMessages(messages: HTMLElement, view: ChatView | undefined): boolean {
   const shown = view?.messages ?? [];
   const keys = shown.map((message) => `${message.id} ${message.status ?? ""}`);
   const before = drawnMessages;
@@ -160,10 +163,17 @@ function drawMessages(messages: HTMLElement, view: ChatView | undefined): void {
   const bubbles = (from: number, to: number) => shown.slice(from, to).map((message) => messageBubble(message, view!.chat.group));
   if (view && before.chatId === view.chat.id && messages.childElementCount === before.keys.length && keys.length >= before.keys.length) {
     const added = keys.length - before.keys.length;
-    if (before.keys.every((key, i) => key === keys[added + i])) return messages.prepend(...bubbles(0, added));
-    if (before.keys.every((key, i) => key === keys[i])) return messages.append(...bubbles(before.keys.length, keys.length));
+    if (before.keys.every((key, i) => key === keys[added + i])) {
+      messages.prepend(...bubbles(0, added));
+      return added > 0;
+    }
+    if (before.keys.every((key, i) => key === keys[i])) {
+      messages.append(...bubbles(before.keys.length, keys.length));
+      return true;
+    }
   }
   messages.replaceChildren(...bubbles(0, keys.length));
+  return true;
 }
 
 function chatItem(view: ChatView, selected: boolean, typist: string | null): HTMLElement {
