@@ -5,8 +5,6 @@ import type { ServerMessage } from "../../shared/protocol";
 import type { Ending } from "../connection/close-codes";
 import type { Connection } from "../connection/connection";
 import { ChatScreen } from "./chat-screen";
-import { BrowserCodePairing } from "./code-pairing";
-import { CodeScreen } from "./code-screen";
 import { ConnectionStatus } from "./connection-status";
 import { finishLink } from "./finish-link";
 import { claimLinkWriter, loadLink, type StoredLink } from "./link-store";
@@ -203,6 +201,8 @@ async function startCodePairing(number: string): Promise<void> {
   if (!holdsTab) return;
   screen?.stop();
   setState("loading");
+  // Loaded only when asked for: the PAKE's curve (@noble/curves) costs every page load tens of milliseconds otherwise.
+  const [{ BrowserCodePairing }, { CodeScreen }] = await Promise.all([import("./code-pairing"), import("./code-screen")]);
   const pairing = await BrowserCodePairing.create();
   // Checked again after the await: a tab that lost the lock meanwhile opens no session.
   if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
