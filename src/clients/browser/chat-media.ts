@@ -116,16 +116,22 @@ export class ChatMedia {
     }
   }
 
+  /** The bar follows every part; the words (a polite live region) change every tenth, so a screen reader is not flooded. */
   private progress(what: string): Progress {
-    return (done, total) => this.status(`${what}… ${Math.floor((100 * done) / Math.max(1, total))}%`, done / Math.max(1, total));
+    let said = -1;
+    return (done, total) => {
+      const fraction = Math.min(1, done / Math.max(1, total));
+      const tenth = Math.floor(fraction * 10) * 10;
+      if (tenth !== said) this.status(`${what}… ${(said = tenth)}%`);
+      $("media-status").style.setProperty("--progress", String(fraction));
+    };
   }
 
-  private status(text: string | null, fraction?: number): void {
+  private status(text: string | null): void {
     const status = $("media-status");
     status.hidden = text === null;
     status.textContent = text ?? "";
     delete status.dataset.error;
-    if (fraction !== undefined) status.style.setProperty("--progress", String(fraction));
   }
 
   private fail(text: string): null {
