@@ -68,12 +68,15 @@ export class ChatMedia {
     };
     let what = pending.blob ? `Resuming ${pending.name}` : `Sending ${pending.name}`;
     for (;;) {
+      // Said at once: the first progress comes only with the first part stored.
+      const progress = this.progress(what);
+      progress(0, pending.size);
       try {
         const sent = await this.client.upload(
           { kind: pending.kind, size: pending.size, read },
           {
             ...(pending.blob ? { resume: pending.blob } : {}),
-            progress: this.progress(what),
+            progress,
             // Kept before any part is sent: a reload from here on resumes this blob.
             started: (upload) => (pending.blob?.blobId === upload.blobId ? undefined : saveUpload({ ...pending, blob: upload }).then(() => void (pending.blob = upload))),
           },
