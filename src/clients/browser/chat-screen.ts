@@ -333,6 +333,8 @@ export class ChatScreen {
       },
       { signal },
     );
+    // The browser is online again: uploads that stopped go on (the relay's return does the same).
+    window.addEventListener("online", () => void this.restored.then(() => this.resumeUploads()), { signal });
     offerNotifications(signal);
   }
 
