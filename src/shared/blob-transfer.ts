@@ -98,7 +98,7 @@ export class BlobClient {
    * started upload is reported through `started` so a caller can keep it;
    * no part is sent before what it returns has settled.
    */
-  async upload(file: OutgoingFile, options: { resume?: UploadInProgress; progress?: Progress; started?: (upload: UploadInProgress) => void | Promise<void> } = {}): Promise<UploadedBlob> {
+  async upload(file: OutgoingFile, options: { resume?: UploadInProgress; progress?: Progress; started?: (upload: UploadInProgress) => unknown } = {}): Promise<UploadedBlob> {
     let upload = options.resume;
     let state: BlobUploadState;
     if (upload) {
