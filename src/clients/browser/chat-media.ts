@@ -57,10 +57,12 @@ export class ChatMedia {
    * the server has; its attachment, or null after telling the user (the
    * upload stays kept, to go on when the connection is back). An upload the
    * server no longer has (it expired) starts again from the kept copy.
+   * `attached` is the file as the user gave it, read rather than the copy
+   * while this page has it.
    */
-  async upload(pending: PendingUpload): Promise<Attachment | null> {
+  async upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
     if (!this.client) return this.fail(RELINK);
-    const file = await loadUploadFile(pending.message.id);
+    const file = attached ?? (await loadUploadFile(pending.message.id));
     if (!file) return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
     const read = async (offset: number, length: number) => {
       if (this.stopped) throw new Error("QR Link is open in another window, which goes on with this upload");

@@ -201,7 +201,7 @@ export class ChatScreen {
     const upload = await this.media.keep(file, { id: crypto.randomUUID(), chatId, text: input.value.trim(), at: Date.now() });
     if (!upload) return;
     input.value = "";
-    await this.finishUpload(upload);
+    await this.finishUpload(upload, file);
   }
 
   /** The uploads kept from before (a reload, a crashed tab, a dropped connection), oldest first. */
@@ -214,13 +214,13 @@ export class ChatScreen {
    * forgets the upload. A message already saved here was uploaded before the
    * tab went: it is sent again as it is (the phone keeps a message id once).
    */
-  private async finishUpload(upload: PendingUpload): Promise<void> {
+  private async finishUpload(upload: PendingUpload, attached?: File): Promise<void> {
     const { id, chatId } = upload.message;
     if (this.uploading.has(id)) return;
     this.uploading.add(id);
     try {
       const saved = this.state.chat(chatId)?.messages.find((message) => message.id === id);
-      const attachment = saved?.attachment ?? (await this.media.upload(upload));
+      const attachment = saved?.attachment ?? (await this.media.upload(upload, attached));
       if (!attachment || this.finished) return;
       const message: ChatMessage = { ...upload.message, from: "me", attachment };
       this.state.addPending(message);
