@@ -322,7 +322,7 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await part1Stored;
     await a.context().setOffline(true);
     await a.waitForSelector("#media-status[data-error]:not([hidden])", { timeout: 15_000 });
-    expect(await a.locator("#media-status").textContent()).toMatch(/^dropped\.bin: the upload stopped \(.+\)\. It goes on when the connection is back, or when this page is opened again\.$/);
+    expect(await a.locator("#media-status").textContent()).toMatch(/^dropped\.bin: the upload stopped \(.+\)\. It is tried again when the connection is back, or when this page is opened again\.$/);
 
     online = true;
     await a.context().setOffline(false);

@@ -69,7 +69,7 @@ export class ChatMedia {
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
     };
     let what = pending.blob ? `Resuming ${pending.name}` : `Sending ${pending.name}`;
-    for (;;) {
+    for (let startedAgain = false; ; startedAgain = true) {
       // Said at once: the first progress comes only with the first part stored.
       const progress = this.progress(what);
       progress(0, pending.size);
@@ -89,15 +89,15 @@ export class ChatMedia {
         const { kind, mime, name, thumbnail } = pending;
         return { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
       } catch (error) {
-        if (pending.blob && error instanceof BlobRequestError && error.status === 403 && !this.stopped) {
-          // The server has no such upload any more: it expired (14 days). Nothing is lost: the copy kept here goes again.
+        if (pending.blob && error instanceof BlobRequestError && error.status === 403 && !this.stopped && !startedAgain) {
+          // The server has no such upload any more: it expired (14 days). Nothing is lost: the copy kept here goes again, once.
           delete pending.blob;
           await saveUpload(pending);
           what = `Sending ${pending.name} again from the start (its unfinished upload had expired)`;
           continue;
         }
         const reason = error instanceof Error ? error.message : String(error);
-        return this.fail(`${pending.name}: the upload stopped (${reason}). It goes on when the connection is back, or when this page is opened again.`);
+        return this.fail(`${pending.name}: the upload stopped (${reason}). It is tried again when the connection is back, or when this page is opened again.`);
       }
     }
   }
