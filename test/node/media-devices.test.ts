@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import type { Browser, Page, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generatedPhoto } from "../../src/clients/phone-core/generated-photo";
+import { expectAccessible } from "./axe";
 import { launchChromium, missingTools } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
 
@@ -200,6 +201,7 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await a.waitForFunction(() => document.getElementById("media-status")?.textContent?.includes("%"), null, { timeout: 15_000 });
     expect(held.length).toBeGreaterThan(0);
     await expect.poll(statusSeen, { timeout: 15_000 }).toEqual(["Sending archive.bin… 0%", "Sending archive.bin… 40%"]);
+    await expectAccessible(a, "chat screen, an upload under way");
     expect(await storedKeys(a, "upload")).toHaveLength(2);
 
     reloaded = true;
@@ -323,6 +325,7 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await a.context().setOffline(true);
     await a.waitForSelector("#media-status[data-error]:not([hidden])", { timeout: 15_000 });
     expect(await a.locator("#media-status").textContent()).toMatch(/^dropped\.bin: the upload stopped \(.+\)\. It is tried again when the connection is back, or when this page is opened again\.$/);
+    await expectAccessible(a, "chat screen, an upload stopped");
 
     online = true;
     await a.context().setOffline(false);
