@@ -95,9 +95,10 @@ export class BlobClient {
   /**
    * Seals and uploads a file; `resume` continues an upload that was cut off
    * (same blob, same secret), sending only the parts not yet stored. The
-   * started upload is reported through `started` so a caller can keep it.
+   * started upload is reported through `started` so a caller can keep it;
+   * no part is sent before what it returns has settled.
    */
-  async upload(file: OutgoingFile, options: { resume?: UploadInProgress; progress?: Progress; started?: (upload: UploadInProgress) => void } = {}): Promise<UploadedBlob> {
+  async upload(file: OutgoingFile, options: { resume?: UploadInProgress; progress?: Progress; started?: (upload: UploadInProgress) => unknown } = {}): Promise<UploadedBlob> {
     let upload = options.resume;
     let state: BlobUploadState;
     if (upload) {
@@ -107,7 +108,7 @@ export class BlobClient {
       state = await this.json<BlobUploadState>("POST", BLOBS_PATH, JSON.stringify({ kind: file.kind, size: file.size }));
       upload = { blobId: state.blobId, secret };
     }
-    options.started?.(upload);
+    await options.started?.(upload);
     const blobKey = (await importBlobSecret(upload.secret))!;
     const stored = new Set(state.uploaded);
     const hash = sha256.create();

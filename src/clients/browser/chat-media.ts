@@ -1,50 +1,110 @@
 // Photos and files in the linked browser: attaching one (button or
-// drag-and-drop) checks the limit first, makes a thumbnail, seals and
-// uploads it with progress; a photo in the conversation opens full size on
-// click, a file downloads from its card. What this browser fetched it tells
-// the server, which deletes a blob once every device has it.
+// drag-and-drop) checks the limit first, makes a thumbnail, keeps the upload
+// and a copy of the file in IndexedDB (chat-store.ts), then seals and
+// uploads it with progress; an upload cut off (a dropped connection, a
+// reload, a crashed tab) goes on from the parts the server has. A photo in
+// the conversation opens full size on click, a file downloads from its card.
+// What this browser fetched it tells the server, which deletes a blob once
+// every device has it.
 import { BlobClient, BlobRequestError, deviceSigner, type Progress } from "../../shared/blob-transfer";
 import { BLOB_CHUNK_BYTES } from "../../shared/blob-crypto";
 import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../shared/protocol";
+import { keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
 
 /** The longest side of a thumbnail, in pixels. */
 const THUMBNAIL_PIXELS = 64;
 
+const RELINK = "Photos and files need this browser to be linked again.";
+
 export class ChatMedia {
   private readonly client: BlobClient | null;
   /** Opened files, by blob id, so a second click does not fetch again. */
   private readonly opened = new Map<string, string>();
+  /** Another window took over: uploads here stop at their next part, and that window goes on with them. */
+  private stopped = false;
 
   constructor(link: { linkId?: string; deviceKey: CryptoKey }) {
     // A link from before link ids cannot sign media requests: it has to be linked again for photos.
     this.client = link.linkId ? new BlobClient(location.origin, deviceSigner(location.origin, link.linkId, link.deviceKey)) : null;
   }
 
+  stop(): void {
+    this.stopped = true;
+  }
+
   /**
-   * Seals and uploads a file for a message, or null after telling the user
-   * why not (over the limit: before anything is uploaded).
+   * Checks a file attached to `message` against its limit (the user is told
+   * before anything is uploaded), and keeps it with its upload, so the upload
+   * survives a reload; null after telling the user why not.
    */
-  async attach(file: File): Promise<Attachment | null> {
-    if (!this.client) return this.fail("Photos and files need this browser to be linked again.");
+  async keep(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+    if (!this.client) return this.fail(RELINK);
     const kind: BlobKind = /^image\/(png|jpeg|webp|gif)$/.test(file.type) ? "photo" : "file";
     try {
       await this.client.checkLimit(kind, file.size);
       const thumbnail = kind === "photo" ? await thumbnailOf(file) : undefined;
-      const read = async (offset: number, length: number) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
-      const sent = await this.client.upload({ kind, size: file.size, read }, { progress: this.progress(`Sending ${file.name}`) });
-      // The sender opens its own file from here: the server waits only for the other devices to fetch it.
-      this.opened.set(sent.blobId, URL.createObjectURL(file));
-      this.status(null);
-      return { ...sent, kind, mime: file.type || "application/octet-stream", name: file.name.slice(0, 255) || "file", chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
+      const upload: PendingUpload = { message, kind, name: file.name.slice(0, 255) || "file", mime: file.type || "application/octet-stream", size: file.size, ...(thumbnail ? { thumbnail } : {}) };
+      await keepUpload(upload, file);
+      return upload;
     } catch (error) {
       return this.fail(error instanceof BlobRequestError ? `${file.name}: ${error.message}.` : `${file.name} could not be sent: ${String(error)}`);
     }
   }
 
+  /**
+   * Seals and uploads a kept file, or goes on with its upload from the parts
+   * the server has; its attachment, or null after telling the user (the
+   * upload stays kept, to go on when the connection is back). An upload the
+   * server no longer has (it expired) starts again from the kept copy.
+   * `attached` is the file as the user gave it, read rather than the copy
+   * while this page has it.
+   */
+  async upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
+    if (!this.client) return this.fail(RELINK);
+    const file = attached ?? (await loadUploadFile(pending.message.id));
+    if (!file) return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
+    const read = async (offset: number, length: number) => {
+      if (this.stopped) throw new Error("QR Link is open in another window, which goes on with this upload");
+      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+    };
+    let what = pending.blob ? `Resuming ${pending.name}` : `Sending ${pending.name}`;
+    for (let startedAgain = false; ; startedAgain = true) {
+      // Said at once: the first progress comes only with the first part stored.
+      const progress = this.progress(what);
+      progress(0, pending.size);
+      try {
+        const sent = await this.client.upload(
+          { kind: pending.kind, size: pending.size, read },
+          {
+            ...(pending.blob ? { resume: pending.blob } : {}),
+            progress,
+            // Kept before any part is sent: a reload from here on resumes this blob.
+            started: (upload) => (pending.blob?.blobId === upload.blobId ? undefined : saveUpload({ ...pending, blob: upload }).then(() => void (pending.blob = upload))),
+          },
+        );
+        // The sender opens its own file from here: the server waits only for the other devices to fetch it.
+        this.opened.set(sent.blobId, URL.createObjectURL(file));
+        this.status(null);
+        const { kind, mime, name, thumbnail } = pending;
+        return { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
+      } catch (error) {
+        if (pending.blob && error instanceof BlobRequestError && error.status === 403 && !this.stopped && !startedAgain) {
+          // The server has no such upload any more: it expired (14 days). Nothing is lost: the copy kept here goes again, once.
+          delete pending.blob;
+          await saveUpload(pending);
+          what = `Sending ${pending.name} again from the start (its unfinished upload had expired)`;
+          continue;
+        }
+        const reason = error instanceof Error ? error.message : String(error);
+        return this.fail(`${pending.name}: the upload stopped (${reason}). It is tried again when the connection is back, or when this page is opened again.`);
+      }
+    }
+  }
+
   /** Fetches, opens and checks an attachment: a photo shows full size, a file is saved. */
   async open(attachment: Attachment): Promise<void> {
-    if (!this.client) return void this.fail("Photos and files need this browser to be linked again.");
+    if (!this.client) return void this.fail(RELINK);
     try {
       let url = this.opened.get(attachment.blobId);
       if (!url) {
@@ -61,15 +121,22 @@ export class ChatMedia {
     }
   }
 
+  /** The bar follows every part; the words (a polite live region) change every tenth, so a screen reader is not flooded. */
   private progress(what: string): Progress {
-    return (done, total) => this.status(`${what}… ${Math.floor((100 * done) / Math.max(1, total))}%`, done / Math.max(1, total));
+    let said = -1;
+    return (done, total) => {
+      const fraction = Math.min(1, done / Math.max(1, total));
+      const tenth = Math.floor(fraction * 10) * 10;
+      if (tenth !== said) this.status(`${what}… ${(said = tenth)}%`);
+      $("media-status").style.setProperty("--progress", String(fraction));
+    };
   }
 
-  private status(text: string | null, fraction?: number): void {
+  private status(text: string | null): void {
     const status = $("media-status");
     status.hidden = text === null;
     status.textContent = text ?? "";
-    if (fraction !== undefined) status.style.setProperty("--progress", String(fraction));
+    delete status.dataset.error;
   }
 
   private fail(text: string): null {

@@ -9,7 +9,7 @@ import { ChatConnection } from "./chat-connection";
 import { ChatMedia } from "./chat-media";
 import { announceMessage, bindChatList, drawMoreChats, focusChatInList, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
-import { loadChats, saveChats } from "./chat-store";
+import { forgetUpload, loadChats, loadUploads, saveChats, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
 import { clearLink, saveLink, type StoredLink } from "./link-store";
 import { notifyMessage, offerNotifications } from "./notifications";
@@ -37,6 +37,8 @@ export class ChatScreen {
   /** Removes this screen's listeners when the link ends, so a later link starts clean. */
   private readonly listeners = new AbortController();
   private readonly media: ChatMedia;
+  /** Uploads under way in this tab, by message id: a reconnect does not start one twice. */
+  private readonly uploading = new Set<string>();
 
   constructor(
     private readonly link: StoredLink,
@@ -86,12 +88,15 @@ export class ChatScreen {
     this.catchingUp = false;
     this.historyAsked.clear();
     void this.restored.then(() => this.post(this.state.synced ? { kind: "sync_request", since: this.state.version } : { kind: "sync_request" }));
+    // The server is reachable again (or the page was opened again): uploads that were cut off go on.
+    void this.restored.then(() => this.resumeUploads());
   }
 
   /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
   stop(): void {
     this.finished = true;
     this.listeners.abort();
+    this.media.stop();
     this.connection.close();
     document.title = "QR Link";
   }
@@ -188,19 +193,45 @@ export class ChatScreen {
     void this.post({ kind: "history_request", chatId, limit: HISTORY_PAGE_LIMIT, ...(before ? { before } : {}) });
   }
 
-  /** A photo or file attached here: uploaded first, then sent like any message, so it reaches every device through the phone. */
+  /** A photo or file attached here: kept (a reload resumes it), uploaded, then sent like any message, so it reaches every device through the phone. */
   private async sendAttachment(file: File): Promise<void> {
     const chatId = this.state.selected;
     if (!chatId) return;
-    const attachment = await this.media.attach(file);
-    if (!attachment) return;
     const input = $<HTMLInputElement>("composer-input");
-    const message: ChatMessage = { id: crypto.randomUUID(), chatId, from: "me", text: input.value.trim(), at: Date.now(), attachment };
+    const upload = await this.media.keep(file, { id: crypto.randomUUID(), chatId, text: input.value.trim(), at: Date.now() });
+    if (!upload) return;
     input.value = "";
-    this.state.addPending(message);
-    await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
-    this.queueRender();
-    await this.post({ kind: "send", message });
+    await this.finishUpload(upload, file);
+  }
+
+  /** The uploads kept from before (a reload, a crashed tab, a dropped connection), oldest first. */
+  private async resumeUploads(): Promise<void> {
+    for (const upload of await loadUploads()) if (!this.finished) await this.finishUpload(upload);
+  }
+
+  /**
+   * Uploads a kept file (or goes on with it), then sends its message and
+   * forgets the upload. A message already saved here was uploaded before the
+   * tab went: it is sent again as it is (the phone keeps a message id once).
+   */
+  private async finishUpload(upload: PendingUpload, attached?: File): Promise<void> {
+    const { id, chatId } = upload.message;
+    if (this.uploading.has(id)) return;
+    this.uploading.add(id);
+    try {
+      const saved = this.state.chat(chatId)?.messages.find((message) => message.id === id);
+      const attachment = saved?.attachment ?? (await this.media.upload(upload, attached));
+      if (!attachment || this.finished) return;
+      const message: ChatMessage = { ...upload.message, from: "me", attachment };
+      this.state.addPending(message);
+      await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+      this.scrollToLatest = true;
+      this.queueRender();
+      await this.post({ kind: "send", message });
+      await forgetUpload(id);
+    } finally {
+      this.uploading.delete(id);
+    }
   }
 
   /** The attachment of the open chat's message with this blob. */
@@ -302,6 +333,8 @@ export class ChatScreen {
       },
       { signal },
     );
+    // The browser is online again: uploads that stopped go on (the relay's return does the same).
+    window.addEventListener("online", () => void this.restored.then(() => this.resumeUploads()), { signal });
     offerNotifications(signal);
   }
 

@@ -154,7 +154,8 @@ class PhoneApp {
     const view = this.view.selected ? this.view.chat(this.view.selected) : undefined;
     const attachment = view?.messages.find((message) => message.attachment?.blobId === blobId)?.attachment;
     if (!attachment) return;
-    const bytes = this.chats.media.files.get(blobId) ?? (await this.chats.media.receive(attachment));
+    const bytes = this.chats.media.files.get(blobId) ?? (await this.chats.media.receive(attachment).catch((error: unknown) => void log(`Could not open ${attachment.name}: ${error instanceof Error ? error.message : String(error)}`)));
+    if (!bytes) return;
     const url = URL.createObjectURL(new Blob([bytes], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" }));
     if (attachment.kind === "photo") {
       const image = $<HTMLImageElement>("media-viewer-image");
@@ -334,6 +335,7 @@ class PhoneApp {
       setTimeout(() => this.drawChats(), TYPING_SHOWN_MS + 100);
     }
     if (event.kind === "synced") log(`Sent ${event.chats} chats to a browser`);
+    if (event.kind === "media") log(event.ok ? `Fetched ${event.name} (${event.size} bytes, sha256 ${event.sha256})` : `Could not fetch ${event.name}: ${event.error}`);
     if (event.kind === "failed") log(`Something went wrong, and the phone goes on: ${event.error}`);
     if (event.kind === "link" && event.event.kind === "taken_over") log(`Stopped streaming to a browser: ${event.event.notice}`);
     if (event.kind === "link" && event.event.kind === "refused") log(`Stopped streaming to a browser: ${event.event.reason}`);
