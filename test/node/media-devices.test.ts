@@ -3,7 +3,8 @@
 // pixel for pixel; a photo sent from one browser opens on the other and on
 // the phone page with the same SHA-256; a large upload cut by a reload goes
 // on after it from the parts the server has; a download cut half way goes on
-// from its last whole chunk, with its progress shown.
+// from its last whole chunk, with its progress shown; a photo received or sent
+// opens again after a reload once the server deleted it.
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Browser, Page, Route } from "playwright-core";
@@ -335,5 +336,74 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     for (const page of [a, b]) await page.locator(".bubble.mine", { hasText: "Through a dropped line" }).locator(".attachment.file", { hasText: "dropped.bin" }).waitFor({ timeout: 15_000 });
     await expect.poll(() => storedKeys(a, "upload"), { timeout: 15_000 }).toEqual([]);
     await a.unrouteAll();
+  });
+
+  it("keeps the photos it received or sent: after a reload, with the server's copy deleted, they open full size from this browser alone; one no longer kept says so; logging out forgets them", async () => {
+    // Both browsers fetch a photo as it arrives, clicked or not: the second to say so has the server delete it.
+    const deletedOn = (page: Page) => page.waitForResponse(async (response) => /\/api\/blobs\/[\w-]{22}\/fetched$/.test(response.url()) && (await response.json()).deleted === true, { timeout: 15_000 });
+    const deleted = Promise.any([deletedOn(a), deletedOn(b)]);
+    const photos = a.locator(".bubble.theirs .attachment.photo");
+    const before = await photos.count();
+    await a.fill("#composer-input", "One more photo, please");
+    await a.press("#composer-input", "Enter");
+    await expect.poll(() => photos.count(), { timeout: 15_000 }).toBe(before + 1);
+    const blobId = (await photos.last().getAttribute("data-blob"))!;
+    const seed = Number(/^Open photo photo-(\d+)\.png$/.exec((await photos.last().getAttribute("aria-label"))!)?.[1]);
+    const expected = await generatedPhoto(seed, 480, 320);
+    await deleted;
+
+    const blobDownloads: string[] = [];
+    for (const page of [a, b]) page.on("request", (request) => /\/api\/blobs\/[\w-]{22}$/.test(request.url()) && blobDownloads.push(request.url()));
+    // A never clicked this photo, B neither; A also opens the one it sent itself (earlier test), which the phone and B fetched, so the server deleted it.
+    const shown: [Page, string, Uint8Array, { width: number; height: number }][] = [
+      [a, `[data-blob='${blobId}']`, expected, { width: 480, height: 320 }],
+      [b, `[data-blob='${blobId}']`, expected, { width: 480, height: 320 }],
+      [a, ".bubble.mine .attachment.photo[aria-label='Open photo from-a.png']", await generatedPhoto(4242, 640, 400), { width: 640, height: 400 }],
+    ];
+    for (const page of [a, b]) {
+      await page.reload();
+      await showsChats(page);
+      await openChat(page, QUIET_CHAT);
+    }
+    for (const [page, photo, png, size] of shown) {
+      await page.locator(photo).click();
+      expect(await viewerShows(page, png)).toEqual({ ...size, same: true });
+      await page.keyboard.press("Escape");
+      await page.waitForSelector("#media-viewer:not([open])", { state: "attached", timeout: 15_000 });
+    }
+    expect(blobDownloads).toEqual([]);
+
+    // Evicted from B's copies (as the least recently used are when the cache is full): the server has it no more, and B says what to do.
+    await b.evaluate(
+      (id) =>
+        new Promise<void>((resolve, reject) => {
+          const open = indexedDB.open("qr-link");
+          open.onsuccess = () => {
+            const transaction = open.result.transaction("link", "readwrite");
+            for (const key of [`media:${id}`, `media-entry:${id}`]) transaction.objectStore("link").delete(key);
+            transaction.oncomplete = () => (open.result.close(), resolve());
+            transaction.onerror = () => reject(transaction.error);
+          };
+        }),
+      blobId,
+    );
+    await b.reload();
+    await showsChats(b);
+    await openChat(b, QUIET_CHAT);
+    await b.locator(`[data-blob='${blobId}']`).click();
+    await b.waitForSelector("#media-status:not([hidden])", { timeout: 15_000 });
+    expect(await b.locator("#media-status").textContent()).toBe(
+      `photo-${seed}.png is no longer available: the server deleted it once every device had it, and this browser no longer keeps a copy. Ask the phone to send it again.`,
+    );
+    expect(await b.locator("#media-status").getAttribute("data-error")).toBeNull();
+    expect(await b.locator("#media-viewer").getAttribute("open")).toBeNull();
+    expect(blobDownloads).toHaveLength(1);
+    await expectAccessible(b, "chat screen, a photo no longer available");
+
+    // Logging out forgets the link, and every photo and file kept with it.
+    expect(await storedKeys(a, "media")).toEqual(expect.arrayContaining([`media:${blobId}`, `media-entry:${blobId}`]));
+    await a.click("#logout");
+    await a.waitForSelector("body:not([data-state=chat])", { timeout: 15_000 });
+    await expect.poll(() => storedKeys(a, "media"), { timeout: 15_000 }).toEqual([]);
   });
 });

@@ -4,13 +4,15 @@
 // uploads it with progress; an upload cut off (a dropped connection, a
 // reload, a crashed tab) goes on from the parts the server has. A photo in
 // the conversation opens full size on click, a file downloads from its card.
-// What this browser fetched it tells the server, which deletes a blob once
-// every device has it.
+// Photos are fetched as they arrive, files when clicked; what this browser
+// fetched or sent it keeps (media-cache.ts), and only once it keeps a copy
+// does it tell the server, which deletes a blob once every device has it.
 import { BlobClient, BlobRequestError, deviceSigner, type Progress } from "../../shared/blob-transfer";
 import { BLOB_CHUNK_BYTES } from "../../shared/blob-crypto";
 import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../shared/protocol";
 import { keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
+import { MediaCache } from "./media-cache";
 
 /** The longest side of a thumbnail, in pixels. */
 const THUMBNAIL_PIXELS = 64;
@@ -19,8 +21,13 @@ const RELINK = "Photos and files need this browser to be linked again.";
 
 export class ChatMedia {
   private readonly client: BlobClient | null;
-  /** Opened files, by blob id, so a second click does not fetch again. */
-  private readonly opened = new Map<string, string>();
+  private readonly cache = new MediaCache();
+  /** Downloads under way, by blob id: a click on a photo still arriving waits for it instead of fetching it twice. */
+  private readonly fetching = new Map<string, Promise<Blob>>();
+  /** Photos that arrived are fetched one after another, behind this. */
+  private receiving: Promise<void> = Promise.resolve();
+  /** The object URL last opened, revoked when the next one opens, so the page does not hold every file it showed. */
+  private shownUrl: string | null = null;
   /** Another window took over: uploads here stop at their next part, and that window goes on with them. */
   private stopped = false;
 
@@ -83,11 +90,12 @@ export class ChatMedia {
             started: (upload) => (pending.blob?.blobId === upload.blobId ? undefined : saveUpload({ ...pending, blob: upload }).then(() => void (pending.blob = upload))),
           },
         );
-        // The sender opens its own file from here: the server waits only for the other devices to fetch it.
-        this.opened.set(sent.blobId, URL.createObjectURL(file));
-        this.status(null);
         const { kind, mime, name, thumbnail } = pending;
-        return { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
+        const attachment: Attachment = { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
+        // The sender opens its own file from its copy: the server waits only for the other devices to fetch it.
+        await this.cache.keep(sent.blobId, typedFile(file, attachment));
+        this.status(null);
+        return attachment;
       } catch (error) {
         if (pending.blob && error instanceof BlobRequestError && error.status === 403 && !this.stopped && !startedAgain) {
           // The server has no such upload any more: it expired (14 days). Nothing is lost: the copy kept here goes again, once.
@@ -102,23 +110,62 @@ export class ChatMedia {
     }
   }
 
-  /** Fetches, opens and checks an attachment: a photo shows full size, a file is saved. */
+  /**
+   * A photo that just arrived in a chat: fetched now, in the background and
+   * one at a time, so this browser holds it before the server deletes it (once
+   * every other device has it, or after 14 days) whether or not it is ever
+   * clicked. Quiet: one that fails is fetched again when clicked. Files wait
+   * for a click: they may be large and never wanted, and the server keeps
+   * each for this browser until it has fetched it (or for 14 days).
+   */
+  receive(attachment: Attachment): void {
+    if (!this.client || attachment.kind !== "photo") return;
+    const { blobId } = attachment;
+    this.receiving = this.receiving
+      .then(async () => {
+        if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment);
+      })
+      .catch(() => undefined);
+  }
+
+  /** Opens an attachment, from the copy kept here or else fetched and checked: a photo shows full size, a file is saved. */
   async open(attachment: Attachment): Promise<void> {
-    if (!this.client) return void this.fail(RELINK);
     try {
-      let url = this.opened.get(attachment.blobId);
-      if (!url) {
-        const bytes = await this.client.download(attachment, this.progress(`Fetching ${attachment.name}`));
-        url = URL.createObjectURL(new Blob([bytes], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" }));
-        this.opened.set(attachment.blobId, url);
+      let file = await this.cache.get(attachment.blobId);
+      if (!file) {
+        if (!this.client) return void this.fail(RELINK);
+        file = await this.fetch(attachment, this.progress(`Fetching ${attachment.name}`));
         this.status(null);
-        void this.client.fetched(attachment.blobId).catch(() => undefined);
       }
-      if (attachment.kind === "photo") showFullSize(url, attachment.name);
-      else saveAs(url, attachment.name);
+      if (this.shownUrl) URL.revokeObjectURL(this.shownUrl);
+      this.shownUrl = URL.createObjectURL(file);
+      if (attachment.kind === "photo") showFullSize(this.shownUrl, attachment.name);
+      else saveAs(this.shownUrl, attachment.name);
     } catch (error) {
+      // The server answers 403 for a blob it deleted (every device had it, or it expired): not a fault, and nothing here can bring it back.
+      if (error instanceof BlobRequestError && error.status === 403) {
+        return void this.status(`${attachment.name} is no longer available: the server deleted it once every device had it, and this browser no longer keeps a copy. Ask the phone to send it again.`);
+      }
       this.fail(`${attachment.name} could not be opened: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /** Downloads an attachment once however often it is asked for while under way. */
+  private fetch(attachment: Attachment, progress?: Progress): Promise<Blob> {
+    const { blobId } = attachment;
+    let fetching = this.fetching.get(blobId);
+    if (!fetching) {
+      fetching = this.download(attachment, progress).finally(() => this.fetching.delete(blobId));
+      this.fetching.set(blobId, fetching);
+    }
+    return fetching;
+  }
+
+  /** Downloads, checks and keeps a blob; the server hears this browser has it only once it is kept, so it is never deleted while no copy is held here. */
+  private async download(attachment: Attachment, progress?: Progress): Promise<Blob> {
+    const file = typedFile(await this.client!.download(attachment, progress), attachment);
+    if (await this.cache.keep(attachment.blobId, file)) void this.client!.fetched(attachment.blobId).catch(() => undefined);
+    return file;
   }
 
   /** The bar follows every part; the words (a polite live region) change every tenth, so a screen reader is not flooded. */
@@ -144,6 +191,11 @@ export class ChatMedia {
     $("media-status").dataset.error = "true";
     return null;
   }
+}
+
+/** A photo as its own type, to show; a file as plain bytes, so the browser only ever saves it, never renders it. */
+function typedFile(content: BlobPart, attachment: Attachment): Blob {
+  return new Blob([content], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" });
 }
 
 /** A JPEG data URL of the photo at most THUMBNAIL_PIXELS on its longest side. */

@@ -127,7 +127,11 @@ export class ChatScreen {
       this.catchingUp = false;
     }
     if (message.kind === "history") this.historyAsked.delete(message.chatId);
-    if (message.kind === "changes") this.announce(message.changes.filter((change) => change.version > before && change.version <= this.state.version));
+    if (message.kind === "changes") {
+      const applied = message.changes.filter((change) => change.version > before && change.version <= this.state.version);
+      this.announce(applied);
+      for (const change of applied) if (change.type === "message" && change.message.attachment) this.media.receive(change.message.attachment);
+    }
     if (message.kind === "typing") this.expireTypingLater();
     if (message.kind === "synced" && !this.state.selected) {
       const first = this.state.list()[0];

@@ -40,7 +40,7 @@ export function saveLink(link: StoredLink): Promise<void> {
   return linkDatabase.put(KEY, link);
 }
 
-/** Forgets the link: keys, counters and the chats shown. */
+/** Forgets the link: keys, counters, the chats shown and the photos and files kept (media-cache.ts). */
 export function clearLink(): Promise<void> {
   return linkDatabase.clear();
 }

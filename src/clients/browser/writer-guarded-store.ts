@@ -49,9 +49,9 @@ export class WriterGuardedStore {
     return this.write((store) => store.put(value, key));
   }
 
-  /** Writes the records together, or none of them. */
-  putAll(records: [key: string, value: unknown][]): Promise<void> {
-    return this.write((store) => Promise.all(records.map(([key, value]) => store.put(value, key))));
+  /** Writes the records and deletes the `deleting` keys together, or does none of it. */
+  putAll(records: [key: string, value: unknown][], deleting: string[] = []): Promise<void> {
+    return this.write((store) => Promise.all([...records.map(([key, value]) => store.put(value, key)), ...deleting.map((key) => store.delete(key))]));
   }
 
   /** Deletes the keys together, or none of them. */

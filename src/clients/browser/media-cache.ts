@@ -1,0 +1,61 @@
+// The photos and files this browser fetched or sent, kept in IndexedDB by
+// blob id beside the chats, so opening one again (after a reload too) needs
+// no server: the server deletes a blob once every device has it. Kept
+// decrypted and already checked against its SHA-256: the key would sit in
+// the same database anyway (in its chat message), so keeping the ciphertext
+// would cost a decryption per opening and protect nothing. Bounded by
+// MEDIA_CACHE_BYTES, least recently opened evicted first
+// (media-cache-policy.ts); it lives in the link's store, so forgetting the
+// link (logging out) forgets it too.
+import { linkDatabase } from "./link-store";
+import { evictionFor, type CachedEntry } from "./media-cache-policy";
+
+const FILE_PREFIX = "media:";
+const ENTRY_PREFIX = "media-entry:";
+
+export class MediaCache {
+  /** One write at a time, each reading the entries the last one left, so two kept at once cannot overrun the bound. */
+  private writes: Promise<unknown> = Promise.resolve();
+
+  /** The kept file, or null; opening it makes it the most recently used. */
+  async get(blobId: string): Promise<Blob | null> {
+    const file = await linkDatabase.get<Blob>(`${FILE_PREFIX}${blobId}`);
+    if (!file) return null;
+    void this.write(async () => {
+      const entry = await linkDatabase.get<CachedEntry>(`${ENTRY_PREFIX}${blobId}`);
+      if (entry) await linkDatabase.put(`${ENTRY_PREFIX}${blobId}`, { ...entry, usedAt: Date.now() } satisfies CachedEntry);
+    }).catch(() => undefined);
+    return file;
+  }
+
+  async has(blobId: string): Promise<boolean> {
+    return (await linkDatabase.get<CachedEntry>(`${ENTRY_PREFIX}${blobId}`)) !== undefined;
+  }
+
+  /**
+   * Keeps a file, evicting the least recently used to make room, in one
+   * transaction; false when it was not kept (larger than the whole cache, the
+   * browser's storage is full, or another window now keeps this link).
+   */
+  keep(blobId: string, file: Blob): Promise<boolean> {
+    return this.write(async () => {
+      const evicted = evictionFor(await linkDatabase.getAll<CachedEntry>(ENTRY_PREFIX), { blobId, bytes: file.size });
+      if (!evicted) return false;
+      const entry: CachedEntry = { blobId, bytes: file.size, usedAt: Date.now() };
+      await linkDatabase.putAll(
+        [
+          [`${FILE_PREFIX}${blobId}`, file],
+          [`${ENTRY_PREFIX}${blobId}`, entry],
+        ],
+        evicted.flatMap((id) => [`${FILE_PREFIX}${id}`, `${ENTRY_PREFIX}${id}`]),
+      );
+      return true;
+    }).catch(() => false);
+  }
+
+  private write<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.writes.then(step);
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+}
