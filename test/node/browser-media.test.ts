@@ -1,11 +1,13 @@
 // Photos and files as a person meets them: Chromium attaches them, the phone
 // simulator (the CLI) fetches and checks them, a contact sends a photo back
 // that opens full size, a file over the limit is refused before upload, and
-// the R2 state wrangler dev keeps on disk holds no plaintext.
+// the R2 state wrangler dev keeps on disk holds no plaintext. The browser's
+// cache of what it fetched stays within its bound in IndexedDB.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { build as esbuild } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, missingTools, saveArtifact } from "./chromium";
@@ -109,5 +111,47 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
     phone = spawnPhone(["online", ...profile()]);
     const sha256 = createHash("sha256").update(text).digest("hex");
     await phone.waitForOutput(new RegExp(`received notes\\.txt \\(${text.length} bytes, sha256 ${sha256}\\)`), 10_000);
+  });
+
+  it("keeps what it fetched within its bound in IndexedDB, evicting the least recently opened first, even with two kept at once", async () => {
+    // The cache's own code, bundled for a page of its own (its own IndexedDB), with a bound of 3,000 bytes and a clock that ticks per use.
+    const bundled = await esbuild({
+      stdin: { contents: 'export { MediaCache } from "./src/clients/browser/media-cache"; export { claimLinkWriter } from "./src/clients/browser/link-store";', resolveDir: process.cwd() },
+      bundle: true,
+      format: "iife",
+      globalName: "cached",
+      write: false,
+    });
+    const tab = await (await chromium.newContext()).newPage();
+    await tab.goto(`${server.url}/favicon.svg`);
+    await tab.evaluate(bundled.outputFiles[0]!.text);
+    const result = await tab.evaluate(async () => {
+      type Cache = { keep(id: string, file: Blob): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
+      const { MediaCache, claimLinkWriter } = (window as unknown as { cached: { MediaCache: new (limit: number, now: () => number) => Cache; claimLinkWriter(): Promise<void> } }).cached;
+      await claimLinkWriter();
+      let tick = 0;
+      const cache = new MediaCache(3_000, () => ++tick);
+      const file = (bytes: number) => new Blob([new Uint8Array(bytes).fill(bytes % 251)]);
+      const kept = async () => (await Promise.all(["a", "b", "c", "d", "e", "f", "huge"].map(async (id) => ((await cache.has(id)) ? id : null)))).filter(Boolean);
+      for (const id of ["a", "b", "c"]) await cache.keep(id, file(1_000));
+      await cache.get("a");
+      const fourth = await cache.keep("d", file(1_000));
+      const afterFourth = await kept();
+      const huge = await cache.keep("huge", file(3_001));
+      const afterHuge = await kept();
+      await Promise.all([cache.keep("e", file(1_500)), cache.keep("f", file(1_500))]);
+      const opened = await cache.get("e");
+      return { fourth, afterFourth, huge, afterHuge, afterTwo: await kept(), opened: opened && [...new Uint8Array(await opened.arrayBuffer()).slice(0, 2)].concat(opened.size) };
+    });
+    // Opening "a" made it the most recent: "b", used longest ago, made room for "d".
+    expect(result.fourth).toBe(true);
+    expect(result.afterFourth).toEqual(["a", "c", "d"]);
+    // Larger than the whole cache: not kept, and nothing evicted for it.
+    expect(result.huge).toBe(false);
+    expect(result.afterHuge).toEqual(["a", "c", "d"]);
+    // Two kept at once still leave no more than 3,000 bytes, each kept whole.
+    expect(result.afterTwo).toEqual(["e", "f"]);
+    expect(result.opened).toEqual([1_500 % 251, 1_500 % 251, 1_500]);
+    await tab.context().close();
   });
 });

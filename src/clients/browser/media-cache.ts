@@ -8,7 +8,7 @@
 // (media-cache-policy.ts); it lives in the link's store, so forgetting the
 // link (logging out) forgets it too.
 import { linkDatabase } from "./link-store";
-import { evictionFor, type CachedEntry } from "./media-cache-policy";
+import { evictionFor, MEDIA_CACHE_BYTES, type CachedEntry } from "./media-cache-policy";
 
 const FILE_PREFIX = "media:";
 const ENTRY_PREFIX = "media-entry:";
@@ -17,13 +17,19 @@ export class MediaCache {
   /** One write at a time, each reading the entries the last one left, so two kept at once cannot overrun the bound. */
   private writes: Promise<unknown> = Promise.resolve();
 
+  /** The bound and the clock are the real ones but in tests. */
+  constructor(
+    private readonly limit = MEDIA_CACHE_BYTES,
+    private readonly now: () => number = Date.now,
+  ) {}
+
   /** The kept file, or null; opening it makes it the most recently used. */
   async get(blobId: string): Promise<Blob | null> {
     const file = await linkDatabase.get<Blob>(`${FILE_PREFIX}${blobId}`);
     if (!file) return null;
     void this.write(async () => {
       const entry = await linkDatabase.get<CachedEntry>(`${ENTRY_PREFIX}${blobId}`);
-      if (entry) await linkDatabase.put(`${ENTRY_PREFIX}${blobId}`, { ...entry, usedAt: Date.now() } satisfies CachedEntry);
+      if (entry) await linkDatabase.put(`${ENTRY_PREFIX}${blobId}`, { ...entry, usedAt: this.now() } satisfies CachedEntry);
     }).catch(() => undefined);
     return file;
   }
@@ -39,9 +45,9 @@ export class MediaCache {
    */
   keep(blobId: string, file: Blob): Promise<boolean> {
     return this.write(async () => {
-      const evicted = evictionFor(await linkDatabase.getAll<CachedEntry>(ENTRY_PREFIX), { blobId, bytes: file.size });
+      const evicted = evictionFor(await linkDatabase.getAll<CachedEntry>(ENTRY_PREFIX), { blobId, bytes: file.size }, this.limit);
       if (!evicted) return false;
-      const entry: CachedEntry = { blobId, bytes: file.size, usedAt: Date.now() };
+      const entry: CachedEntry = { blobId, bytes: file.size, usedAt: this.now() };
       await linkDatabase.putAll(
         [
           [`${FILE_PREFIX}${blobId}`, file],
