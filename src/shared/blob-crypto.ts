@@ -14,6 +14,7 @@
 // The index in nonce and AAD makes reordering fail; the last flag makes
 // truncation at a chunk boundary fail (the new last chunk was sealed as "not
 // last"), and so does appending. An empty file is one empty chunk.
+import { aesGcm } from "./aes-gcm";
 import { fromBase64url, toBase64url } from "./crypto";
 
 export const BLOB_CHUNK_BYTES = 64 * 1024;
@@ -88,19 +89,13 @@ function aadOf(index: number, last: boolean): Uint8Array<ArrayBuffer> {
   return aad;
 }
 
-export async function sealChunk(blobKey: BlobKey, index: number, last: boolean, plaintext: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-  const params = { name: "AES-GCM", iv: nonceOf(blobKey, index), additionalData: aadOf(index, last) };
-  return new Uint8Array(await crypto.subtle.encrypt(params, blobKey.key, plaintext));
+export function sealChunk(blobKey: BlobKey, index: number, last: boolean, plaintext: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  return aesGcm.encrypt(blobKey.key, { iv: nonceOf(blobKey, index), additionalData: aadOf(index, last) }, plaintext);
 }
 
 /** The chunk's plaintext, or null when it was tampered with, moved, or is not the last one it claims to be. */
-export async function openChunk(blobKey: BlobKey, index: number, last: boolean, sealed: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer> | null> {
-  try {
-    const params = { name: "AES-GCM", iv: nonceOf(blobKey, index), additionalData: aadOf(index, last) };
-    return new Uint8Array(await crypto.subtle.decrypt(params, blobKey.key, sealed));
-  } catch {
-    return null;
-  }
+export function openChunk(blobKey: BlobKey, index: number, last: boolean, sealed: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer> | null> {
+  return aesGcm.decrypt(blobKey.key, { iv: nonceOf(blobKey, index), additionalData: aadOf(index, last) }, sealed);
 }
 
 /** Reads `length` bytes of the file at `offset` (a Blob's slice, a file handle, a buffer). */
