@@ -74,6 +74,17 @@ describe("photos and files", () => {
     expect(sent.sha256).toBe(await sha256Base64url(bytes));
   });
 
+  it("refuses a file whose SHA-256 is not the one its message carried, though every chunk opens", async () => {
+    const pair = await linkedPair();
+    const { file, bytes } = knownFile(2 * BLOB_CHUNK_BYTES + 5, "photo");
+    const sent = await browserClient(pair).upload(file);
+    const otherFile = bytes.slice();
+    otherFile[0]! ^= 1;
+    const error = await refusal(phoneClient(pair.phone).download({ ...sent, sha256: await sha256Base64url(otherFile) }));
+    expect(error.code).toBe("hash_mismatch");
+    expect(await sha256Hex(await phoneClient(pair.phone).download(sent))).toBe(await sha256Hex(bytes));
+  });
+
   describe("only the devices of the account", () => {
     it("refuse a request signed by no device (403), for upload and download", async () => {
       const pair = await linkedPair();
