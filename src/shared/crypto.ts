@@ -279,13 +279,31 @@ const FRAME_NONCE_BYTES = 12;
 /** What sealing adds to a plaintext: the version byte, the nonce and the tag. */
 export const FRAME_OVERHEAD_BYTES = 1 + FRAME_NONCE_BYTES + 16;
 
+/**
+ * Frame nonces come from the CSPRNG a few KiB at a time: a nonce is public
+ * (it travels in the frame), and one call to the platform's CSPRNG per frame
+ * cost as much as the AES. Each is handed out once, and only in memory.
+ */
+const NONCES_PER_DRAW = 256;
+let nonces = new Uint8Array(0);
+let nextNonce = 0;
+
+function frameNonce(): Uint8Array<ArrayBuffer> {
+  if (nextNonce === nonces.length) {
+    nonces = crypto.getRandomValues(new Uint8Array(FRAME_NONCE_BYTES * NONCES_PER_DRAW));
+    nextNonce = 0;
+  }
+  nextNonce += FRAME_NONCE_BYTES;
+  return nonces.slice(nextNonce - FRAME_NONCE_BYTES, nextNonce);
+}
+
 function frameAdditionalData(sessionId: string, direction: string, seq: number): Uint8Array<ArrayBuffer> {
   return utf8(`qr-link-v2 frame\n${sessionId}\n${direction}\n${seq}`);
 }
 
 /** `plaintext` as text, or as its UTF-8 bytes where the caller has them already (RelayChannel checks their length). */
 export async function sealFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, plaintext: string | Uint8Array<ArrayBuffer>): Promise<string> {
-  const nonce = crypto.getRandomValues(new Uint8Array(FRAME_NONCE_BYTES));
+  const nonce = frameNonce();
   const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
   const sealed = await aesGcm.encrypt(key, { iv: nonce, additionalData: frameAdditionalData(sessionId, direction, seq) }, bytes);
   const frame = new Uint8Array(1 + FRAME_NONCE_BYTES + sealed.length);
