@@ -79,6 +79,8 @@ const PARTS_IN_FLIGHT = 3;
 const ATTEMPTS = 4;
 
 export class BlobClient {
+  private knownLimits: Promise<BlobLimits> | null = null;
+
   constructor(
     private readonly server: string,
     private readonly sign: BlobSigner,
@@ -87,8 +89,17 @@ export class BlobClient {
     private readonly pause: (attempt: number) => Promise<void> = (attempt) => new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt)),
   ) {}
 
-  async limits(): Promise<BlobLimits> {
-    return this.json<BlobLimits>("GET", `${BLOBS_PATH}/limits`);
+  /**
+   * Asked once per client: they are the deployment's configuration, and a
+   * round trip before every upload took longer than sealing a 10 MiB photo. The
+   * server refuses an upload over its limit anyway, before any byte.
+   */
+  limits(): Promise<BlobLimits> {
+    this.knownLimits ??= this.json<BlobLimits>("GET", `${BLOBS_PATH}/limits`).catch((error: unknown) => {
+      this.knownLimits = null;
+      throw error;
+    });
+    return this.knownLimits;
   }
 
   /** Refuses a file over its kind's limit before anything is uploaded; the message says the limit. */

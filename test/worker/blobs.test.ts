@@ -139,6 +139,20 @@ describe("photos and files", () => {
     expect(await client.limits()).toEqual({ photoBytes: 16 * 1024 * 1024, fileBytes: 100 * 1024 * 1024 });
   });
 
+  it("asks for the limits once per client, and again after asking failed", async () => {
+    const pair = await linkedPair();
+    let asked = 0;
+    const client = browserClient(pair, async (request) => {
+      if (new URL(request.url).pathname === `${BLOBS_PATH}/limits` && ++asked === 1) throw new TypeError("the network is down");
+      return workerFetch(request);
+    });
+    await expect(client.checkLimit("photo", 1)).rejects.toThrow(TypeError);
+    await client.checkLimit("photo", 16 * 1024 * 1024);
+    const over = await refusal(client.checkLimit("photo", 16 * 1024 * 1024 + 1));
+    expect([over.status, over.message]).toEqual([413, "Photos may be at most 16 MiB"]);
+    expect(asked).toBe(2);
+  });
+
   it("refuses a part of the wrong length", async () => {
     const pair = await linkedPair();
     const client = phoneClient(pair.phone);
