@@ -137,6 +137,9 @@ export interface LinkedPair {
   sessionId: string;
   browserKeys: ChannelKeys;
   phoneKeys: ChannelKeys;
+  /** The browser's link and the device key it signs media requests with. */
+  linkId: string;
+  deviceKey: CryptoKey;
 }
 
 /** Links a browser to a phone and opens the phone's relay: the state a chat session runs in. */
@@ -161,6 +164,8 @@ export async function linkPair(server: string, phone: Phone): Promise<LinkedPair
     sessionId: browser.sessionId,
     browserKeys: { send: verified.browserToPhone, receive: verified.phoneToBrowser },
     phoneKeys: { send: prepared.keys.phoneToBrowser, receive: prepared.keys.browserToPhone },
+    linkId: (await linkedMessage).linkId,
+    deviceKey: device.privateKey,
   };
 }
 

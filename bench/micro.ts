@@ -4,6 +4,7 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { aesGcm, webCryptoAesGcm } from "../src/shared/aes-gcm";
 import { openFrame, sealFrame } from "../src/shared/crypto";
 import { emptyChannelState, RelayChannel } from "../src/shared/relay-channel";
 import type { ClientMessage } from "../src/shared/protocol";
@@ -58,6 +59,7 @@ export async function clientCrypto(frames: number, size: number) {
   return {
     frames,
     frameBytes: size,
+    aesGcm: aesGcm === webCryptoAesGcm ? "WebCrypto" : "node:crypto, synchronous",
     sealedChars: frameMessages[0]?.data.length ?? 0,
     sealUsPerFrame: r(seal.wallUs),
     openUsPerFrame: r(open.wallUs),

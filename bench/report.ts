@@ -295,5 +295,38 @@ rows read $${prices.rowsReadPerMillion}/M, stored data $${prices.storedGbMonth}/
 left out. Duration is charged while an object runs code (hibernatable idle time is free); workerd's CPU time stands in for it
 (a lower bound). Whether text heartbeats answered by \`setWebSocketAutoResponse\` are billed is not stated (only WebSocket
 protocol pings are said to be free), so the device-day total counts them and the last column does not.
+${r.media ? mediaSection(r.media) : ""}`;
+}
+
+/** Photos and files: the 10 MiB photo end to end, its steps, and workerd's memory by file size. */
+function mediaSection(m: any): string {
+  const st = m.steps;
+  const sizes = m.workerdMemory.map((row: any) => `| ${row.sizeMiB} | ${fmt(row.before, 1)} | ${fmt(row.uploadGrowth, 1)} | ${fmt(row.downloadGrowth, 1)} | ${fmt(row.uploadMs)} | ${fmt(row.downloadMs)} |`).join("\n");
+  return `
+## 6. Photos and files (\`media\`)
+
+${capital(m.method)}.
+
+A ${m.photoMiB} MiB photo, browser to phone: **${fmt(m.totalMs)} ms** (upload ${fmt(m.uploadMs)} ms, download ${fmt(m.downloadMs)} ms; runs ${m.totalsMs.map((t: number) => fmt(t)).join(", ")} ms).
+
+| step | ms |
+|---|---|
+| seal (all chunks, alone) | ${fmt(st.encryptMs, 1)} |
+| SHA-256 (alone) | ${fmt(st.hashMs, 1)} |
+| open (all chunks, alone) | ${fmt(st.decryptMs, 1)} |
+| create the upload (request) | ${fmt(st.createMs, 1)} |
+| part uploads to R2 (requests, summed) | ${fmt(st.putPartMs, 1)} |
+| complete (request) | ${fmt(st.completeMs, 1)} |
+| download, to its response headers | ${fmt(st.downloadResponseMs, 1)} |
+
+workerd's resident memory by file size (MiB; growth over the level before each transfer):
+
+| file MiB | before | growth, upload | growth, download | upload ms | download ms |
+|---|---|---|---|---|---|
+${sizes}
+
+The download's growth is Miniflare's R2 simulator (in the same process), which joins a multipart object's parts
+through a JavaScript stream that does not wait for its reader; a single-part object read as slowly queues nothing.
+The Worker hands R2's body on, and streams each upload part into R2 through a FixedLengthStream.
 `;
 }

@@ -13,6 +13,7 @@ import { abandonedCodes, countedPairings, decomposePairing, idleLinks } from "./
 import { costPerLinkedDeviceDay, costPerMillionPairings, PRICES } from "./cost";
 import { historyAtScale } from "./history";
 import { clientCrypto, DISK_ROOT, fsyncCost } from "./micro";
+import { MEDIA_BUCKETS, MEDIA_OBJECTS, photoTransfer } from "./media";
 import { pairingAtRate } from "./pairing";
 import { pendingSessions } from "./pending";
 import { driveMany, driveRelay, linkedEnds, randomFrameKey, roomEnds, round, sealedFrames, sleep, WINDOW, type RelayEnds, type RelayRun } from "./relay-load";
@@ -43,6 +44,7 @@ const PLANS = {
     idle: { links: 2, minMs: 6_000, scale: 10 },
     abandoned: { sessions: 8, scale: 20 },
     crypto: { frames: 500 },
+    media: { reps: 3, sizesMiB: [1, 10, 50] },
     fsync: 50,
     history: { history: "large" as const, links: 1, openChats: 3, scrollBacks: 1, catchUps: 1, changes: 1_000 },
     limitMs: 100_000,
@@ -56,6 +58,7 @@ const PLANS = {
     idle: { links: 4, minMs: 120_000, scale: 1 },
     abandoned: { sessions: 20, scale: 1 },
     crypto: { frames: 2_000 },
+    media: { reps: 5, sizesMiB: [1, 10, 50, 100] },
     fsync: 200,
     history: { history: "large" as const, links: 3, openChats: 10, scrollBacks: 3, catchUps: 3, changes: 1_000 },
     limitMs: 840_000,
@@ -254,6 +257,13 @@ async function main(): Promise<void> {
     const crypto = await clientCrypto(PLAN.crypto.frames, PLAN.relay.size);
     log(`client crypto: seal ${crypto.sealUsPerFrame} µs, open ${crypto.openUsPerFrame} µs per ${PLAN.relay.size} B frame`);
 
+    // 2b. Photos and files through the Worker and R2, on a QR Link of their own.
+    const mediaApp = await start({ name: "qr-link-media", scriptPath: appScript!, durableObjects: { ...APP_OBJECTS, ...MEDIA_OBJECTS }, r2Buckets: MEDIA_BUCKETS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs" });
+    const media = await photoTransfer(mediaApp, PLAN.media);
+    log(`media: ${media.photoMiB} MiB photo browser to phone in ${media.totalMs} ms (up ${media.uploadMs}, down ${media.downloadMs})`);
+    await mediaApp.stop();
+    runtimes.splice(runtimes.indexOf(mediaApp), 1);
+
     // 3. The relay, side by side.
     const peerKey = await randomFrameKey();
     const peerFrames = await sealedFrames(peerKey, "AAAAAAAAAAAAAAAAAAAAAA", "to_browser", PLAN.relay.frames, PLAN.relay.size);
@@ -356,6 +366,7 @@ async function main(): Promise<void> {
       },
       clientCrypto: crypto,
       history,
+      media,
       idleLink: {
         ...idle,
         method:

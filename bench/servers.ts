@@ -121,6 +121,8 @@ export interface RuntimeOptions {
   scriptPath: string;
   durableObjects: Record<string, { className: string; useSQLite: true }>;
   bindings?: Record<string, string>;
+  /** R2 buckets by binding name, kept in the persist directory (the media bench's MEDIA). */
+  r2Buckets?: string[];
   /** Lift the app's rate limits (every bench client is 127.0.0.1). */
   liftRateLimits?: boolean;
   medium: "tmpfs" | "disk";
@@ -166,6 +168,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     durableObjects: options.durableObjects,
     durableObjectsPersist: persist.dir,
     ...(options.assets ? { assets: assetsOptions() } : {}),
+    ...(options.r2Buckets ? { r2Buckets: options.r2Buckets, r2Persist: persist.dir } : {}),
     ...(options.onLog
       ? {
           handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {

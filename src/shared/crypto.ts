@@ -1,33 +1,89 @@
 // WebCrypto helpers shared by the Worker, the browser app and the phone
 // simulator. Every primitive is the platform's; this file only composes them.
 
+import { aesGcm, type AesGcmParams } from "./aes-gcm";
+
 const encoder = new TextEncoder();
 
 /** UTF-8 bytes; typed for WebCrypto, which takes only ArrayBuffer-backed views. */
-function utf8(text: string): Uint8Array<ArrayBuffer> {
+export function utf8(text: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(text) as Uint8Array<ArrayBuffer>;
 }
 
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const ENCODE = Uint8Array.from(BASE64URL_ALPHABET, (char) => char.charCodeAt(0));
+/** Each character's 6 bits, or -1 for a character outside the alphabet. */
+const DECODE = new Int8Array(128).fill(-1);
+for (const [value, code] of ENCODE.entries()) DECODE[code] = value;
+const ascii = new TextDecoder();
+
+/** The platform's own codec (ES2026 Uint8Array base64: browsers since 2025, workerd; not Node 20 to 24). */
+const native = Uint8Array as unknown as {
+  prototype: { toBase64?(this: Uint8Array, options: { alphabet: "base64url"; omitPadding: true }): string };
+  fromBase64?(text: string, options: { alphabet: "base64url" }): Uint8Array<ArrayBuffer>;
+};
+
+/**
+ * base64url without padding. Every relay frame is encoded, so this is the
+ * platform's codec where there is one, else a table lookup into ASCII bytes
+ * (twice as fast as btoa over String.fromCharCode and the character swaps).
+ */
 export function toBase64url(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  // In chunks rather than a byte at a time: every relay frame is encoded, and the per-byte loop cost more than AES-GCM.
-  let binary = "";
-  for (let start = 0; start < view.length; start += 0x8000) binary += String.fromCharCode.apply(null, view.subarray(start, start + 0x8000) as unknown as number[]);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  if (native.prototype.toBase64) return native.prototype.toBase64.call(view, { alphabet: "base64url", omitPadding: true });
+  const length = view.length;
+  const out = new Uint8Array(Math.ceil((length * 4) / 3));
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < length; i += 3) {
+    const bits = (view[i]! << 16) | (view[i + 1]! << 8) | view[i + 2]!;
+    out[o++] = ENCODE[bits >> 18]!;
+    out[o++] = ENCODE[(bits >> 12) & 63]!;
+    out[o++] = ENCODE[(bits >> 6) & 63]!;
+    out[o++] = ENCODE[bits & 63]!;
+  }
+  if (i < length) {
+    const bits = (view[i]! << 16) | ((view[i + 1] ?? 0) << 8);
+    out[o++] = ENCODE[bits >> 18]!;
+    out[o++] = ENCODE[(bits >> 12) & 63]!;
+    if (i + 1 < length) out[o++] = ENCODE[(bits >> 6) & 63]!;
+  }
+  return ascii.decode(out);
 }
-
-const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /** Decodes base64url; returns null for anything that is not canonical base64url. */
 export function fromBase64url(text: string): Uint8Array<ArrayBuffer> | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const tail = text.length % 4;
+  if (tail === 1) return null;
   // Canonical: the bits the last character carries beyond the last byte are zero (so each byte string has one encoding).
-  const unusedBits = [0, 0, 4, 2][text.length % 4]!;
-  if (unusedBits && BASE64URL_ALPHABET.indexOf(text.at(-1)!) & ((1 << unusedBits) - 1)) return null;
-  const binary = atob(text.replace(/[-_]/g, (char) => (char === "-" ? "+" : "/")));
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
+  const unusedBits = [0, 0, 4, 2][tail]!;
+  if (unusedBits && DECODE[text.charCodeAt(text.length - 1)]! & ((1 << unusedBits) - 1)) return null;
+  if (native.fromBase64) {
+    // The platform's decoder also takes padding and skips white space: neither is base64url here.
+    return /^[A-Za-z0-9_-]*$/.test(text) ? native.fromBase64(text, { alphabet: "base64url" }) : null;
+  }
+  const bytes = new Uint8Array((text.length * 3) >> 2);
+  let o = 0;
+  let i = 0;
+  let invalid = 0;
+  const sextet = (at: number) => DECODE[text.charCodeAt(at)] ?? -1;
+  for (; i + 3 < text.length; i += 4) {
+    const a = sextet(i), b = sextet(i + 1), c = sextet(i + 2), d = sextet(i + 3);
+    invalid |= a | b | c | d;
+    const bits = (a << 18) | (b << 12) | (c << 6) | d;
+    bytes[o++] = bits >> 16;
+    bytes[o++] = bits >> 8;
+    bytes[o++] = bits;
+  }
+  if (tail) {
+    const a = sextet(i), b = sextet(i + 1), c = tail === 3 ? sextet(i + 2) : 0;
+    invalid |= a | b | c;
+    const bits = (a << 18) | (b << 12) | (c << 6);
+    bytes[o++] = bits >> 16;
+    if (tail === 3) bytes[o++] = bits >> 8;
+  }
+  // Any character outside the alphabet decoded as -1, which sets the sign bit.
+  return invalid < 0 ? null : bytes;
 }
 
 export function randomBase64url(byteLength: number): string {
@@ -223,17 +279,37 @@ const FRAME_NONCE_BYTES = 12;
 /** What sealing adds to a plaintext: the version byte, the nonce and the tag. */
 export const FRAME_OVERHEAD_BYTES = 1 + FRAME_NONCE_BYTES + 16;
 
+/**
+ * Frame nonces come from the CSPRNG a few KiB at a time: a nonce is public
+ * (it travels in the frame), and one call to the platform's CSPRNG per frame
+ * cost as much as the AES. Each is handed out once, and only in memory.
+ */
+const NONCES_PER_DRAW = 256;
+let nonces = new Uint8Array(0);
+let nextNonce = 0;
+
+function frameNonce(): Uint8Array<ArrayBuffer> {
+  if (nextNonce === nonces.length) {
+    nonces = crypto.getRandomValues(new Uint8Array(FRAME_NONCE_BYTES * NONCES_PER_DRAW));
+    nextNonce = 0;
+  }
+  nextNonce += FRAME_NONCE_BYTES;
+  return nonces.slice(nextNonce - FRAME_NONCE_BYTES, nextNonce);
+}
+
 function frameAdditionalData(sessionId: string, direction: string, seq: number): Uint8Array<ArrayBuffer> {
   return utf8(`qr-link-v2 frame\n${sessionId}\n${direction}\n${seq}`);
 }
 
-export async function sealFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, plaintext: string): Promise<string> {
-  const nonce = crypto.getRandomValues(new Uint8Array(FRAME_NONCE_BYTES));
-  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: frameAdditionalData(sessionId, direction, seq) }, key, utf8(plaintext));
-  const frame = new Uint8Array(1 + FRAME_NONCE_BYTES + sealed.byteLength);
+/** `plaintext` as text, or as its UTF-8 bytes where the caller has them already (RelayChannel checks their length). */
+export async function sealFrame(key: CryptoKey, sessionId: string, direction: string, seq: number, plaintext: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const nonce = frameNonce();
+  const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
+  const sealed = await aesGcm.encrypt(key, { iv: nonce, additionalData: frameAdditionalData(sessionId, direction, seq) }, bytes);
+  const frame = new Uint8Array(1 + FRAME_NONCE_BYTES + sealed.length);
   frame[0] = FRAME_VERSION;
   frame.set(nonce, 1);
-  frame.set(new Uint8Array(sealed), 1 + FRAME_NONCE_BYTES);
+  frame.set(sealed, 1 + FRAME_NONCE_BYTES);
   return toBase64url(frame);
 }
 
@@ -243,18 +319,17 @@ export async function sealFrame(key: CryptoKey, sessionId: string, direction: st
  * an upgrade; they open too, so the link does not stall on them. They bind
  * their seq through the nonce, so replaying or moving one fails as before.
  */
-function legacyFrameParams(sessionId: string, direction: string, seq: number) {
+function legacyFrameParams(sessionId: string, direction: string, seq: number): AesGcmParams {
   const nonce = new Uint8Array(FRAME_NONCE_BYTES);
   new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
-  return { name: "AES-GCM", iv: nonce, additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
+  return { iv: nonce, additionalData: utf8(`qr-link-v1 frame ${sessionId} ${direction}`) };
 }
 
-async function decrypt(key: CryptoKey, params: Parameters<typeof crypto.subtle.decrypt>[0], sealed: Uint8Array<ArrayBuffer>): Promise<string | null> {
-  try {
-    return new TextDecoder().decode(await crypto.subtle.decrypt(params, key, sealed));
-  } catch {
-    return null;
-  }
+const frameText = new TextDecoder();
+
+async function decrypt(key: CryptoKey, params: AesGcmParams, sealed: Uint8Array<ArrayBuffer>): Promise<string | null> {
+  const plaintext = await aesGcm.decrypt(key, params, sealed);
+  return plaintext && frameText.decode(plaintext);
 }
 
 /**
@@ -267,8 +342,8 @@ export async function openFrame(key: CryptoKey, sessionId: string, direction: st
   const frame = fromBase64url(data);
   if (!frame) return null;
   if (frame[0] === FRAME_VERSION && frame.length >= FRAME_OVERHEAD_BYTES) {
-    const params = { name: "AES-GCM", iv: frame.slice(1, 1 + FRAME_NONCE_BYTES), additionalData: frameAdditionalData(sessionId, direction, seq) };
-    const plaintext = await decrypt(key, params, frame.slice(1 + FRAME_NONCE_BYTES));
+    const params = { iv: frame.subarray(1, 1 + FRAME_NONCE_BYTES), additionalData: frameAdditionalData(sessionId, direction, seq) };
+    const plaintext = await decrypt(key, params, frame.subarray(1 + FRAME_NONCE_BYTES));
     if (plaintext !== null) return plaintext;
   }
   // A version-1 frame's first byte is ciphertext, so it may look like a version byte: it is tried as version 1 too.

@@ -1,7 +1,7 @@
 // The relay as a client sees it, shared by the browser app and the phone:
 // seals and numbers outgoing frames, resends what the server has not stored,
 // opens incoming frames in order exactly once, and acknowledges them.
-import { openFrame, sealFrame } from "./crypto";
+import { openFrame, sealFrame, utf8 } from "./crypto";
 import { LIMITS, MAX_FRAME_PLAINTEXT_BYTES, type ClientMessage, type Direction, type ServerMessage } from "./protocol";
 
 export interface ChannelState {
@@ -101,11 +101,10 @@ export class RelayChannel {
    */
   send(plaintext: string, sealed?: (seq: number) => void): Promise<number> {
     return this.serially(async () => {
-      if (new TextEncoder().encode(plaintext).length > MAX_FRAME_PLAINTEXT_BYTES) {
-        throw new RangeError(`a relay frame holds at most ${MAX_FRAME_PLAINTEXT_BYTES} bytes`);
-      }
+      const bytes = utf8(plaintext);
+      if (bytes.length > MAX_FRAME_PLAINTEXT_BYTES) throw new RangeError(`a relay frame holds at most ${MAX_FRAME_PLAINTEXT_BYTES} bytes`);
       const seq = this.state.sent + 1;
-      const data = await sealFrame(this.keys.send, this.sessionId, this.outbound, seq, plaintext);
+      const data = await sealFrame(this.keys.send, this.sessionId, this.outbound, seq, bytes);
       this.state.sent = seq;
       this.state.unstored.push({ seq, data });
       sealed?.(seq);

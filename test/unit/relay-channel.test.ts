@@ -84,6 +84,14 @@ describe("relay frames", () => {
     expect(phone.tampered).toEqual([]);
   });
 
+  it("take a nonce of their own each, across the draws of random nonces", async () => {
+    const keys = await linkKeys();
+    const frames = await Promise.all(Array.from({ length: 600 }, (_, i) => sealFrame(keys.browser.send, SESSION, "to_phone", i + 1, `frame ${i}`)));
+    const nonces = frames.map((frame) => Buffer.from(fromBase64url(frame)!.subarray(1, 13)).toString("hex"));
+    expect(new Set(nonces).size).toBe(600);
+    expect(await openFrame(keys.phone.receive, SESSION, "to_phone", 600, frames[599]!)).toBe("frame 599");
+  });
+
   it("fail to open when replayed at another seq, turned around, or moved to another session", async () => {
     const keys = await linkKeys();
     const frame = await sealFrame(keys.browser.send, SESSION, "to_phone", 1, "hello");

@@ -74,6 +74,17 @@ describe("photos and files", () => {
     expect(sent.sha256).toBe(await sha256Base64url(bytes));
   });
 
+  it("refuses a file whose SHA-256 is not the one its message carried, though every chunk opens", async () => {
+    const pair = await linkedPair();
+    const { file, bytes } = knownFile(2 * BLOB_CHUNK_BYTES + 5, "photo");
+    const sent = await browserClient(pair).upload(file);
+    const otherFile = bytes.slice();
+    otherFile[0]! ^= 1;
+    const error = await refusal(phoneClient(pair.phone).download({ ...sent, sha256: await sha256Base64url(otherFile) }));
+    expect(error.code).toBe("hash_mismatch");
+    expect(await sha256Hex(await phoneClient(pair.phone).download(sent))).toBe(await sha256Hex(bytes));
+  });
+
   describe("only the devices of the account", () => {
     it("refuse a request signed by no device (403), for upload and download", async () => {
       const pair = await linkedPair();
@@ -126,6 +137,20 @@ describe("photos and files", () => {
     const file = await refusal(client.upload({ kind: "file", size: 100 * 1024 * 1024 + 1, read: () => Promise.reject(new Error("read")) }));
     expect(file.message).toContain("100 MiB");
     expect(await client.limits()).toEqual({ photoBytes: 16 * 1024 * 1024, fileBytes: 100 * 1024 * 1024 });
+  });
+
+  it("asks for the limits once per client, and again after asking failed", async () => {
+    const pair = await linkedPair();
+    let asked = 0;
+    const client = browserClient(pair, async (request) => {
+      if (new URL(request.url).pathname === `${BLOBS_PATH}/limits` && ++asked === 1) throw new TypeError("the network is down");
+      return workerFetch(request);
+    });
+    await expect(client.checkLimit("photo", 1)).rejects.toThrow(TypeError);
+    await client.checkLimit("photo", 16 * 1024 * 1024);
+    const over = await refusal(client.checkLimit("photo", 16 * 1024 * 1024 + 1));
+    expect([over.status, over.message]).toEqual([413, "Photos may be at most 16 MiB"]);
+    expect(asked).toBe(2);
   });
 
   it("refuses a part of the wrong length", async () => {
