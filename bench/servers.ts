@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { Miniflare } from "miniflare";
+import { unstable_readConfig } from "wrangler";
 import { RATE_LIMITS } from "../src/worker/rate-limit";
 
 const run = promisify(execFile);
@@ -30,15 +31,17 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-/** What wrangler.toml says about the runtime, so every Worker here runs on the deployed configuration. */
-export function wranglerConfig(): { compatibilityDate: string; compatibilityFlags: string[]; vars: Record<string, string> } {
-  const text = readFileSync("wrangler.toml", "utf8");
-  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(text)?.[1] ?? "2026-04-20";
-  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
-  const vars: Record<string, string> = {};
-  const section = /\[vars\]([\s\S]*?)(\n\[|$)/.exec(text)?.[1] ?? "";
-  for (const match of section.matchAll(/^(\w+)\s*=\s*"([^"]*)"/gm)) vars[match[1]!] = match[2]!;
-  return { compatibilityDate, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]!), vars };
+/** What wrangler.toml says about the runtime, read the way wrangler reads it, so every Worker here runs on the deployed configuration. */
+export function wranglerConfig(): { compatibilityDate: string; compatibilityFlags: string[]; vars: Record<string, string>; assets: { directory: string; binding: string; runWorkerFirst: string[] } } {
+  const config = unstable_readConfig({ config: "wrangler.toml" });
+  const vars = Object.fromEntries(Object.entries(config.vars).map(([name, value]) => [name, String(value)]));
+  const runWorkerFirst = Array.isArray(config.assets?.run_worker_first) ? config.assets.run_worker_first : [];
+  return {
+    compatibilityDate: config.compatibility_date ?? "2026-04-20",
+    compatibilityFlags: config.compatibility_flags,
+    vars,
+    assets: { directory: resolve(config.assets?.directory ?? "public"), binding: config.assets?.binding ?? "ASSETS", runWorkerFirst },
+  };
 }
 
 /**
@@ -133,15 +136,10 @@ export interface RuntimeOptions {
 }
 
 /** wrangler.toml's [assets] for Miniflare: the directory, the binding, and the paths that reach the Worker first. */
+/** wrangler.toml's [assets]; the pages themselves are built by its [build] step, which `bundle` runs. */
 function assetsOptions() {
-  const section = /\[assets\]([\s\S]*?)(\n\[|$)/.exec(readFileSync("wrangler.toml", "utf8"))?.[1] ?? "";
-  const value = (key: string) => new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, "m").exec(section)?.[1];
-  const workerFirst = [.../^run_worker_first\s*=\s*\[([^\]]*)\]/m.exec(section)?.[1]?.matchAll(/"([^"]+)"/g) ?? []].map((match) => match[1]!);
-  return {
-    directory: resolve(value("directory") ?? "public"),
-    binding: value("binding") ?? "ASSETS",
-    routerConfig: { has_user_worker: true, ...(workerFirst.length ? { static_routing: { user_worker: workerFirst } } : {}) },
-  };
+  const { directory, binding, runWorkerFirst } = wranglerConfig().assets;
+  return { directory, binding, routerConfig: { has_user_worker: true, ...(runWorkerFirst.length ? { static_routing: { user_worker: runWorkerFirst } } : {}) } };
 }
 
 /**
