@@ -150,6 +150,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       ? { ratelimits: Object.fromEntries(Object.values(RATE_LIMITS).map((rule) => [rule.binding, { simple: { limit: 1_000_000_000, period: rule.periodSeconds } }])) }
       : {}),
     durableObjects: options.durableObjects,
+    // QR Link's photo and file bucket (wrangler.toml's [[r2_buckets]]), in memory: no bench stores media.
+    ...("MEDIA_BLOBS" in options.durableObjects ? { r2Buckets: ["MEDIA"] } : {}),
     durableObjectsPersist: persist.dir,
     ...(options.onLog
       ? {
@@ -193,6 +195,7 @@ export function appBindings(overrides: Record<string, string>): Record<string, s
 export const APP_OBJECTS = {
   PAIRING_SESSION: { className: "PairingSession", useSQLite: true },
   ACCOUNT: { className: "Account", useSQLite: true },
+  MEDIA_BLOBS: { className: "MediaBlobs", useSQLite: true },
 } as const;
 
 // ---------------------------------------------------------------------------
