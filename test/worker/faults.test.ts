@@ -4,7 +4,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PairingSession } from "../../src/worker/pairing-session/pairing-session";
-import { BrowserClient, clock, endpoint, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, type Endpoint, type TestSocket } from "./helpers";
+import { BrowserClient, clock, endpoint, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, storedSession, type Endpoint, type TestSocket } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -16,8 +16,11 @@ function retryAlarm(stub: DurableObjectStub<PairingSession>): Promise<void> {
   return runInDurableObject(stub, (instance) => instance.alarm());
 }
 
-function tokenRow(browser: BrowserClient) {
-  return runInDurableObject(browser.stub, (_instance, state) => ({ ...state.storage.sql.exec("SELECT token, token_seq, previous_token FROM session").one() }));
+/** The tokens as stored (a waiting QR session keeps them on its browser's socket). */
+async function tokenRow(browser: BrowserClient) {
+  const session = await storedSession(browser.stub);
+  if (session?.state !== "pending") throw new Error(`the session is ${session?.state ?? "gone"}, not pending`);
+  return { token: session.tokens.current.token, token_seq: session.tokens.current.seq, previous_token: session.tokens.previous?.token ?? null };
 }
 
 describe("an alarm that throws once", () => {
@@ -25,16 +28,16 @@ describe("an alarm that throws once", () => {
     const start = clock.start();
     const browser = await BrowserClient.open();
     const before = await tokenRow(browser);
+    // The rotation's write is the browser socket's attachment: the first one fails.
     await runInDurableObject(browser.stub, (_instance, state) => {
-      const exec = state.storage.sql.exec.bind(state.storage.sql);
+      const [socket] = state.getWebSockets("browser");
+      const serialize = socket!.serializeAttachment.bind(socket);
       let failed = false;
-      state.storage.sql.exec = ((query: string, ...bindings: unknown[]) => {
-        if (!failed && query.startsWith("UPDATE session SET previous_token")) {
-          failed = true;
-          throw new Error("injected: storage failed");
-        }
-        return exec(query, ...bindings);
-      }) as typeof state.storage.sql.exec;
+      socket!.serializeAttachment = (value: unknown) => {
+        if (failed) return serialize(value);
+        failed = true;
+        throw new Error("injected: storage failed");
+      };
     });
 
     clock.set(start + firstTtl);

@@ -6,6 +6,8 @@ import { vi } from "vitest";
 import { BrowserPairing } from "../../src/clients/browser/pairing";
 import worker from "../../src/worker/index";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
+import type { Session } from "../../src/worker/pairing-session/session";
+import { SessionStore } from "../../src/worker/pairing-session/store";
 import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/shared/crypto";
 import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
 import { Phone, type PhoneIdentity, type RelayAddress } from "../../src/clients/phone-core/phone";
@@ -315,6 +317,11 @@ export function endpoint(socket: TestSocket, sessionId: string, outbound: Direct
   channel.attach((message) => socket.send(message));
   socket.subscribe((message) => void channel.handle(message));
   return { channel, received };
+}
+
+/** The session as the object's store reads it: from SQLite, or from the browser socket a QR session waiting for its scan is kept on. */
+export function storedSession(stub: DurableObjectStub): Promise<Session | null> {
+  return runInDurableObject(stub, (_instance, state) => new SessionStore(state, { forget() {} }).session());
 }
 
 /** The object's own tables (not the runtime's `_cf_*`): none once it deleted its storage, or if it never had any. */

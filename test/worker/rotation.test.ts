@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLOSE_CODES } from "../../src/shared/protocol";
-import { BrowserClient, clock, registeredPhone } from "./helpers";
+import { BrowserClient, clock, registeredPhone, storedSession, storedTables } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -81,18 +81,34 @@ describe("token rotation", () => {
     await expect(phone.inspect(late.qr())).resolves.toMatchObject({ os: "Linux" });
   });
 
-  it("keeps its session and schedule when the object is evicted", async () => {
+  it("keeps a waiting session on its browser's socket, where an object that wakes again reads it back, with no tables", async () => {
+    const openedAt = clock.start();
+    const browser = await BrowserClient.open();
+    clock.set(openedAt + 60_000);
+    expect(await runDurableObjectAlarm(browser.stub)).toBe(true);
+
+    // A store with nothing in memory, as an object woken from hibernation has, reads the rotated session from the socket.
+    const session = await storedSession(browser.stub);
+    expect(session).toMatchObject({ state: "pending", tokens: { current: { seq: 1, expiresAt: openedAt + 80_000 }, previous: { expiresAt: openedAt + 60_000 } } });
+    expect(session?.state === "pending" && session.tokens.current.token).toBe(browser.all("token")[1]!.token);
+    expect(await storedTables(browser.stub)).toBe(0);
+    const phone = await registeredPhone();
+    await expect(phone.inspect(browser.qr(browser.all("token")[0]!.token))).resolves.toMatchObject({ place: "unknown" });
+    // From the scan on, the state is in SQLite.
+    expect(await storedSession(browser.stub)).toMatchObject({ state: "scanned", scannedBy: phone.identity.number });
+    expect(await storedTables(browser.stub)).toBeGreaterThan(0);
+  });
+
+  it("ends a waiting session with its socket when the object is torn down: the browser opens a fresh one, the old code links nothing", async () => {
     const openedAt = clock.start();
     const browser = await BrowserClient.open();
     await abortAllDurableObjects();
+    await browser.waitForClose();
 
-    clock.set(openedAt + 60_000);
-    expect(await runDurableObjectAlarm(browser.stub)).toBe(true);
-    const state = await runInDurableObject(browser.stub, (_instance, storage) =>
-      storage.storage.sql.exec("SELECT token_seq, token_expires_at, previous_expires_at FROM session").one(),
-    );
-    expect({ ...state }).toEqual({ token_seq: 1, token_expires_at: openedAt + 80_000, previous_expires_at: openedAt + 60_000 });
+    clock.set(openedAt + 1_000);
+    expect(await storedSession(browser.stub)).toBeNull();
     const phone = await registeredPhone();
-    await expect(phone.inspect(browser.qr(browser.all("token")[0]!.token))).resolves.toMatchObject({ place: "unknown" });
+    await expect(phone.inspect(browser.qr())).rejects.toMatchObject({ code: "session_not_found" });
+    expect(await storedTables(browser.stub)).toBe(0);
   });
 });

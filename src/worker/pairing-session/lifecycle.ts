@@ -25,9 +25,10 @@ export class Lifecycle {
     return this.parts.store;
   }
 
-  open(sessionId: string, device: Description, now: number): Token {
+  /** A QR session opens on the browser socket `ws`, which keeps its state until the scan. */
+  open(ws: WebSocket, sessionId: string, device: Description, now: number): Token {
     const first = firstToken(this.parts.config, now);
-    this.store.open({ sessionId, createdAt: now, device }, first);
+    this.store.open(ws, { sessionId, createdAt: now, device }, first);
     return first;
   }
 

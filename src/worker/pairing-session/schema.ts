@@ -1,7 +1,9 @@
 // The PairingSession's schema, as append-only migrations (see ../migrations.ts).
 // Version 1 is the schema live sessions had before migrations existed, written
-// so that their tables are adopted as they are.
-import type { Migration } from "../migrations";
+// so that their tables are adopted as they are. A session's database is
+// created at its first durable state with SESSION_SCHEMA, the migrations'
+// result in one step.
+import type { FreshSchema, Migration } from "../migrations";
 
 export const SESSION_MIGRATIONS: readonly Migration[] = [
   {
@@ -75,3 +77,58 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
     `,
   },
 ];
+
+/** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
+export const SESSION_SCHEMA: FreshSchema = {
+  version: 4,
+  sql: `
+    CREATE TABLE session (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      session_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      device TEXT NOT NULL,
+      token TEXT,
+      token_seq INTEGER NOT NULL DEFAULT 0,
+      token_expires_at INTEGER NOT NULL DEFAULT 0,
+      previous_token TEXT,
+      previous_expires_at INTEGER,
+      failed_scans INTEGER NOT NULL DEFAULT 0,
+      scanned_by TEXT,
+      scanned_at INTEGER,
+      account_number TEXT,
+      account_name TEXT,
+      phone_public_key TEXT,
+      confirmation TEXT,
+      device_public_key TEXT,
+      to_browser_received INTEGER NOT NULL DEFAULT 0,
+      to_browser_delivered INTEGER NOT NULL DEFAULT 0,
+      to_phone_received INTEGER NOT NULL DEFAULT 0,
+      to_phone_delivered INTEGER NOT NULL DEFAULT 0,
+      browser_active_at INTEGER,
+      to_browser_buffered_bytes INTEGER NOT NULL DEFAULT 0,
+      to_phone_buffered_bytes INTEGER NOT NULL DEFAULT 0,
+      end_reason TEXT,
+      link_id_issued INTEGER NOT NULL DEFAULT 0,
+      kind TEXT NOT NULL DEFAULT 'qr',
+      code_number TEXT,
+      code_browser_share TEXT,
+      code_browser_public_key TEXT,
+      code_expires_at INTEGER,
+      code_checked_at INTEGER
+    );
+    CREATE TABLE frame (
+      direction TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      data TEXT NOT NULL,
+      PRIMARY KEY (direction, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+      kind TEXT NOT NULL,
+      account_number TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      due_at INTEGER NOT NULL,
+      PRIMARY KEY (kind, account_number)
+    );
+  `,
+};

@@ -1,10 +1,14 @@
-// The session's state in SQLite, read as one shape per state and changed only
-// through the transitions below. Nothing is created until a browser opens the
-// session: an object that is only asked about keeps no database.
+// The session's state, read as one shape per state and changed only through
+// the transitions below. A QR session waiting for its scan keeps its state on
+// its browser's socket (the attachment, which survives hibernation and goes
+// with the tab): it has no tables, and its object's database stays empty.
+// From the scan on, the state is in SQLite, created in one step. Nothing is
+// created until a browser opens the session: an object that is only asked
+// about keeps no database.
 import type { EndReason } from "../../shared/protocol";
-import { hasState, migrate } from "../migrations";
-import { SESSION_MIGRATIONS } from "./schema";
-import type { CodeRequest, Description, LinkProof, Opened, OutboxEntry, OutboxKind, Session } from "./session";
+import { createFresh, hasState, migrate } from "../migrations";
+import { SESSION_MIGRATIONS, SESSION_SCHEMA } from "./schema";
+import type { CodeRequest, Description, LinkProof, Opened, OutboxEntry, OutboxKind, PendingSession, Session } from "./session";
 import type { Token } from "./tokens";
 
 interface SessionRow extends Record<string, SqlStorageValue> {
@@ -80,17 +84,39 @@ function toSession(row: SessionRow): Session {
   }
 }
 
+/** Where a waiting QR session's state is kept on its browser's socket, beside the socket's own attachment. */
+const PENDING_KEY = "pending";
+
+/** A pending session read back from a socket's attachment, or null; checked, since it comes back through a serializer. */
+function pendingOn(ws: WebSocket): PendingSession | null {
+  const value = (ws.deserializeAttachment() as Record<string, unknown> | null)?.[PENDING_KEY] as Partial<PendingSession> | undefined;
+  const current = value?.tokens?.current;
+  if (value?.state !== "pending" || typeof value.sessionId !== "string" || typeof value.createdAt !== "number" || typeof value.failedScans !== "number") return null;
+  if (typeof current?.token !== "string" || typeof current.seq !== "number" || typeof current.expiresAt !== "number" || typeof value.device !== "object") return null;
+  return value as PendingSession;
+}
+
+/** Writes (or with null, removes) the pending session on a socket, keeping the rest of its attachment. */
+function keepOn(ws: WebSocket, session: PendingSession | null): void {
+  const { [PENDING_KEY]: _replaced, ...attachment } = (ws.deserializeAttachment() as Record<string, unknown> | null) ?? {};
+  ws.serializeAttachment(session ? { ...attachment, [PENDING_KEY]: session } : attachment);
+}
+
 export class SessionStore {
+  private readonly storage: DurableObjectStorage;
   private readonly sql: SqlStorage;
-  /** The row as last read or written; every write goes through here, so it is never stale within this object. */
+  /** The session as last read or written; every write goes through here, so it is never stale within this object. */
   private cached: Session | null | undefined;
+  /** The browser socket holding a waiting QR session's state, while it is not in SQLite. */
+  private holder: WebSocket | null = null;
 
   constructor(
-    private readonly storage: DurableObjectStorage,
+    private readonly ctx: DurableObjectState,
     /** The relay's frames live in the same database, and go with it. */
     private readonly frames: { forget(): void },
   ) {
-    this.sql = storage.sql;
+    this.storage = ctx.storage;
+    this.sql = ctx.storage.sql;
   }
 
   /** Whether this object's schema is known to be current (it is brought up to date once per object, when it has state). */
@@ -99,6 +125,16 @@ export class SessionStore {
   /** The session, or null when there is none; reading an object that never had one creates nothing. */
   session(): Session | null {
     if (this.cached !== undefined) return this.cached;
+    if (!this.migrated) {
+      // A socket's record is removed when the state moves to SQLite: one that has it means the database has none.
+      for (const ws of this.ctx.getWebSockets("browser")) {
+        const pending = pendingOn(ws);
+        if (!pending) continue;
+        this.holder = ws;
+        this.cached = pending;
+        return pending;
+      }
+    }
     if (!this.migrated && hasState(this.storage)) this.migrate();
     const row = this.migrated ? this.sql.exec<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM session WHERE id = 1`).toArray()[0] : undefined;
     this.cached = row ? toSession(row) : null;
@@ -117,22 +153,39 @@ export class SessionStore {
     this.migrated = true;
   }
 
-  open(opened: Opened, first: Token): void {
-    this.migrate();
-    this.write(
-      "INSERT INTO session (id, session_id, state, created_at, device, token, token_seq, token_expires_at) VALUES (1, ?, 'pending', ?, ?, ?, ?, ?)",
-      opened.sessionId,
-      opened.createdAt,
-      JSON.stringify(opened.device),
-      first.token,
-      first.seq,
-      first.expiresAt,
-    );
+  /** The first durable state of an object that had none: the whole schema at once. */
+  private create(): void {
+    createFresh(this.storage, SESSION_SCHEMA);
+    this.migrated = true;
+  }
+
+  /** The waiting session held on its socket (null once it is in SQLite, or if it never was on one). */
+  private held(): PendingSession | null {
+    const session = this.session();
+    return this.holder && session?.state === "pending" && !this.migrated ? session : null;
+  }
+
+  /** Replaces the waiting session on its socket. */
+  private hold(session: PendingSession): void {
+    keepOn(this.holder!, session);
+    this.cached = session;
+  }
+
+  /** The state left the socket (it moved to SQLite, or ended). */
+  private release(): void {
+    if (this.holder) keepOn(this.holder, null);
+    this.holder = null;
+  }
+
+  /** A QR session opens on the browser socket that opened it: its state is kept there until the scan. */
+  open(ws: WebSocket, opened: Opened, first: Token): void {
+    this.holder = ws;
+    this.hold({ ...opened, state: "pending", tokens: { current: first, previous: null }, failedScans: 0 });
   }
 
   /** A code session: no token, and until `expiresAt` for the browser to say which number it wants a code for. */
   openCode(opened: Opened, expiresAt: number): void {
-    this.migrate();
+    this.create();
     this.write(
       "INSERT INTO session (id, session_id, state, created_at, device, kind, code_expires_at) VALUES (1, ?, 'pending', ?, ?, 'code', ?)",
       opened.sessionId,
@@ -165,6 +218,8 @@ export class SessionStore {
 
   /** The next token replaces the current one, which keeps its grace unless `keepPrevious` is false. */
   rotate(current: Token, next: Token, keepPrevious: boolean): void {
+    const held = this.held();
+    if (held) return this.hold({ ...held, tokens: { current: next, previous: keepPrevious ? { token: current.token, expiresAt: current.expiresAt } : null } });
     this.write(
       "UPDATE session SET previous_token = ?, previous_expires_at = ?, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
       keepPrevious ? current.token : null,
@@ -176,12 +231,37 @@ export class SessionStore {
   }
 
   countWrongScan(): number {
+    const held = this.held();
+    if (held) {
+      this.hold({ ...held, failedScans: held.failedScans + 1 });
+      return held.failedScans + 1;
+    }
     this.cached = undefined;
     return this.sql.exec<{ failed_scans: number }>("UPDATE session SET failed_scans = failed_scans + 1 WHERE id = 1 RETURNING failed_scans").one().failed_scans;
   }
 
   /** Spending the token clears both: a code is good for one scan. The phone's key is committed here, before the browser shows its number. */
   scan(phoneNumber: string, phonePublicKey: string, at: number): void {
+    const held = this.held();
+    if (held) {
+      // The first durable state: the database is created with the scanned session in one transaction, then the socket lets go.
+      this.storage.transactionSync(() => {
+        this.create();
+        this.write(
+          "INSERT INTO session (id, session_id, state, created_at, device, token_seq, token_expires_at, failed_scans, scanned_by, scanned_at, phone_public_key) VALUES (1, ?, 'scanned', ?, ?, ?, ?, ?, ?, ?, ?)",
+          held.sessionId,
+          held.createdAt,
+          JSON.stringify(held.device),
+          held.tokens.current.seq,
+          held.tokens.current.expiresAt,
+          held.failedScans,
+          phoneNumber,
+          at,
+          phonePublicKey,
+        );
+      });
+      return this.release();
+    }
     this.write(
       "UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, phone_public_key = ?, token = NULL, previous_token = NULL WHERE id = 1",
       phoneNumber,
@@ -234,6 +314,14 @@ export class SessionStore {
 
   /** Ended, and if the Account may hold a device row for it, owed its removal (which replaces any pending addition). */
   end(reason: EndReason, owesRemoval: string | null, now: number): void {
+    const held = this.held();
+    if (held) {
+      // Nothing was stored and nothing is owed: it ends in memory, and goes with the object.
+      const { sessionId, createdAt, device } = held;
+      this.release();
+      this.cached = { sessionId, createdAt, device, state: "ended", reason };
+      return;
+    }
     this.storage.transactionSync(() => {
       this.write("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
       this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
@@ -243,6 +331,7 @@ export class SessionStore {
 
   /** Deletes everything: the alarm, the tables, the database. */
   async wipe(): Promise<void> {
+    this.release();
     await this.storage.deleteAlarm();
     await this.storage.deleteAll();
     this.cached = null;
@@ -257,7 +346,7 @@ export class SessionStore {
   }
 
   outbox(): OutboxEntry[] {
-    if (!this.session()) return [];
+    if (!this.session() || !this.migrated) return [];
     return this.sql
       .exec<{ kind: OutboxKind; account_number: string; attempts: number; due_at: number }>("SELECT kind, account_number, attempts, due_at FROM outbox ORDER BY due_at")
       .toArray()

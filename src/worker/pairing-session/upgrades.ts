@@ -36,9 +36,9 @@ function openSession({ parts, lifecycle, code }: Handlers, request: Request, kin
   if (!sessionId || !device || parts.store.session()) return new Response("cannot open this session", { status: 409 });
   const now = Date.now();
   const description = JSON.parse(device) as Description;
-  const first = kind === "qr" ? lifecycle.open(sessionId, description, now) : null;
-  if (kind === "code") code.open(sessionId, description, now);
   const { socket, response } = parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
+  const first = kind === "qr" ? lifecycle.open(socket, sessionId, description, now) : null;
+  if (kind === "code") code.open(sessionId, description, now);
   send(socket, { type: "session", sessionId, createdAt: now });
   if (first) send(socket, lifecycle.tokenMessage(first));
   return response;
