@@ -32,6 +32,12 @@ export interface PendingLevel {
   databaseKibPerSession: number;
   workerdCores: number;
   workerdOpenFiles: number;
+  /**
+   * Objects awake, each with its database open (file, WAL, shared memory: three
+   * files): the open files less the tabs' sockets, over three. workerd opens an
+   * object's database whenever it wakes, and SQLite's heap is capped per process.
+   */
+  databasesOpen: number;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; rotations: number };
   reopened: number;
   held: boolean;
@@ -130,6 +136,7 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
       databaseKibPerSession: round((db - baseDb) / 1024 / Math.max(1, live.size), 1),
       workerdCores: round(cores, 2),
       workerdOpenFiles: openFiles(runtime.pid),
+      databasesOpen: Math.max(0, Math.round((openFiles(runtime.pid) - live.size) / 3)),
       lateness: { p50Ms: round(percentile(sorted, 0.5), 0), p99Ms: round(percentile(sorted, 0.99), 0), maxMs: round(sorted.at(-1) ?? Number.NaN, 0), rotations: sorted.length },
       reopened: reopened - reopenedBefore,
       held: failures.length === 0 && live.size >= level * 0.99 && !(percentile(sorted, 0.99) > plan.latenessLimitMs),
@@ -137,7 +144,7 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
     levels.push(row);
     log(
       `pending ${level}: ${row.sessions} open, RSS ${row.rssMiB} MiB (${row.kibPerSession} KiB/session), databases ${row.databaseKibPerSession} KiB/session, ` +
-        `workerd ${row.workerdCores} cores and ${row.workerdOpenFiles} open files, lateness p50 ${row.lateness.p50Ms} ms p99 ${row.lateness.p99Ms} ms over ${row.lateness.rotations} rotations`,
+        `workerd ${row.workerdCores} cores and ${row.workerdOpenFiles} open files (${row.databasesOpen} databases), lateness p50 ${row.lateness.p50Ms} ms p99 ${row.lateness.p99Ms} ms over ${row.lateness.rotations} rotations`,
     );
     if (!Number.isFinite(rss)) {
       row.held = false;

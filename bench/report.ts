@@ -46,7 +46,7 @@ export function readme(r: any, file: string, plan: any): string {
   const pendingRows = p.levels
     .map(
       (l: any) =>
-        `| ${fmt(l.sessions)} | ${fmt(l.rssMiB, 1)} | ${fmt(l.kibPerSession, 1)} | ${fmt(l.databaseKibPerSession, 1)} | ${fmt(l.workerdCores)} | ${fmt(l.workerdOpenFiles)} | ${fmt(l.lateness.p50Ms)} | ${fmt(l.lateness.p99Ms)} | ${fmt(l.lateness.maxMs)} | ${fmt(l.lateness.rotations)} | ${l.held ? "yes" : "no"} |`,
+        `| ${fmt(l.sessions)} | ${fmt(l.rssMiB, 1)} | ${fmt(l.kibPerSession, 1)} | ${fmt(l.databaseKibPerSession, 1)} | ${fmt(l.workerdCores)} | ${fmt(l.workerdOpenFiles)} | ${l.databasesOpen === undefined ? "–" : fmt(l.databasesOpen)} | ${fmt(l.lateness.p50Ms)} | ${fmt(l.lateness.p99Ms)} | ${fmt(l.lateness.maxMs)} | ${fmt(l.lateness.rotations)} | ${l.held ? "yes" : "no"} |`,
     )
     .join("\n");
   const pair = r.pairing;
@@ -174,8 +174,8 @@ ${capital(schedule)}: first token ${fmt(p.schedule.firstTokenMs / 1000)} s, then
 Lateness is the arrival of a rotated token at the browser against the previous token's expiry. A level is held
 when every tab is open and the p99 lateness is under ${fmt(plan.pending.latenessLimitMs)} ms. workerd started at ${fmt(p.baseRssMiB, 1)} MiB.
 
-| sessions | workerd RSS (MiB) | RSS per session (KiB) | databases per session (KiB, tmpfs) | workerd cores | workerd open files | lateness p50 (ms) | p99 | max | rotations seen | held |
-|---|---|---|---|---|---|---|---|---|---|---|
+| sessions | workerd RSS (MiB) | RSS per session (KiB) | databases per session (KiB, tmpfs) | workerd cores | workerd open files | databases open | lateness p50 (ms) | p99 | max | rotations seen | held |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${pendingRows}
 
 **Ceiling: ${fmt(p.ceiling)} sessions** (${p.ceilingLimitedBy}); **${fmt(p.kibPerSession, 1)} KiB of workerd memory per pending session** at that level.${

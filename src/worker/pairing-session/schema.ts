@@ -76,11 +76,27 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE session ADD COLUMN code_checked_at INTEGER;
     `,
   },
+  {
+    version: 5,
+    name: "the outbox kept by its key alone (WITHOUT ROWID): an entry added or removed writes one row, not two",
+    sql: `
+      CREATE TABLE outbox_by_key (
+        kind TEXT NOT NULL,
+        account_number TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, account_number)
+      ) WITHOUT ROWID;
+      INSERT INTO outbox_by_key (kind, account_number, attempts, due_at) SELECT kind, account_number, attempts, due_at FROM outbox;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_by_key RENAME TO outbox;
+    `,
+  },
 ];
 
 /** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
 export const SESSION_SCHEMA: FreshSchema = {
-  version: 4,
+  version: 5,
   sql: `
     CREATE TABLE session (
       id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -129,6 +145,6 @@ export const SESSION_SCHEMA: FreshSchema = {
       attempts INTEGER NOT NULL DEFAULT 0,
       due_at INTEGER NOT NULL,
       PRIMARY KEY (kind, account_number)
-    );
+    ) WITHOUT ROWID;
   `,
 };
