@@ -4,6 +4,7 @@ import { createExecutionContext, env, runInDurableObject } from "cloudflare:test
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { BrowserPairing } from "../../src/clients/browser/pairing";
+import { TokenSchedule } from "../../src/clients/browser/token-schedule";
 import worker from "../../src/worker/index";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
 import type { Session } from "../../src/worker/pairing-session/session";
@@ -146,7 +147,8 @@ export class BrowserClient extends TestSocket {
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
     const client = new BrowserClient(response.webSocket);
     client.pairing = await BrowserPairing.create();
-    await client.waitFor("token");
+    // The whole schedule comes at once.
+    await client.waitFor("token", (await client.waitFor("token")).count);
     return client;
   }
 
@@ -169,7 +171,19 @@ export class BrowserClient extends TestSocket {
   }
 
   /** What the phone reads from the QR code now on screen. */
-  qr(token = this.all("token").at(-1)!.token): QrPayload {
+  /** The token this browser shows now: of those it was sent, the latest whose window has begun (the test clock is the server's). */
+  onScreen(): ServerMessageOf<"token"> {
+    const schedule = new TokenSchedule(0);
+    for (const token of this.all("token")) schedule.add(token);
+    return schedule.due(Date.now())!;
+  }
+
+  /** The token of the schedule at `seq`, as last sent. */
+  token(seq: number): string {
+    return this.all("token").findLast((token) => token.seq === seq)!.token;
+  }
+
+  qr(token = this.onScreen().token): QrPayload {
     return parseQrText(this.pairing.qrText(ORIGIN, this.sessionId, token))!;
   }
 }

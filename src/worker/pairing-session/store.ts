@@ -9,7 +9,7 @@ import type { EndReason } from "../../shared/protocol";
 import { createFresh, hasState, migrate } from "../migrations";
 import { SESSION_MIGRATIONS, SESSION_SCHEMA } from "./schema";
 import type { CodeRequest, Description, LinkProof, Opened, OutboxEntry, OutboxKind, PendingSession, Session } from "./session";
-import type { Token } from "./tokens";
+import type { LiveTokens, Token } from "./tokens";
 
 interface SessionRow extends Record<string, SqlStorageValue> {
   session_id: string;
@@ -61,11 +61,10 @@ function toSession(row: SessionRow): Session {
     confirmation: row.confirmation ?? "",
   });
   switch (row.state) {
-    case "pending": {
-      const current: Token = { seq: row.token_seq, token: row.token ?? "", expiresAt: row.token_expires_at };
-      const previous = row.previous_token ? { token: row.previous_token, expiresAt: row.previous_expires_at ?? 0 } : null;
-      return { ...opened, state: "pending", tokens: { current, previous }, failedScans: row.failed_scans };
-    }
+    case "pending":
+      // A QR session waits on its socket; one in SQLite is from before that, and its socket went with that deploy.
+      if (row.kind === "qr") return { ...opened, state: "ended", reason: "expired" };
+      return { ...opened, state: "pending", tokens: { from: row.created_at, tokens: [] }, failedScans: row.failed_scans };
     case "scanned":
       return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, phonePublicKey: row.phone_public_key ?? "" };
     case "confirming":
@@ -90,9 +89,10 @@ const PENDING_KEY = "pending";
 /** A pending session read back from a socket's attachment, or null; checked, since it comes back through a serializer. */
 function pendingOn(ws: WebSocket): PendingSession | null {
   const value = (ws.deserializeAttachment() as Record<string, unknown> | null)?.[PENDING_KEY] as Partial<PendingSession> | undefined;
-  const current = value?.tokens?.current;
   if (value?.state !== "pending" || typeof value.sessionId !== "string" || typeof value.createdAt !== "number" || typeof value.failedScans !== "number") return null;
-  if (typeof current?.token !== "string" || typeof current.seq !== "number" || typeof current.expiresAt !== "number" || typeof value.device !== "object") return null;
+  const tokens = value.tokens?.tokens;
+  if (typeof value.device !== "object" || typeof value.tokens?.from !== "number" || !Array.isArray(tokens)) return null;
+  if (!tokens.every((token: Partial<Token>) => typeof token?.token === "string" && typeof token.seq === "number" && typeof token.expiresAt === "number")) return null;
   return value as PendingSession;
 }
 
@@ -178,9 +178,15 @@ export class SessionStore {
   }
 
   /** A QR session opens on the browser socket that opened it: its state is kept there until the scan. */
-  open(ws: WebSocket, opened: Opened, first: Token): void {
+  open(ws: WebSocket, opened: Opened, tokens: LiveTokens): void {
     this.holder = ws;
-    this.hold({ ...opened, state: "pending", tokens: { current: first, previous: null }, failedScans: 0 });
+    this.hold({ ...opened, state: "pending", tokens, failedScans: 0 });
+  }
+
+  /** The schedule after a replacement (wrong scans): the withdrawn tokens are gone at once. */
+  replaceTokens(tokens: LiveTokens): void {
+    const held = this.held();
+    if (held) this.hold({ ...held, tokens });
   }
 
   /** A code session: no token, and until `expiresAt` for the browser to say which number it wants a code for. */
@@ -216,20 +222,6 @@ export class SessionStore {
     this.write("UPDATE session SET state = 'pending', scanned_by = NULL, scanned_at = NULL, phone_public_key = NULL, code_checked_at = NULL WHERE id = 1");
   }
 
-  /** The next token replaces the current one, which keeps its grace unless `keepPrevious` is false. */
-  rotate(current: Token, next: Token, keepPrevious: boolean): void {
-    const held = this.held();
-    if (held) return this.hold({ ...held, tokens: { current: next, previous: keepPrevious ? { token: current.token, expiresAt: current.expiresAt } : null } });
-    this.write(
-      "UPDATE session SET previous_token = ?, previous_expires_at = ?, token = ?, token_seq = ?, token_expires_at = ? WHERE id = 1",
-      keepPrevious ? current.token : null,
-      current.expiresAt,
-      next.token,
-      next.seq,
-      next.expiresAt,
-    );
-  }
-
   countWrongScan(): number {
     const held = this.held();
     if (held) {
@@ -248,12 +240,10 @@ export class SessionStore {
       this.storage.transactionSync(() => {
         this.create();
         this.write(
-          "INSERT INTO session (id, session_id, state, created_at, device, token_seq, token_expires_at, failed_scans, scanned_by, scanned_at, phone_public_key) VALUES (1, ?, 'scanned', ?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO session (id, session_id, state, created_at, device, failed_scans, scanned_by, scanned_at, phone_public_key) VALUES (1, ?, 'scanned', ?, ?, ?, ?, ?, ?)",
           held.sessionId,
           held.createdAt,
           JSON.stringify(held.device),
-          held.tokens.current.seq,
-          held.tokens.current.expiresAt,
           held.failedScans,
           phoneNumber,
           at,
