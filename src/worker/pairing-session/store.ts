@@ -125,15 +125,13 @@ export class SessionStore {
   /** The session, or null when there is none; reading an object that never had one creates nothing. */
   session(): Session | null {
     if (this.cached !== undefined) return this.cached;
-    if (!this.migrated) {
-      // A socket's record is removed when the state moves to SQLite: one that has it means the database has none.
-      for (const ws of this.ctx.getWebSockets("browser")) {
-        const pending = pendingOn(ws);
-        if (!pending) continue;
-        this.holder = ws;
-        this.cached = pending;
-        return pending;
-      }
+    // A socket's record is removed when the state moves to SQLite: one that has it is the session.
+    for (const ws of this.ctx.getWebSockets("browser")) {
+      const pending = pendingOn(ws);
+      if (!pending) continue;
+      this.holder = ws;
+      this.cached = pending;
+      return pending;
     }
     if (!this.migrated && hasState(this.storage)) this.migrate();
     const row = this.migrated ? this.sql.exec<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM session WHERE id = 1`).toArray()[0] : undefined;
@@ -153,8 +151,10 @@ export class SessionStore {
     this.migrated = true;
   }
 
-  /** The first durable state of an object that had none: the whole schema at once. */
-  private create(): void {
+  /** The schema for the first durable state: the whole of it at once on an object that had none (a local runtime may have put a table of its own there). */
+  private ensureSchema(): void {
+    if (this.migrated) return;
+    if (hasState(this.storage)) return this.migrate();
     createFresh(this.storage, SESSION_SCHEMA);
     this.migrated = true;
   }
@@ -162,7 +162,7 @@ export class SessionStore {
   /** The waiting session held on its socket (null once it is in SQLite, or if it never was on one). */
   private held(): PendingSession | null {
     const session = this.session();
-    return this.holder && session?.state === "pending" && !this.migrated ? session : null;
+    return this.holder && session?.state === "pending" ? session : null;
   }
 
   /** Replaces the waiting session on its socket. */
@@ -191,7 +191,7 @@ export class SessionStore {
 
   /** A code session: no token, and until `expiresAt` for the browser to say which number it wants a code for. */
   openCode(opened: Opened, expiresAt: number): void {
-    this.create();
+    this.ensureSchema();
     this.write(
       "INSERT INTO session (id, session_id, state, created_at, device, kind, code_expires_at) VALUES (1, ?, 'pending', ?, ?, 'code', ?)",
       opened.sessionId,
@@ -238,7 +238,7 @@ export class SessionStore {
     if (held) {
       // The first durable state: the database is created with the scanned session in one transaction, then the socket lets go.
       this.storage.transactionSync(() => {
-        this.create();
+        this.ensureSchema();
         this.write(
           "INSERT INTO session (id, session_id, state, created_at, device, failed_scans, scanned_by, scanned_at, phone_public_key) VALUES (1, ?, 'scanned', ?, ?, ?, ?, ?, ?)",
           held.sessionId,
