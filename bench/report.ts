@@ -1,5 +1,6 @@
 // bench/README.md, written from one run's results.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { DURABLE_LINK_ROWS } from "./cost";
 
 const fmt = (value: unknown, digits = 2): string => {
   if (value === null || value === undefined) return "–";
@@ -231,12 +232,17 @@ Requests by method: ${Object.entries(pc.doRequestsByMethod)
     .map(([name, count]) => `${name} ${fmt(count)}`)
     .join(", ")}. Rows written by entry point, as each SQL cursor's \`rowsWritten\` reports them: ${Object.entries(pc.rowsWrittenByEntry)
     .map(([name, count]) => `${name} ${fmt(count)}`)
-    .join(", ")} (the session's first request creates its tables). Every setAlarm is priced as one more row written.
+    .join(", ")} (the scan creates the session's tables; a QR waiting for its scan has none). Every setAlarm is priced as one more row written.
 
 | per million pairings | Worker requests | Worker CPU | DO requests and alarms | WebSocket messages in | rows written | rows read | duration | **total** |
 |---|---|---|---|---|---|---|---|---|
 | USD | ${usd(pl.workerRequests)} | ${usd(pl.workerCpu)} | ${usd(pl.doRequests)} | ${usd(pl.wsMessagesIn)} | ${usd(pl.rowsWritten)} | ${usd(pl.rowsRead)} | ${usd(pl.duration)} | **${usd(cost.perMillionPairings)}** |
-
+${
+    cost.pairing.floor
+      ? `\nThe floor at these prices: the requests alone are ${usd(cost.pairing.floor.requestsUsd)} per million pairings, everything but storage ${usd(cost.pairing.floor.withoutStorageUsd)}; ` +
+        `a link that survives writes at least ${DURABLE_LINK_ROWS} rows (the Account's device row, the session's linked state, the signed confirm's replay record), so no pairing with these requests costs less than ${usd(cost.pairing.floor.usd)}.\n`
+      : ""
+  }
 Per linked device per day, idle (from section 2): ${fmt(dl.perDay.alarms)} alarm runs, ${fmt(dl.perDay.rowsWritten)} rows written, ${fmt(dl.perDay.heartbeats)} heartbeats.
 
 | per linked device-day | alarm requests | rows written | heartbeats (if billed) | duration | storage | **total** | without heartbeats |
