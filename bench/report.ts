@@ -172,7 +172,7 @@ ${fmt(ab.alarms)} alarm runs, ${fmt(ab.setAlarm)} setAlarm, ${fmt(ab.rowsWritten
 ## 3. Pending sessions (browser tabs showing a QR)
 
 ${capital(schedule)}: first token ${fmt(p.schedule.firstTokenMs / 1000)} s, then ${fmt(p.schedule.tokenMs / 1000)} s, ${p.schedule.tokens} tokens; heartbeat every ${fmt(p.schedule.heartbeatMs / 1000)} s. Arrivals: ${p.arrivals}.
-Lateness is the arrival of a rotated token at the browser against the previous token's expiry. A level is held
+Lateness is when a tab shows a rotated token (its window's start, or its arrival if later) against the previous token's expiry. A level is held
 when every tab is open and the p99 lateness is under ${fmt(plan.pending.latenessLimitMs)} ms. workerd started at ${fmt(p.baseRssMiB, 1)} MiB.
 
 | sessions | workerd RSS (MiB) | RSS per session (KiB) | databases per session (KiB, tmpfs) | workerd cores | workerd open files | databases open | lateness p50 (ms) | p99 | max | rotations seen | held |
@@ -182,7 +182,10 @@ ${pendingRows}
 **Ceiling: ${fmt(p.ceiling)} sessions** (${p.ceilingLimitedBy}); **${fmt(p.kibPerSession, 1)} KiB of workerd memory per pending session** at that level.${
     p.workerdErrors?.length ? ` workerd's log at the failure: \`${p.workerdErrors[0]}\`.` : ""
   } The open files are the tabs' sockets plus the databases (file, WAL, shared memory) of the objects awake at the time:
-an object is evicted some seconds after its alarm, and a tab that is only pinging does not wake it. One workerd process holds
+a waiting session's object wakes when it opens and when its last token expires (the tab is handed all six and switches them
+itself), stays awake some 10 s each time with its database open, and a tab that is only pinging does not wake it. workerd caps
+SQLite's heap at 512 MiB a process (src/workerd/util/sqlite.c++, \`sqlite3_hard_heap_limit64\`) and each open database holds
+about 150 KiB of it, so the objects awake at once, not the sessions, are what one process runs out of. One workerd process holds
 every object here; on Cloudflare they are spread over machines, so the ceiling is this one process's limit, while the
 memory per session carries over.${
     p.schedule.scale === 1 ? "" : " At this speed every object rotates every second and never hibernates: memory per session is not the real schedule's (see a full run)."
