@@ -35,7 +35,7 @@ const pending: Session = {
   failedScans: 0,
 };
 const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000, phonePublicKey: "phone-key" };
-const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof };
+const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof, addDevice: { attempts: 0, dueAt: T0 + 30_000 } };
 const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000, linkIdIssued: true };
 const ended: Session = { ...opened, state: "ended", reason: "revoked" };
 

@@ -281,7 +281,7 @@ describe("migrations", () => {
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
       state.storage.sql.exec("DROP TABLE outbox");
-      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at"]) {
+      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at", "add_device_attempts", "add_device_due_at"]) {
         state.storage.sql.exec(`ALTER TABLE session DROP COLUMN ${column}`);
       }
     });

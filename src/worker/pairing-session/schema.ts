@@ -92,11 +92,23 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox_by_key RENAME TO outbox;
     `,
   },
+  {
+    version: 6,
+    name: "the device slot a confirming session is owed is its state, not an outbox entry: its retries are kept in the session row",
+    sql: `
+      ALTER TABLE session ADD COLUMN add_device_attempts INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE session ADD COLUMN add_device_due_at INTEGER;
+      UPDATE session SET
+        add_device_attempts = coalesce((SELECT attempts FROM outbox WHERE kind = 'add_device'), 0),
+        add_device_due_at = (SELECT due_at FROM outbox WHERE kind = 'add_device');
+      DELETE FROM outbox WHERE kind = 'add_device';
+    `,
+  },
 ];
 
 /** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
 export const SESSION_SCHEMA: FreshSchema = {
-  version: 5,
+  version: 6,
   sql: `
     CREATE TABLE session (
       id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -131,7 +143,9 @@ export const SESSION_SCHEMA: FreshSchema = {
       code_browser_share TEXT,
       code_browser_public_key TEXT,
       code_expires_at INTEGER,
-      code_checked_at INTEGER
+      code_checked_at INTEGER,
+      add_device_attempts INTEGER NOT NULL DEFAULT 0,
+      add_device_due_at INTEGER
     );
     CREATE TABLE frame (
       direction TEXT NOT NULL,

@@ -38,10 +38,12 @@ interface SessionRow extends Record<string, SqlStorageValue> {
   code_browser_public_key: string | null;
   code_expires_at: number | null;
   code_checked_at: number | null;
+  add_device_attempts: number;
+  add_device_due_at: number | null;
 }
 
 const SESSION_COLUMNS =
-  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued, kind, code_number, code_browser_share, code_browser_public_key, code_expires_at, code_checked_at";
+  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued, kind, code_number, code_browser_share, code_browser_public_key, code_expires_at, code_checked_at, add_device_attempts, add_device_due_at";
 
 function toSession(row: SessionRow): Session {
   const opened: Opened = { sessionId: row.session_id, createdAt: row.created_at, device: JSON.parse(row.device) as Description };
@@ -68,7 +70,14 @@ function toSession(row: SessionRow): Session {
     case "scanned":
       return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, phonePublicKey: row.phone_public_key ?? "" };
     case "confirming":
-      return { ...opened, state: "confirming", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, proof: proof() };
+      return {
+        ...opened,
+        state: "confirming",
+        scannedBy: row.scanned_by ?? "",
+        scannedAt: row.scanned_at ?? 0,
+        proof: proof(),
+        addDevice: { attempts: row.add_device_attempts, dueAt: row.add_device_due_at ?? row.scanned_at ?? 0 },
+      };
     case "linked":
       return {
         ...opened,
@@ -260,26 +269,21 @@ export class SessionStore {
     );
   }
 
-  /** The confirmation is under way, and the Account is owed a device slot until it answers. */
+  /** The confirmation is under way, and the Account is owed a device slot until it answers (the state is the debt: one row). */
   beginConfirm(proof: LinkProof, now: number): void {
-    this.storage.transactionSync(() => {
-      this.write(
-        "UPDATE session SET state = 'confirming', account_number = ?, account_name = ?, phone_public_key = ?, confirmation = ? WHERE id = 1",
-        proof.account.number,
-        proof.account.name,
-        proof.phonePublicKey,
-        proof.confirmation,
-      );
-      this.enqueue("add_device", proof.account.number, now);
-    });
+    this.write(
+      "UPDATE session SET state = 'confirming', account_number = ?, account_name = ?, phone_public_key = ?, confirmation = ?, add_device_attempts = 0, add_device_due_at = ? WHERE id = 1",
+      proof.account.number,
+      proof.account.name,
+      proof.phonePublicKey,
+      proof.confirmation,
+      now,
+    );
   }
 
   /** The Account refused the slot (the device limit): the scan waits again, as before the confirm, with the phone's key still committed. */
   backToScanned(): void {
-    this.storage.transactionSync(() => {
-      this.write("UPDATE session SET state = 'scanned', account_number = NULL, account_name = NULL, confirmation = NULL WHERE id = 1");
-      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
-    });
+    this.write("UPDATE session SET state = 'scanned', account_number = NULL, account_name = NULL, confirmation = NULL WHERE id = 1");
   }
 
   /**
@@ -288,10 +292,7 @@ export class SessionStore {
    * its relay.
    */
   link(now: number): void {
-    this.storage.transactionSync(() => {
-      this.write("UPDATE session SET state = 'linked', browser_active_at = ?, link_id_issued = 1 WHERE id = 1", now);
-      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
-    });
+    this.write("UPDATE session SET state = 'linked', browser_active_at = ?, link_id_issued = 1 WHERE id = 1", now);
   }
 
   registerDeviceKey(devicePublicKey: string): void {
@@ -314,7 +315,6 @@ export class SessionStore {
     }
     this.storage.transactionSync(() => {
       this.write("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
-      this.sql.exec("DELETE FROM outbox WHERE kind = 'add_device'");
       if (owesRemoval) this.enqueue("remove_device", owesRemoval, now);
     });
   }
@@ -335,21 +335,27 @@ export class SessionStore {
     this.sql.exec("INSERT OR REPLACE INTO outbox (kind, account_number, attempts, due_at) VALUES (?, ?, 0, ?)", kind, accountNumber, now);
   }
 
+  /** The calls owed to the Account, soonest first: a confirming session's device slot (its state), and the rows of the outbox table. */
   outbox(): OutboxEntry[] {
-    if (!this.session() || !this.migrated) return [];
-    return this.sql
+    const session = this.session();
+    if (!session || !this.migrated) return [];
+    const owed: OutboxEntry[] = session.state === "confirming" ? [{ kind: "add_device", accountNumber: session.proof.account.number, ...session.addDevice }] : [];
+    const rows = this.sql
       .exec<{ kind: OutboxKind; account_number: string; attempts: number; due_at: number }>("SELECT kind, account_number, attempts, due_at FROM outbox ORDER BY due_at")
       .toArray()
       .map((row) => ({ kind: row.kind, accountNumber: row.account_number, attempts: row.attempts, dueAt: row.due_at }));
+    return [...owed, ...rows].sort((a, b) => a.dueAt - b.dueAt);
   }
 
   /** A call waits for another to finish: it goes at `dueAt`, and it did not fail. */
   defer(entry: OutboxEntry, dueAt: number): void {
+    if (entry.kind === "add_device") return this.write("UPDATE session SET add_device_due_at = ? WHERE id = 1", dueAt);
     this.sql.exec("UPDATE outbox SET due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
   }
 
   /** A call that failed is tried again at `dueAt`. */
   postpone(entry: OutboxEntry, dueAt: number): void {
+    if (entry.kind === "add_device") return this.write("UPDATE session SET add_device_attempts = add_device_attempts + 1, add_device_due_at = ? WHERE id = 1", dueAt);
     this.sql.exec("UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
   }
 
