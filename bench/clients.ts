@@ -75,12 +75,14 @@ export interface OpenedBrowser {
   pairing: BrowserPairing;
 }
 
-/** A browser tab opening a pairing session; resolves once its first token arrived. */
+/** A browser tab opening a pairing session; resolves once its token schedule arrived, with the token on screen now (the first). */
 export async function openBrowser(server: string): Promise<OpenedBrowser> {
   const socket = await JsonSocket.open(wsUrl(server, "/api/sessions/connect"), { origin: server });
-  const [session, token] = [socket.next("session"), socket.next("token")];
+  const [session, first] = [socket.next("session"), socket.next("token")];
   const pairing = await BrowserPairing.create();
-  return { socket, sessionId: (await session).sessionId, token: (await token).token, pairing };
+  const rest = await Promise.all(Array.from({ length: (await first).count - 1 }, () => socket.next("token")));
+  const onScreen = [await first, ...rest].find((token) => token.seq === 0)!;
+  return { socket, sessionId: (await session).sessionId, token: onScreen.token, pairing };
 }
 
 export function qrOf(server: string, browser: OpenedBrowser): QrPayload {

@@ -58,7 +58,24 @@ export function costPerMillionPairings(counts: PairingCounts) {
     duration: perMillion(gbSeconds, PRICES.doGbSecondsPerMillion),
   };
   const usd = Object.values(lines).reduce((sum, value) => sum + value, 0);
-  return { usd: round(usd, 2), lines: roundAll(lines, 3), counts };
+  return { usd: round(usd, 2), lines: roundAll(lines, 3), counts, floor: pairingFloor(lines) };
+}
+
+/**
+ * The least a pairing can cost at these prices with the requests it makes:
+ * everything but storage, plus the rows a link that survives must write (the
+ * Account's device row, the session's linked state, the signed confirm's
+ * replay record). Below it only by making fewer requests.
+ */
+export const DURABLE_LINK_ROWS = 3;
+
+function pairingFloor(lines: { rowsWritten: number; rowsRead: number } & Record<string, number>) {
+  const withoutStorage = Object.entries(lines).reduce((sum, [line, value]) => (line === "rowsWritten" || line === "rowsRead" ? sum : sum + value), 0);
+  return {
+    requestsUsd: round(lines.workerRequests! + lines.doRequests! + lines.wsMessagesIn!, 2),
+    withoutStorageUsd: round(withoutStorage, 2),
+    usd: round(withoutStorage + perMillion(DURABLE_LINK_ROWS, PRICES.rowsWrittenPerMillion), 2),
+  };
 }
 
 export interface IdleCounts {

@@ -21,10 +21,6 @@ import { residentBytes, type Runtime } from "./servers";
 const MiB = 1024 * 1024;
 const PHOTO_MIB = 10;
 
-/** The objects and bucket the media routes need, beside APP_OBJECTS. */
-export const MEDIA_OBJECTS = { MEDIA_BLOBS: { className: "MediaBlobs", useSQLite: true } } as const;
-export const MEDIA_BUCKETS = ["MEDIA"];
-
 /** Random bytes of `size` (getRandomValues gives at most 64 KiB a call). */
 function randomFile(size: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);

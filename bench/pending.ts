@@ -1,11 +1,12 @@
 // Pending sessions: browser tabs showing a QR code, each a Durable Object
-// whose one alarm rotates the token on the real schedule (60 s, then 20 s,
-// six tokens) and whose socket sends the heartbeat every 10 s. The level is
+// that hands its tab the token schedule (60 s, then 20 s, six tokens, each
+// with its window) and whose socket sends the heartbeat every 10 s. The level is
 // raised step by step; each step's new tabs arrive spread evenly over a ramp
 // window, and a tab whose code expired opens a fresh one at once (the page
 // offers a new code), so a level is held, not passed through. Per level: the
-// workerd process's resident memory and CPU, the databases' bytes, and how
-// late each rotation reached its browser against the previous token's expiry.
+// workerd process's resident memory and CPU, the databases' bytes and how many
+// are open, and how late each rotation was shown: a tab shows a token when
+// its window starts or when it arrives, whichever is later.
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { CLOSE_CODES, HEARTBEAT } from "../src/shared/protocol";
@@ -32,6 +33,12 @@ export interface PendingLevel {
   databaseKibPerSession: number;
   workerdCores: number;
   workerdOpenFiles: number;
+  /**
+   * Objects awake, each with its database open (file, WAL, shared memory: three
+   * files): the open files less the tabs' sockets, over three. workerd opens an
+   * object's database whenever it wakes, and SQLite's heap is capped per process.
+   */
+  databasesOpen: number;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; rotations: number };
   reopened: number;
   held: boolean;
@@ -48,6 +55,7 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
   let stopping = false;
   let reopened = 0;
   let opening = 0;
+  const timers = new Set<NodeJS.Timeout>();
 
   const open = (): Promise<void> =>
     new Promise((resolve) => {
@@ -60,18 +68,23 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
         resolve();
       };
       const socket = new WebSocket(wsUrl(runtime.url, "/api/sessions/connect"), { headers: { origin: runtime.url }, perMessageDeflate: false });
-      let previousExpiry = 0;
       let heartbeat: NodeJS.Timeout | undefined;
       const phase = setTimeout(() => {
         heartbeat = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(HEARTBEAT.request), heartbeatMs);
       }, Math.random() * heartbeatMs);
       socket.on("message", (data: Buffer) => {
         if (data.length < 8) return; // pong
-        const message = JSON.parse(String(data)) as { type: string; seq?: number; expiresAt?: number };
+        const message = JSON.parse(String(data)) as { type: string; seq?: number; startsAt?: number };
         if (message.type !== "token") return;
-        // The rotation was due at the previous token's expiry: how late did the new one arrive?
-        if (observing && message.seq! > 0 && previousExpiry > 0) lateness.push(Date.now() - previousExpiry);
-        previousExpiry = message.expiresAt!;
+        // A rotation is due when its token's window starts; it is shown then, or on arrival if that is later.
+        if (message.seq! > 0) {
+          const lateBy = Math.max(0, Date.now() - message.startsAt!);
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            if (observing) lateness.push(lateBy);
+          }, message.startsAt! - Date.now());
+          timers.add(timer);
+        }
         if (message.seq === 0) {
           live.add(socket);
           settle();
@@ -130,6 +143,7 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
       databaseKibPerSession: round((db - baseDb) / 1024 / Math.max(1, live.size), 1),
       workerdCores: round(cores, 2),
       workerdOpenFiles: openFiles(runtime.pid),
+      databasesOpen: Math.max(0, Math.round((openFiles(runtime.pid) - live.size) / 3)),
       lateness: { p50Ms: round(percentile(sorted, 0.5), 0), p99Ms: round(percentile(sorted, 0.99), 0), maxMs: round(sorted.at(-1) ?? Number.NaN, 0), rotations: sorted.length },
       reopened: reopened - reopenedBefore,
       held: failures.length === 0 && live.size >= level * 0.99 && !(percentile(sorted, 0.99) > plan.latenessLimitMs),
@@ -137,7 +151,7 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
     levels.push(row);
     log(
       `pending ${level}: ${row.sessions} open, RSS ${row.rssMiB} MiB (${row.kibPerSession} KiB/session), databases ${row.databaseKibPerSession} KiB/session, ` +
-        `workerd ${row.workerdCores} cores and ${row.workerdOpenFiles} open files, lateness p50 ${row.lateness.p50Ms} ms p99 ${row.lateness.p99Ms} ms over ${row.lateness.rotations} rotations`,
+        `workerd ${row.workerdCores} cores and ${row.workerdOpenFiles} open files (${row.databasesOpen} databases), lateness p50 ${row.lateness.p50Ms} ms p99 ${row.lateness.p99Ms} ms over ${row.lateness.rotations} rotations`,
     );
     if (!Number.isFinite(rss)) {
       row.held = false;
@@ -150,12 +164,15 @@ export async function pendingSessions(runtime: Runtime, plan: PendingPlan, log: 
     }
   }
   stopping = true;
+  for (const timer of timers) clearTimeout(timer);
   for (const socket of live) socket.close();
   const held = levels.filter((level) => level.held);
   const top = held.at(-1) ?? null;
   return {
     schedule: { firstTokenMs: 60_000 / plan.scale, tokenMs: 20_000 / plan.scale, tokens: 6, heartbeatMs, scale: plan.scale },
-    arrivals: `each step's new tabs arrive evenly over ${plan.rampMs / 1000} s; an expired code is replaced at once by a fresh session`,
+    arrivals:
+      `each step's new tabs arrive evenly over ${plan.rampMs / 1000} s (${round(60_000 / plan.rampMs, 2)}× the level per minute while it ramps); ` +
+      "an expired code is replaced at once by a fresh session, so each step's tabs expire and come back together, a harder load than tabs spread over the 160 s a code lives",
     baseRssMiB: round(baseRss / 2 ** 20, 1),
     levels,
     ceiling: top?.sessions ?? 0,

@@ -1,5 +1,6 @@
 // bench/README.md, written from one run's results.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { DURABLE_LINK_ROWS } from "./cost";
 
 const fmt = (value: unknown, digits = 2): string => {
   if (value === null || value === undefined) return "–";
@@ -89,7 +90,7 @@ export function readme(r: any, file: string, plan: any): string {
   const pendingRows = p.levels
     .map(
       (l: any) =>
-        `| ${fmt(l.sessions)} | ${fmt(l.rssMiB, 1)} | ${fmt(l.kibPerSession, 1)} | ${fmt(l.databaseKibPerSession, 1)} | ${fmt(l.workerdCores)} | ${fmt(l.workerdOpenFiles)} | ${fmt(l.lateness.p50Ms)} | ${fmt(l.lateness.p99Ms)} | ${fmt(l.lateness.maxMs)} | ${fmt(l.lateness.rotations)} | ${l.held ? "yes" : "no"} |`,
+        `| ${fmt(l.sessions)} | ${fmt(l.rssMiB, 1)} | ${fmt(l.kibPerSession, 1)} | ${fmt(l.databaseKibPerSession, 1)} | ${fmt(l.workerdCores)} | ${fmt(l.workerdOpenFiles)} | ${l.databasesOpen === undefined ? "–" : fmt(l.databasesOpen)} | ${fmt(l.lateness.p50Ms)} | ${fmt(l.lateness.p99Ms)} | ${fmt(l.lateness.maxMs)} | ${fmt(l.lateness.rotations)} | ${l.held ? "yes" : "no"} |`,
     )
     .join("\n");
   const pair = r.pairing;
@@ -214,17 +215,20 @@ ${fmt(ab.alarms)} alarm runs, ${fmt(ab.setAlarm)} setAlarm, ${fmt(ab.rowsWritten
 ## 3. Pending sessions (browser tabs showing a QR)
 
 ${capital(schedule)}: first token ${fmt(p.schedule.firstTokenMs / 1000)} s, then ${fmt(p.schedule.tokenMs / 1000)} s, ${p.schedule.tokens} tokens; heartbeat every ${fmt(p.schedule.heartbeatMs / 1000)} s. Arrivals: ${p.arrivals}.
-Lateness is the arrival of a rotated token at the browser against the previous token's expiry. A level is held
+Lateness is when a tab shows a rotated token (its window's start, or its arrival if later) against the previous token's expiry. A level is held
 when every tab is open and the p99 lateness is under ${fmt(plan.pending.latenessLimitMs)} ms. workerd started at ${fmt(p.baseRssMiB, 1)} MiB.
 
-| sessions | workerd RSS (MiB) | RSS per session (KiB) | databases per session (KiB, tmpfs) | workerd cores | workerd open files | lateness p50 (ms) | p99 | max | rotations seen | held |
-|---|---|---|---|---|---|---|---|---|---|---|
+| sessions | workerd RSS (MiB) | RSS per session (KiB) | databases per session (KiB, tmpfs) | workerd cores | workerd open files | databases open | lateness p50 (ms) | p99 | max | rotations seen | held |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${pendingRows}
 
 **Ceiling: ${fmt(p.ceiling)} sessions** (${p.ceilingLimitedBy}); **${fmt(p.kibPerSession, 1)} KiB of workerd memory per pending session** at that level.${
     p.workerdErrors?.length ? ` workerd's log at the failure: \`${p.workerdErrors[0]}\`.` : ""
   } The open files are the tabs' sockets plus the databases (file, WAL, shared memory) of the objects awake at the time:
-an object is evicted some seconds after its alarm, and a tab that is only pinging does not wake it. One workerd process holds
+a waiting session's object wakes when it opens and when its last token expires (the tab is handed all six and switches them
+itself), stays awake some 10 s each time with its database open, and a tab that is only pinging does not wake it. workerd caps
+SQLite's heap at 512 MiB a process (src/workerd/util/sqlite.c++, \`sqlite3_hard_heap_limit64\`) and each open database holds
+about 150 KiB of it, so the objects awake at once, not the sessions, are what one process runs out of. One workerd process holds
 every object here; on Cloudflare they are spread over machines, so the ceiling is this one process's limit, while the
 memory per session carries over.${
     p.schedule.scale === 1 ? "" : " At this speed every object rotates every second and never hibernates: memory per session is not the real schedule's (see a full run)."
@@ -274,12 +278,17 @@ Requests by method: ${Object.entries(pc.doRequestsByMethod)
     .map(([name, count]) => `${name} ${fmt(count)}`)
     .join(", ")}. Rows written by entry point, as each SQL cursor's \`rowsWritten\` reports them: ${Object.entries(pc.rowsWrittenByEntry)
     .map(([name, count]) => `${name} ${fmt(count)}`)
-    .join(", ")} (the session's first request creates its tables). Every setAlarm is priced as one more row written.
+    .join(", ")} (the scan creates the session's tables; a QR waiting for its scan has none). Every setAlarm is priced as one more row written.
 
 | per million pairings | Worker requests | Worker CPU | DO requests and alarms | WebSocket messages in | rows written | rows read | duration | **total** |
 |---|---|---|---|---|---|---|---|---|
 | USD | ${usd(pl.workerRequests)} | ${usd(pl.workerCpu)} | ${usd(pl.doRequests)} | ${usd(pl.wsMessagesIn)} | ${usd(pl.rowsWritten)} | ${usd(pl.rowsRead)} | ${usd(pl.duration)} | **${usd(cost.perMillionPairings)}** |
-
+${
+    cost.pairing.floor
+      ? `\nThe floor at these prices: the requests alone are ${usd(cost.pairing.floor.requestsUsd)} per million pairings, everything but storage ${usd(cost.pairing.floor.withoutStorageUsd)}; ` +
+        `a link that survives writes at least ${DURABLE_LINK_ROWS} rows (the Account's device row, the session's linked state, the signed confirm's replay record), so no pairing with these requests costs less than ${usd(cost.pairing.floor.usd)}.\n`
+      : ""
+  }
 Per linked device per day, idle (from section 2): ${fmt(dl.perDay.alarms)} alarm runs, ${fmt(dl.perDay.rowsWritten)} rows written, ${fmt(dl.perDay.heartbeats)} heartbeats.
 
 | per linked device-day | alarm requests | rows written | heartbeats (if billed) | duration | storage | **total** | without heartbeats |

@@ -13,7 +13,7 @@ import { abandonedCodes, countedPairings, decomposePairing, idleLinks } from "./
 import { costPerLinkedDeviceDay, costPerMillionPairings, PRICES } from "./cost";
 import { historyAtScale } from "./history";
 import { clientCrypto, DISK_ROOT, fsyncCost } from "./micro";
-import { MEDIA_BUCKETS, MEDIA_OBJECTS, photoTransfer } from "./media";
+import { photoTransfer } from "./media";
 import { pairingAtRate } from "./pairing";
 import { pendingSessions } from "./pending";
 import { driveMany, driveRelay, linkedEnds, randomFrameKey, roomEnds, round, sealedFrames, sleep, WINDOW, type RelayEnds, type RelayRun } from "./relay-load";
@@ -258,7 +258,7 @@ async function main(): Promise<void> {
     log(`client crypto: seal ${crypto.sealUsPerFrame} µs, open ${crypto.openUsPerFrame} µs per ${PLAN.relay.size} B frame`);
 
     // 2b. Photos and files through the Worker and R2, on a QR Link of their own.
-    const mediaApp = await start({ name: "qr-link-media", scriptPath: appScript!, durableObjects: { ...APP_OBJECTS, ...MEDIA_OBJECTS }, r2Buckets: MEDIA_BUCKETS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs" });
+    const mediaApp = await start({ name: "qr-link-media", scriptPath: appScript!, durableObjects: APP_OBJECTS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs" });
     const media = await photoTransfer(mediaApp, PLAN.media);
     log(`media: ${media.photoMiB} MiB photo browser to phone in ${media.totalMs} ms (up ${media.uploadMs}, down ${media.downloadMs})`);
     await mediaApp.stop();

@@ -124,8 +124,6 @@ export interface RuntimeOptions {
   scriptPath: string;
   durableObjects: Record<string, { className: string; useSQLite: true }>;
   bindings?: Record<string, string>;
-  /** R2 buckets by binding name, kept in the persist directory (the media bench's MEDIA). */
-  r2Buckets?: string[];
   /** Lift the app's rate limits (every bench client is 127.0.0.1). */
   liftRateLimits?: boolean;
   medium: "tmpfs" | "disk";
@@ -166,7 +164,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     durableObjects: options.durableObjects,
     durableObjectsPersist: persist.dir,
     ...(options.assets ? { assets: assetsOptions() } : {}),
-    ...(options.r2Buckets ? { r2Buckets: options.r2Buckets, r2Persist: persist.dir } : {}),
+    // QR Link's photo and file bucket (wrangler.toml's [[r2_buckets]]), kept beside its objects' databases.
+    ...("MEDIA_BLOBS" in options.durableObjects ? { r2Buckets: ["MEDIA"], r2Persist: persist.dir } : {}),
     ...(options.onLog
       ? {
           handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
@@ -209,6 +208,7 @@ export function appBindings(overrides: Record<string, string>): Record<string, s
 export const APP_OBJECTS = {
   PAIRING_SESSION: { className: "PairingSession", useSQLite: true },
   ACCOUNT: { className: "Account", useSQLite: true },
+  MEDIA_BLOBS: { className: "MediaBlobs", useSQLite: true },
 } as const;
 
 // ---------------------------------------------------------------------------

@@ -146,7 +146,7 @@ function counted(Base, cls) {
 
 export const PairingSession = counted(qrLink.PairingSession, "PairingSession");
 export const Account = counted(qrLink.Account, "Account");
-// Not counted: wrangler.toml binds it, so the bundle must export it; the counted figures use no media.
+/** Photos and files: not part of a pairing, exported unwrapped so the bundle has every class wrangler.toml binds. */
 export const MediaBlobs = qrLink.MediaBlobs;
 
 /** Primitives for the pairing decomposition, each on an object of its own. */

@@ -58,6 +58,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
     /** 0-based position in the schedule; `count` tokens in all. */
     seq: z.int().check(z.nonnegative()),
     count: z.int().check(z.positive()),
+    /** The token's window, in the server's clock: shown from `startsAt` until `expiresAt`. A later message for the same `seq` replaces it. */
+    startsAt: z.number(),
     expiresAt: z.number(),
   }),
   /**

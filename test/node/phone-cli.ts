@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import WebSocket from "ws";
 import { BrowserPairing } from "../../src/clients/browser/pairing";
+import { TokenSchedule } from "../../src/clients/browser/token-schedule";
 import { serverMessageSchema, type ServerMessage } from "../../src/shared/protocol";
 import { OFFLINE_ENV } from "./dev-server";
 
@@ -101,7 +102,9 @@ export class SocketBrowser {
   static async open(server: string): Promise<SocketBrowser> {
     const socket = new WebSocket(`${server.replace("http", "ws")}/api/sessions/connect`, { origin: server });
     const browser = new SocketBrowser(server, socket, await BrowserPairing.create());
-    await browser.waitFor("token");
+    // The whole token schedule comes at once.
+    const { count } = await browser.waitFor("token");
+    while (browser.messages.filter((message) => message.type === "token").length < count) await new Promise((resolve) => setTimeout(resolve, 10));
     return browser;
   }
 
@@ -119,8 +122,12 @@ export class SocketBrowser {
     return (this.messages.find((message) => message.type === "session") as MessageOf<"session">).sessionId;
   }
 
+  /** The QR code on screen now: the token whose window has begun (the server's clock is this machine's). */
   async qrText(): Promise<string> {
-    return this.pairing.qrText(this.server, this.sessionId, (await this.waitFor("token")).token);
+    await this.waitFor("token");
+    const schedule = new TokenSchedule(0);
+    for (const message of this.messages) if (message.type === "token") schedule.add(message);
+    return this.pairing.qrText(this.server, this.sessionId, schedule.due(Date.now())!.token);
   }
 
   /** Once a phone scanned: the two digits this browser shows (number matching). */

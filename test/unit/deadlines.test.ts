@@ -31,11 +31,11 @@ const proof: LinkProof = { account: { number: "+15550001", name: "Ada" }, phoneP
 const pending: Session = {
   ...opened,
   state: "pending",
-  tokens: { current: { seq: 1, token: "t".repeat(22), expiresAt: T0 + 80_000 }, previous: { token: "u".repeat(22), expiresAt: T0 + 60_000 } },
+  tokens: { from: T0 + 60_000, tokens: [{ seq: 5, token: "t".repeat(22), expiresAt: T0 + 80_000 }] },
   failedScans: 0,
 };
 const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000, phonePublicKey: "phone-key" };
-const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof };
+const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof, addDevice: { attempts: 0, dueAt: T0 + 30_000 } };
 const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000, linkIdIssued: true };
 const ended: Session = { ...opened, state: "ended", reason: "revoked" };
 
@@ -67,8 +67,8 @@ describe("silentAt", () => {
 });
 
 describe("deadlines", () => {
-  it("pending: rotate when the token on screen expires", () => {
-    expect(deadlines(pending, [browser], [], config)).toEqual([{ name: "rotate", at: T0 + 80_000 }]);
+  it("pending: expire when the last token does", () => {
+    expect(deadlines(pending, [browser], [], config)).toEqual([{ name: "expire", at: T0 + 80_000 }]);
   });
 
   it("pending code session: its code's expiry, and no token rotation", () => {
@@ -151,7 +151,7 @@ describe("dueNow", () => {
     { name: "challenge", at: T0 + 2_000 },
     { name: "challenge", at: T0 + 1_500 },
     { name: "confirm", at: T0 + 3_000 },
-    { name: "rotate", at: T0 },
+    { name: "expire", at: T0 },
     { name: "outbox", at: T0 + 500 },
     { name: "outbox", at: T0 + 800 },
   ];
@@ -161,16 +161,16 @@ describe("dueNow", () => {
   });
 
   it("a deadline is due at its instant, not only after it", () => {
-    expect(dueNow(found, T0)).toEqual(["rotate"]);
+    expect(dueNow(found, T0)).toEqual(["expire"]);
   });
 
-  it("names each due deadline once, in the order they run: outbox, rotate, confirm, challenge, device_idle", () => {
-    expect(dueNow(found, T0 + 2_000)).toEqual(["outbox", "rotate", "challenge", "device_idle"]);
-    expect(dueNow(found, T0 + 10_000)).toEqual(["outbox", "rotate", "confirm", "challenge", "device_idle"]);
+  it("names each due deadline once, in the order they run: outbox, expire, confirm, challenge, device_idle", () => {
+    expect(dueNow(found, T0 + 2_000)).toEqual(["outbox", "expire", "challenge", "device_idle"]);
+    expect(dueNow(found, T0 + 10_000)).toEqual(["outbox", "expire", "confirm", "challenge", "device_idle"]);
   });
 
   it("leaves out what is not yet due", () => {
-    expect(dueNow(found, T0 + 1_499)).toEqual(["outbox", "rotate", "device_idle"]);
+    expect(dueNow(found, T0 + 1_499)).toEqual(["outbox", "expire", "device_idle"]);
   });
 
   it("on a linked session whose resume left its challenge unanswered, names challenge and not device_idle", () => {

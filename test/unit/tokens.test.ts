@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromBase64url, randomBase64url } from "../../src/shared/crypto";
 import { LIMITS } from "../../src/shared/protocol";
-import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type LiveTokens, type Token, type TokenSchedule } from "../../src/worker/pairing-session/tokens";
+import { afterWrongScan, isLastToken, isLiveToken, issueTokens, onScreen, replaceFrom, scheduled, scheduleEnd, type LiveTokens, type Token, type TokenSchedule } from "../../src/worker/pairing-session/tokens";
 
 beforeAll(() => {
   // `crypto.subtle.timingSafeEqual` is a Workers extension that Node lacks; isLiveToken calls it.
@@ -25,51 +25,37 @@ function token(seq: number, expiresAt: number): Token {
   return { seq, token: randomBase64url(16), expiresAt };
 }
 
-describe("firstToken", () => {
-  it("is token 0 of the schedule, valid for the first TTL", () => {
-    const first = firstToken(schedule, T0);
-    expect(first.seq).toBe(0);
-    expect(first.expiresAt).toBe(T0 + schedule.firstTokenTtlMs);
+describe("issueTokens", () => {
+  it("issues the whole schedule: the first token for 60 s, then 20 s each, 6 in all, each window starting where the last ended", () => {
+    const live = issueTokens(schedule, T0);
+    expect(scheduled(live).map(({ seq, startsAt, expiresAt }) => ({ seq, startsAt: startsAt - T0, expiresAt: expiresAt - T0 }))).toEqual([
+      { seq: 0, startsAt: 0, expiresAt: 60_000 },
+      { seq: 1, startsAt: 60_000, expiresAt: 80_000 },
+      { seq: 2, startsAt: 80_000, expiresAt: 100_000 },
+      { seq: 3, startsAt: 100_000, expiresAt: 120_000 },
+      { seq: 4, startsAt: 120_000, expiresAt: 140_000 },
+      { seq: 5, startsAt: 140_000, expiresAt: 160_000 },
+    ]);
+    expect(scheduleEnd(live)).toBe(T0 + 160_000);
   });
 
-  it("is 16 random bytes in base64url, different each time", () => {
-    const a = firstToken(schedule, T0);
-    const b = firstToken(schedule, T0);
-    expect(fromBase64url(a.token)?.length).toBe(16);
-    expect(fromBase64url(b.token)?.length).toBe(16);
-    expect(a.token).not.toBe(b.token);
+  it("makes each token 16 random bytes in base64url, all different", () => {
+    const tokens = [...issueTokens(schedule, T0).tokens, ...issueTokens(schedule, T0).tokens].map((issued) => issued.token);
+    expect(tokens.every((value) => fromBase64url(value)?.length === 16)).toBe(true);
+    expect(new Set(tokens).size).toBe(12);
   });
 });
 
-describe("nextToken", () => {
-  it("rotated on time, follows the current token by one TTL with a fresh value", () => {
-    const current = firstToken(schedule, T0);
-    const next = nextToken(schedule, current, current.expiresAt);
-    expect(next.seq).toBe(1);
-    expect(next.expiresAt).toBe(current.expiresAt + schedule.tokenTtlMs);
-    expect(next.token).not.toBe(current.token);
-    expect(fromBase64url(next.token)?.length).toBe(16);
-  });
+describe("onScreen", () => {
+  const live = issueTokens(schedule, T0);
 
-  it("rotated late, keeps the schedule: the late token is shorter, not the schedule shifted", () => {
-    const current = firstToken(schedule, T0);
-    const next = nextToken(schedule, current, current.expiresAt + 3_000);
-    expect(next.expiresAt).toBe(current.expiresAt + schedule.tokenTtlMs);
-  });
-
-  it("rotated a whole TTL late or more, gets a full TTL from now rather than an already expired slot", () => {
-    const current = firstToken(schedule, T0);
-    const atSlotEnd = current.expiresAt + schedule.tokenTtlMs;
-    expect(nextToken(schedule, current, atSlotEnd).expiresAt).toBe(atSlotEnd + schedule.tokenTtlMs);
-    const muchLater = current.expiresAt + 90_000;
-    expect(nextToken(schedule, current, muchLater).expiresAt).toBe(muchLater + schedule.tokenTtlMs);
-  });
-
-  it("a chain of slightly late rotations ends when the schedule says", () => {
-    let current = firstToken(schedule, T0);
-    while (!isLastToken(schedule, current)) current = nextToken(schedule, current, current.expiresAt + 700);
-    expect(current.seq).toBe(schedule.tokenCount - 1);
-    expect(current.expiresAt).toBe(T0 + schedule.firstTokenTtlMs + (schedule.tokenCount - 1) * schedule.tokenTtlMs);
+  it("is the token whose window holds the time, none before the schedule or after its end", () => {
+    expect(onScreen(live, T0 - 1)).toBeNull();
+    expect(onScreen(live, T0)?.seq).toBe(0);
+    expect(onScreen(live, T0 + 59_999)?.seq).toBe(0);
+    expect(onScreen(live, T0 + 60_000)?.seq).toBe(1);
+    expect(onScreen(live, T0 + 159_999)?.seq).toBe(5);
+    expect(onScreen(live, T0 + 160_000)).toBeNull();
   });
 });
 
@@ -79,71 +65,64 @@ describe("isLastToken", () => {
     expect(isLastToken(schedule, token(schedule.tokenCount - 2, T0))).toBe(false);
     expect(isLastToken(schedule, token(schedule.tokenCount - 1, T0))).toBe(true);
   });
-
-  it("with a one-token schedule, the first token is the last", () => {
-    expect(isLastToken({ ...schedule, tokenCount: 1 }, firstToken(schedule, T0))).toBe(true);
-  });
 });
 
 describe("isLiveToken", () => {
-  const current = token(2, T0 + 20_000);
+  const live = issueTokens(schedule, T0);
+  const [first, second] = live.tokens as [Token, Token];
+  const last = live.tokens.at(-1)!;
 
-  it("accepts the current token before it expires", () => {
-    const tokens: LiveTokens = { current, previous: null };
-    expect(isLiveToken(schedule, tokens, current.token, T0)).toBe(true);
-    expect(isLiveToken(schedule, tokens, current.token, current.expiresAt - 1)).toBe(true);
+  it("accepts a token in its window", () => {
+    expect(isLiveToken(schedule, live, first.token, T0)).toBe(true);
+    expect(isLiveToken(schedule, live, second.token, T0 + 60_000)).toBe(true);
+    expect(isLiveToken(schedule, live, second.token, T0 + 79_999)).toBe(true);
   });
 
-  it("keeps accepting the current token for the grace while its rotation is due, then refuses it", () => {
-    const tokens: LiveTokens = { current, previous: null };
-    expect(isLiveToken(schedule, tokens, current.token, current.expiresAt)).toBe(true);
-    expect(isLiveToken(schedule, tokens, current.token, current.expiresAt + schedule.graceMs - 1)).toBe(true);
-    expect(isLiveToken(schedule, tokens, current.token, current.expiresAt + schedule.graceMs)).toBe(false);
+  it("refuses a token before its window opens, though the browser already holds it", () => {
+    expect(isLiveToken(schedule, live, second.token, T0)).toBe(false);
+    expect(isLiveToken(schedule, live, second.token, T0 + 59_999)).toBe(false);
+    expect(isLiveToken(schedule, live, last.token, T0 + 139_999)).toBe(false);
+  });
+
+  it("keeps accepting a token for the grace after its window, then refuses it", () => {
+    expect(isLiveToken(schedule, live, first.token, T0 + 60_000 + schedule.graceMs - 1)).toBe(true);
+    expect(isLiveToken(schedule, live, first.token, T0 + 60_000 + schedule.graceMs)).toBe(false);
   });
 
   it("gives the last token no grace: its expiry ends the session", () => {
-    const last = token(schedule.tokenCount - 1, T0 + 20_000);
-    const tokens: LiveTokens = { current: last, previous: null };
-    expect(isLiveToken(schedule, tokens, last.token, last.expiresAt - 1)).toBe(true);
-    expect(isLiveToken(schedule, tokens, last.token, last.expiresAt)).toBe(false);
+    expect(isLiveToken(schedule, live, last.token, last.expiresAt - 1)).toBe(true);
+    expect(isLiveToken(schedule, live, last.token, last.expiresAt)).toBe(false);
   });
 
-  it("accepts the previous token until its grace ends, then refuses it", () => {
-    const previous = { token: randomBase64url(16), expiresAt: T0 };
-    const tokens: LiveTokens = { current, previous };
-    expect(isLiveToken(schedule, tokens, previous.token, T0 + 1)).toBe(true);
-    expect(isLiveToken(schedule, tokens, previous.token, T0 + schedule.graceMs - 1)).toBe(true);
-    expect(isLiveToken(schedule, tokens, previous.token, T0 + schedule.graceMs)).toBe(false);
-    // The current one is unaffected by the previous one's grace ending.
-    expect(isLiveToken(schedule, tokens, current.token, T0 + schedule.graceMs)).toBe(true);
-  });
-
-  it("keeps the grace of the token before the last one", () => {
-    const last = token(schedule.tokenCount - 1, T0 + 20_000);
-    const previous = { token: randomBase64url(16), expiresAt: T0 };
-    const tokens: LiveTokens = { current: last, previous };
-    expect(isLiveToken(schedule, tokens, previous.token, T0 + schedule.graceMs - 1)).toBe(true);
-  });
-
-  it("refuses a token that is neither current nor previous", () => {
-    const tokens: LiveTokens = { current, previous: { token: randomBase64url(16), expiresAt: T0 } };
-    expect(isLiveToken(schedule, tokens, randomBase64url(16), T0)).toBe(false);
+  it("refuses a token that was not issued", () => {
+    expect(isLiveToken(schedule, live, randomBase64url(16), T0)).toBe(false);
   });
 
   it("refuses malformed candidates: not base64url, padded, another spelling of the same bytes, empty, or a prefix", () => {
-    const tokens: LiveTokens = { current, previous: null };
     // 16 bytes leave the last of 22 characters four unused bits; setting one spells the same bytes non-canonically.
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const alias = current.token.slice(0, -1) + alphabet[alphabet.indexOf(current.token.at(-1)!) + 1];
-    for (const candidate of [`${current.token.slice(0, -1)}+`, `${current.token}=`, " " + current.token, alias, "", current.token.slice(0, 20)]) {
-      expect(isLiveToken(schedule, tokens, candidate, T0), JSON.stringify(candidate)).toBe(false);
+    const alias = first.token.slice(0, -1) + alphabet[alphabet.indexOf(first.token.at(-1)!) + 1];
+    for (const candidate of [`${first.token.slice(0, -1)}+`, `${first.token}=`, " " + first.token, alias, "", first.token.slice(0, 20)]) {
+      expect(isLiveToken(schedule, live, candidate, T0), JSON.stringify(candidate)).toBe(false);
     }
   });
 
-  it("refuses everything once a scan spent the tokens (stored empty)", () => {
-    const spent: LiveTokens = { current: { ...current, token: "" }, previous: { token: "", expiresAt: T0 } };
-    expect(isLiveToken(schedule, spent, "", T0)).toBe(false);
-    expect(isLiveToken(schedule, spent, current.token, T0)).toBe(false);
+  it("refuses everything once no tokens are left", () => {
+    const none: LiveTokens = { from: T0, tokens: [] };
+    expect(isLiveToken(schedule, none, "", T0)).toBe(false);
+    expect(isLiveToken(schedule, none, first.token, T0)).toBe(false);
+  });
+});
+
+describe("replaceFrom", () => {
+  it("puts the next token on screen now and the rest after it; every token before is withdrawn, with no grace", () => {
+    const live = issueTokens(schedule, T0);
+    const now = T0 + 30_000;
+    const replaced = replaceFrom(schedule, onScreen(live, now)!, now);
+    expect(scheduled(replaced).map(({ seq, startsAt }) => ({ seq, startsAt: startsAt - now }))).toEqual([1, 2, 3, 4, 5].map((seq, index) => ({ seq, startsAt: index * 20_000 })));
+    expect(isLiveToken(schedule, replaced, live.tokens[0]!.token, now)).toBe(false);
+    expect(isLiveToken(schedule, replaced, live.tokens[1]!.token, T0 + 60_000)).toBe(false);
+    expect(isLiveToken(schedule, replaced, replaced.tokens[0]!.token, now)).toBe(true);
   });
 });
 
@@ -165,6 +144,10 @@ describe("afterWrongScan", () => {
   it("ends the session at the end threshold and beyond", () => {
     expect(afterWrongScan(schedule, LIMITS.failedScansBeforeEnd, early)).toBe("end");
     expect(afterWrongScan(schedule, LIMITS.failedScansBeforeEnd + 1, early)).toBe("end");
+  });
+
+  it("with nothing on screen (the schedule is over), ends the session where it would have replaced the code", () => {
+    expect(afterWrongScan(schedule, LIMITS.failedScansBeforeRotation, null)).toBe("end");
   });
 
   it("with the last token on screen, ends the session where it would have replaced the code", () => {

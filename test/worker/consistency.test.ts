@@ -6,8 +6,8 @@ import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject 
 import { afterEach, describe, expect, it } from "vitest";
 import { generateAgreementKeyPair, randomBase64url } from "../../src/shared/crypto";
 import type { AccountInfo } from "../../src/shared/protocol";
-import { migrate } from "../../src/worker/migrations";
-import { SESSION_MIGRATIONS } from "../../src/worker/pairing-session/schema";
+import { createFresh, migrate } from "../../src/worker/migrations";
+import { SESSION_MIGRATIONS, SESSION_SCHEMA } from "../../src/worker/pairing-session/schema";
 import { BrowserClient, clock, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, resumePath, storedTables, TestSocket, ORIGIN } from "./helpers";
 
 afterEach(() => clock.stop());
@@ -228,7 +228,38 @@ describe("the relay buffer", () => {
   });
 });
 
+/** An object's own tables and indexes as SQLite keeps them, the statements with their spacing and quoting evened out (a renamed table's name is quoted). */
+function schemaOf(state: DurableObjectState) {
+  const rows = state.storage.sql.exec<{ type: string; name: string; sql: string | null }>("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray();
+  const version = state.storage.sql.exec<{ version: number }>("SELECT max(version) AS version FROM _migration").one().version;
+  const even = (sql: string | null) => sql?.replace(/\s+/g, " ").replace(/\s*([(),])\s*/g, "$1").replaceAll('"', "").trim() ?? null;
+  return { version, objects: rows.map((row) => ({ ...row, sql: even(row.sql) })) };
+}
+
 describe("migrations", () => {
+  it("create a new session's schema in one step, the same as every migration run in turn", async () => {
+    const fresh = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
+      createFresh(state.storage, SESSION_SCHEMA);
+      return schemaOf(state);
+    });
+    const migrated = await runInDurableObject(env.PAIRING_SESSION.getByName(`migrated-${randomBase64url(8)}`), (_instance, state) => {
+      migrate(state.storage, SESSION_MIGRATIONS);
+      return schemaOf(state);
+    });
+    expect(fresh.objects.map((object) => object.name)).toEqual(expect.arrayContaining(["_migration", "frame", "outbox", "session"]));
+    expect(fresh).toEqual(migrated);
+    expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
+  });
+
+  it("run on a freshly created schema only the migrations that came after it", async () => {
+    const added = { version: SESSION_MIGRATIONS.length + 1, name: "test: a column added later", sql: "ALTER TABLE session ADD COLUMN added_later TEXT" };
+    const versions = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
+      createFresh(state.storage, SESSION_SCHEMA);
+      return [migrate(state.storage, SESSION_MIGRATIONS), migrate(state.storage, [...SESSION_MIGRATIONS, added]), state.storage.sql.exec("SELECT count(*) AS n FROM _migration").one().n];
+    });
+    expect(versions).toEqual([SESSION_SCHEMA.version, added.version, 2]);
+  });
+
   it("bring a live linked session forward: a new migration runs once and the link keeps working", async () => {
     const pair = await linkedPair();
     const added = { version: SESSION_MIGRATIONS.length + 1, name: "test: a column added later", sql: "ALTER TABLE session ADD COLUMN added_later TEXT" };
@@ -250,7 +281,7 @@ describe("migrations", () => {
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
       state.storage.sql.exec("DROP TABLE outbox");
-      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at"]) {
+      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at", "add_device_attempts", "add_device_due_at"]) {
         state.storage.sql.exec(`ALTER TABLE session DROP COLUMN ${column}`);
       }
     });

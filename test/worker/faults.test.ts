@@ -3,8 +3,9 @@
 // doubled; the counts are printed with the test output.
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import { CLOSE_CODES } from "../../src/shared/protocol";
 import type { PairingSession } from "../../src/worker/pairing-session/pairing-session";
-import { BrowserClient, clock, endpoint, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, type Endpoint, type TestSocket } from "./helpers";
+import { BrowserClient, clock, endpoint, linkedPair, openPhoneSocket, resumeBrowser, storedSession, type Endpoint, type TestSocket } from "./helpers";
 
 afterEach(() => clock.stop());
 
@@ -16,69 +17,32 @@ function retryAlarm(stub: DurableObjectStub<PairingSession>): Promise<void> {
   return runInDurableObject(stub, (instance) => instance.alarm());
 }
 
-function tokenRow(browser: BrowserClient) {
-  return runInDurableObject(browser.stub, (_instance, state) => ({ ...state.storage.sql.exec("SELECT token, token_seq, previous_token FROM session").one() }));
-}
-
 describe("an alarm that throws once", () => {
-  it("fails before the new token is written: nothing changed, nothing shown, and the retry rotates once", async () => {
+  it("fails before the end is written: nothing is announced, and the retry ends the session once", async () => {
     const start = clock.start();
     const browser = await BrowserClient.open();
-    const before = await tokenRow(browser);
+    // The end's write is the browser socket's attachment (the waiting session lets go of it): the first one fails.
     await runInDurableObject(browser.stub, (_instance, state) => {
-      const exec = state.storage.sql.exec.bind(state.storage.sql);
+      const [socket] = state.getWebSockets("browser");
+      const serialize = socket!.serializeAttachment.bind(socket);
       let failed = false;
-      state.storage.sql.exec = ((query: string, ...bindings: unknown[]) => {
-        if (!failed && query.startsWith("UPDATE session SET previous_token")) {
-          failed = true;
-          throw new Error("injected: storage failed");
-        }
-        return exec(query, ...bindings);
-      }) as typeof state.storage.sql.exec;
-    });
-
-    clock.set(start + firstTtl);
-    await expect(runDurableObjectAlarm(browser.stub)).rejects.toThrow("injected");
-    expect(await tokenRow(browser)).toEqual(before);
-    expect(browser.all("token")).toHaveLength(1);
-
-    await retryAlarm(browser.stub);
-    const shown = await browser.waitFor("token", 2);
-    expect(await tokenRow(browser)).toEqual({ token: shown.token, token_seq: 1, previous_token: before.token });
-    expect(shown).toMatchObject({ seq: 1, expiresAt: start + firstTtl + ttl });
-    console.log("alarm fault before the write: 1 injected, tokens shown 0,1 (none skipped or repeated)");
-  });
-
-  it("fails after the new token is written and shown: the retry re-arms the schedule without rotating again", async () => {
-    const start = clock.start();
-    const browser = await BrowserClient.open();
-    await runInDurableObject(browser.stub, (_instance, state) => {
-      const setAlarm = state.storage.setAlarm.bind(state.storage);
-      let failed = false;
-      state.storage.setAlarm = async (...args: Parameters<typeof setAlarm>) => {
-        if (failed) return setAlarm(...args);
+      socket!.serializeAttachment = (value: unknown) => {
+        if (failed) return serialize(value);
         failed = true;
-        throw new Error("injected: alarm store failed");
+        throw new Error("injected: storage failed");
       };
     });
 
-    clock.set(start + firstTtl);
+    clock.set(start + firstTtl + 5 * ttl);
     await expect(runDurableObjectAlarm(browser.stub)).rejects.toThrow("injected");
-    const shown = await browser.waitFor("token", 2);
-    expect(await tokenRow(browser)).toMatchObject({ token: shown.token, token_seq: 1 });
+    expect(await storedSession(browser.stub)).toMatchObject({ state: "pending" });
+    expect(browser.all("ended")).toHaveLength(0);
 
     await retryAlarm(browser.stub);
-    const alarm = await runInDurableObject(browser.stub, (_instance, state) => state.storage.getAlarm());
-    expect(alarm).toBe(shown.expiresAt);
-    expect(browser.all("token").map((token) => token.seq)).toEqual([0, 1]);
-
-    // The schedule goes on from there, and the code on screen works.
-    clock.set(shown.expiresAt);
-    await runDurableObjectAlarm(browser.stub);
-    expect((await browser.waitFor("token", 3)).seq).toBe(2);
-    const phone = await registeredPhone();
-    await expect(phone.inspect(browser.qr())).resolves.toMatchObject({ qrCreatedAt: start });
-    console.log("alarm fault after the write: 1 injected, tokens shown 0,1,2 (none skipped or repeated)");
+    expect(await browser.waitFor("ended")).toEqual({ type: "ended", reason: "expired" });
+    expect((await browser.waitForClose()).code).toBe(CLOSE_CODES.expired);
+    expect(browser.all("ended")).toHaveLength(1);
+    console.log("alarm fault before the end's write: 1 injected, ended announced once, after the retry");
   });
 });
 

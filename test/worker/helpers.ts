@@ -4,8 +4,11 @@ import { createExecutionContext, env, runInDurableObject } from "cloudflare:test
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { BrowserPairing } from "../../src/clients/browser/pairing";
+import { TokenSchedule } from "../../src/clients/browser/token-schedule";
 import worker from "../../src/worker/index";
 import { RATE_LIMITS } from "../../src/worker/rate-limit";
+import type { Session } from "../../src/worker/pairing-session/session";
+import { SessionStore } from "../../src/worker/pairing-session/store";
 import { generateIdentityKeyPair, sha256Base64url, signRequest, signResume, type IdentityKeyPair } from "../../src/shared/crypto";
 import { emptyChannelState, RelayChannel, type ChannelKeys, type ChannelState } from "../../src/shared/relay-channel";
 import { Phone, type PhoneIdentity, type RelayAddress } from "../../src/clients/phone-core/phone";
@@ -144,7 +147,8 @@ export class BrowserClient extends TestSocket {
     if (response.status !== 101 || !response.webSocket) throw new Error(`upgrade failed: ${response.status} ${await response.text()}`);
     const client = new BrowserClient(response.webSocket);
     client.pairing = await BrowserPairing.create();
-    await client.waitFor("token");
+    // The whole schedule comes at once.
+    await client.waitFor("token", (await client.waitFor("token")).count);
     return client;
   }
 
@@ -167,7 +171,19 @@ export class BrowserClient extends TestSocket {
   }
 
   /** What the phone reads from the QR code now on screen. */
-  qr(token = this.all("token").at(-1)!.token): QrPayload {
+  /** The token this browser shows now: of those it was sent, the latest whose window has begun (the test clock is the server's). */
+  onScreen(): ServerMessageOf<"token"> {
+    const schedule = new TokenSchedule(0);
+    for (const token of this.all("token")) schedule.add(token);
+    return schedule.due(Date.now())!;
+  }
+
+  /** The token of the schedule at `seq`, as last sent. */
+  token(seq: number): string {
+    return this.all("token").findLast((token) => token.seq === seq)!.token;
+  }
+
+  qr(token = this.onScreen().token): QrPayload {
     return parseQrText(this.pairing.qrText(ORIGIN, this.sessionId, token))!;
   }
 }
@@ -315,6 +331,11 @@ export function endpoint(socket: TestSocket, sessionId: string, outbound: Direct
   channel.attach((message) => socket.send(message));
   socket.subscribe((message) => void channel.handle(message));
   return { channel, received };
+}
+
+/** The session as the object's store reads it: from SQLite, or from the browser socket a QR session waiting for its scan is kept on. */
+export function storedSession(stub: DurableObjectStub): Promise<Session | null> {
+  return runInDurableObject(stub, (_instance, state) => new SessionStore(state, { forget() {} }).session());
 }
 
 /** The object's own tables (not the runtime's `_cf_*`): none once it deleted its storage, or if it never had any. */

@@ -12,6 +12,7 @@ import { $, showNotice } from "./dom";
 import { BrowserPairing } from "./pairing";
 import { openPairingConnection, refusalText } from "./pairing-connection";
 import { runInOneTab } from "./tab-lock";
+import { TokenSchedule } from "./token-schedule";
 
 type PageState = "loading" | "pending" | "scanned" | "linked" | "expired" | "error" | "code-number" | "code";
 
@@ -55,6 +56,10 @@ class PairingScreen {
   private readonly linkStatus = new ConnectionStatus($("pairing-connection"), () => this.connection.reconnectNow());
   /** Why the phone's last confirm was refused, while the scan waits again; null when it was not. */
   private refusal: string | null = null;
+  /** The session's tokens, each drawn when its window begins. */
+  private tokens = new TokenSchedule(0);
+  private drawn: string | null = null;
+  private nextDraw: ReturnType<typeof setTimeout> | undefined;
 
   /** A dropped connection reconnects to a fresh session, with fresh keys for its codes; `linked` is checked only once `scanned` has been. */
   constructor(private pairing: BrowserPairing) {
@@ -73,7 +78,19 @@ class PairingScreen {
   /** This screen is done: it shows nothing more about its connection. */
   private finish(): void {
     this.done = true;
+    clearTimeout(this.nextDraw);
     this.linkStatus.stop();
+  }
+
+  /** Draws the token due now, and waits for the next one's window. */
+  private drawDueToken(): void {
+    clearTimeout(this.nextDraw);
+    const token = this.tokens.due(Date.now());
+    if (!this.sessionId || !token || this.done) return;
+    if (token.token !== this.drawn) drawQr(this.pairing.qrText(location.origin, this.sessionId, token.token));
+    this.drawn = token.token;
+    const next = this.tokens.nextChangeAt(Date.now());
+    if (next !== null) this.nextDraw = setTimeout(() => this.drawDueToken(), Math.max(0, next - Date.now()));
   }
 
   /** Another tab took over, or another screen (a code instead of this QR): this session is closed and forgotten. */
@@ -88,10 +105,12 @@ class PairingScreen {
       case "session":
         if (this.sessionId) this.pairing = await BrowserPairing.create();
         this.sessionId = message.sessionId;
+        this.tokens = new TokenSchedule(message.createdAt - Date.now());
         break;
       case "token":
         if (!this.sessionId) return;
-        drawQr(this.pairing.qrText(location.origin, this.sessionId, message.token));
+        this.tokens.add(message);
+        this.drawDueToken();
         setState("pending");
         break;
       case "scanned":

@@ -40,4 +40,27 @@ export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "seen requests and devices kept by their key alone (WITHOUT ROWID): a row added or removed writes one row, not two",
+    sql: `
+      CREATE TABLE seen_request_by_hash (
+        request_hash TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO seen_request_by_hash (request_hash, expires_at) SELECT request_hash, expires_at FROM seen_request;
+      DROP TABLE seen_request;
+      ALTER TABLE seen_request_by_hash RENAME TO seen_request;
+      CREATE TABLE device_by_session (
+        session_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        place TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        last_active_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO device_by_session (session_id, name, place, linked_at, last_active_at) SELECT session_id, name, place, linked_at, last_active_at FROM device;
+      DROP TABLE device;
+      ALTER TABLE device_by_session RENAME TO device;
+    `,
+  },
 ];

@@ -2,10 +2,11 @@
 // from the state, the sockets and the outbox by one pure function, so code
 // that changes state only asks for a re-arm; nothing arms the alarm itself.
 import type { OutboxEntry, Session } from "./session";
+import { scheduleEnd } from "./tokens";
 
 export type DeadlineName =
-  /** The token on screen expires: the next one is issued, or the session ends after the last. */
-  | "rotate"
+  /** A QR session's last token expires unscanned: the session ends. */
+  | "expire"
   /** A code session's code expires untried: the session ends. */
   | "code"
   /** A scan that nobody confirmed in time ends. */
@@ -56,7 +57,7 @@ export function deadlines(session: Session | null, sockets: readonly WatchedSock
   const found: Deadline[] = outbox.map((entry) => ({ name: "outbox", at: entry.dueAt }));
   switch (session?.state) {
     case "pending":
-      found.push(session.code ? { name: "code", at: session.code.expiresAt } : { name: "rotate", at: session.tokens.current.expiresAt });
+      found.push(session.code ? { name: "code", at: session.code.expiresAt } : { name: "expire", at: scheduleEnd(session.tokens) });
       break;
     case "scanned":
     case "confirming":
@@ -80,7 +81,7 @@ export function nextAlarm(found: readonly Deadline[]): number | null {
 
 /** The names due at `now`, each once, in the order they should run. */
 export function dueNow(found: readonly Deadline[], now: number): DeadlineName[] {
-  const order: DeadlineName[] = ["outbox", "rotate", "code", "confirm", "challenge", "device_idle"];
+  const order: DeadlineName[] = ["outbox", "expire", "code", "confirm", "challenge", "device_idle"];
   const due = new Set(found.filter((deadline) => deadline.at <= now).map((deadline) => deadline.name));
   return order.filter((name) => due.has(name));
 }

@@ -1,4 +1,4 @@
-// The session's transitions: open, rotate, scan, confirm, link, end, and the
+// The session's transitions: open, scan, confirm, link, end, and the
 // outbox of calls to the Account that are retried until both objects agree.
 // Each is persisted, then announced, then the alarm is re-armed from state.
 import { ACTIVITY_RESOLUTION_MS } from "../config";
@@ -9,7 +9,7 @@ import { deadlines, dueNow, nextAlarm, retryDelayMs, silentAt, type DeadlineName
 import type { SessionParts } from "./parts";
 import { close } from "./sockets";
 import type { Description, LinkProof, OutboxEntry } from "./session";
-import { afterWrongScan, firstToken, isLastToken, isLiveToken, nextToken, type Token } from "./tokens";
+import { afterWrongScan, issueTokens, isLiveToken, onScreen, replaceFrom, scheduled, scheduleEnd, type LiveTokens } from "./tokens";
 
 export class Lifecycle {
   /** Set while this object waits on `Account.addDevice`: a removal owed meanwhile waits until the addition has landed. */
@@ -25,14 +25,22 @@ export class Lifecycle {
     return this.parts.store;
   }
 
-  open(sessionId: string, device: Description, now: number): Token {
-    const first = firstToken(this.parts.config, now);
-    this.store.open({ sessionId, createdAt: now, device }, first);
-    return first;
+  /** A QR session opens on the browser socket `ws`, which keeps its state until the scan, with its whole token schedule. */
+  open(ws: WebSocket, sessionId: string, device: Description, now: number): LiveTokens {
+    const tokens = issueTokens(this.parts.config, now);
+    this.store.open(ws, { sessionId, createdAt: now, device }, tokens);
+    return tokens;
   }
 
-  tokenMessage(token: Token) {
-    return { type: "token", token: token.token, seq: token.seq, count: this.parts.config.tokenCount, expiresAt: token.expiresAt } as const;
+  /**
+   * The schedule as the browser gets it, one message a token, each with its
+   * window. The one on screen now comes last, so a page from before windows
+   * existed (which shows each token as it arrives) shows it.
+   */
+  tokenMessages(live: LiveTokens) {
+    const count = this.parts.config.tokenCount;
+    const messages = scheduled(live).map(({ token, seq, startsAt, expiresAt }) => ({ type: "token", token, seq, count, startsAt, expiresAt }) as const);
+    return [...messages.slice(1), ...messages.slice(0, 1)];
   }
 
   /**
@@ -45,7 +53,7 @@ export class Lifecycle {
     // A code session has no QR code to scan: it is found by its number's phone (code.ts).
     if (!session || session.state === "ended" || session.code) return failure("session_not_found", "no open pairing session with that id");
     if (session.state !== "pending" || !isLiveToken(this.parts.config, session.tokens, token, now)) {
-      if (session.state === "pending") await this.wrongScan(session.tokens.current, now);
+      if (session.state === "pending") await this.wrongScan(session.tokens, now);
       return failure("invalid_token", "the code is not valid: it expired, was already used, or was mistyped");
     }
     this.store.scan(phoneNumber, phonePublicKey, now);
@@ -55,14 +63,15 @@ export class Lifecycle {
     return success({ browser, os, place, ipPrefix, qrCreatedAt: session.createdAt, ...comparePlaces(where, phonePlace) });
   }
 
-  private async wrongScan(current: Token, now: number): Promise<void> {
+  private async wrongScan(live: LiveTokens, now: number): Promise<void> {
+    const current = onScreen(live, now);
     const decision = afterWrongScan(this.parts.config, this.store.countWrongScan(), current);
     if (decision === "end") return this.end("too_many_attempts");
-    if (decision === "nothing") return;
-    // Replaced at once, and without grace: the code being guessed at stops working.
-    const next = nextToken(this.parts.config, { ...current, expiresAt: now }, now);
-    this.store.rotate(current, next, false);
-    this.parts.sockets.broadcast(this.tokenMessage(next));
+    if (decision === "nothing" || !current) return;
+    // Replaced at once, and without grace: the code being guessed at stops working, and so do the ones the browser holds.
+    const replaced = replaceFrom(this.parts.config, current, now);
+    this.store.replaceTokens(replaced);
+    for (const message of this.tokenMessages(replaced)) this.parts.sockets.broadcast(message);
     await this.rearm();
   }
 
@@ -202,20 +211,11 @@ export class Lifecycle {
     const session = this.store.session();
     if (!session) return;
     if (name === "outbox") return this.settle();
-    if (name === "rotate" && session.state === "pending") return this.rotate(session.tokens.current, now);
+    if (name === "expire" && session.state === "pending" && !session.code && now >= scheduleEnd(session.tokens)) return this.end("expired");
     if (name === "code" && session.state === "pending" && session.code && now >= session.code.expiresAt) return this.end("expired");
     if (name === "confirm" && (session.state === "scanned" || session.state === "confirming")) return this.end("expired");
     if (name === "challenge" && session.state === "linked") return void this.closeSilentSockets(now);
     if (name === "device_idle" && session.state === "linked") return this.end("inactive");
-  }
-
-  /** Persisted, announced, then re-armed: a run that fails at any step is retried and finds either the old token due or the new one already shown. */
-  private async rotate(current: Token, now: number): Promise<void> {
-    if (now < current.expiresAt) return;
-    if (isLastToken(this.parts.config, current)) return this.end("expired");
-    const next = nextToken(this.parts.config, current, now);
-    this.store.rotate(current, next, true);
-    this.parts.sockets.broadcast(this.tokenMessage(next));
   }
 
   /**

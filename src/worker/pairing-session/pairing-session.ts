@@ -31,7 +31,7 @@ export class PairingSession extends DurableObject<Env> {
       ctx,
       env,
       config: sessionConfig(env),
-      store: new SessionStore(ctx.storage, frames),
+      store: new SessionStore(ctx, frames),
       frames,
       sockets: new Sockets(ctx),
       allowances: new Map(),

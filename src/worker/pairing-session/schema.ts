@@ -1,7 +1,9 @@
 // The PairingSession's schema, as append-only migrations (see ../migrations.ts).
 // Version 1 is the schema live sessions had before migrations existed, written
-// so that their tables are adopted as they are.
-import type { Migration } from "../migrations";
+// so that their tables are adopted as they are. A session's database is
+// created at its first durable state with SESSION_SCHEMA, the migrations'
+// result in one step.
+import type { FreshSchema, Migration } from "../migrations";
 
 export const SESSION_MIGRATIONS: readonly Migration[] = [
   {
@@ -74,4 +76,89 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE session ADD COLUMN code_checked_at INTEGER;
     `,
   },
+  {
+    version: 5,
+    name: "the outbox kept by its key alone (WITHOUT ROWID): an entry added or removed writes one row, not two",
+    sql: `
+      CREATE TABLE outbox_by_key (
+        kind TEXT NOT NULL,
+        account_number TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, account_number)
+      ) WITHOUT ROWID;
+      INSERT INTO outbox_by_key (kind, account_number, attempts, due_at) SELECT kind, account_number, attempts, due_at FROM outbox;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_by_key RENAME TO outbox;
+    `,
+  },
+  {
+    version: 6,
+    name: "the device slot a confirming session is owed is its state, not an outbox entry: its retries are kept in the session row",
+    sql: `
+      ALTER TABLE session ADD COLUMN add_device_attempts INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE session ADD COLUMN add_device_due_at INTEGER;
+      UPDATE session SET
+        add_device_attempts = coalesce((SELECT attempts FROM outbox WHERE kind = 'add_device'), 0),
+        add_device_due_at = (SELECT due_at FROM outbox WHERE kind = 'add_device');
+      DELETE FROM outbox WHERE kind = 'add_device';
+    `,
+  },
 ];
+
+/** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
+export const SESSION_SCHEMA: FreshSchema = {
+  version: 6,
+  sql: `
+    CREATE TABLE session (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      session_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      device TEXT NOT NULL,
+      token TEXT,
+      token_seq INTEGER NOT NULL DEFAULT 0,
+      token_expires_at INTEGER NOT NULL DEFAULT 0,
+      previous_token TEXT,
+      previous_expires_at INTEGER,
+      failed_scans INTEGER NOT NULL DEFAULT 0,
+      scanned_by TEXT,
+      scanned_at INTEGER,
+      account_number TEXT,
+      account_name TEXT,
+      phone_public_key TEXT,
+      confirmation TEXT,
+      device_public_key TEXT,
+      to_browser_received INTEGER NOT NULL DEFAULT 0,
+      to_browser_delivered INTEGER NOT NULL DEFAULT 0,
+      to_phone_received INTEGER NOT NULL DEFAULT 0,
+      to_phone_delivered INTEGER NOT NULL DEFAULT 0,
+      browser_active_at INTEGER,
+      to_browser_buffered_bytes INTEGER NOT NULL DEFAULT 0,
+      to_phone_buffered_bytes INTEGER NOT NULL DEFAULT 0,
+      end_reason TEXT,
+      link_id_issued INTEGER NOT NULL DEFAULT 0,
+      kind TEXT NOT NULL DEFAULT 'qr',
+      code_number TEXT,
+      code_browser_share TEXT,
+      code_browser_public_key TEXT,
+      code_expires_at INTEGER,
+      code_checked_at INTEGER,
+      add_device_attempts INTEGER NOT NULL DEFAULT 0,
+      add_device_due_at INTEGER
+    );
+    CREATE TABLE frame (
+      direction TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      data TEXT NOT NULL,
+      PRIMARY KEY (direction, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+      kind TEXT NOT NULL,
+      account_number TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      due_at INTEGER NOT NULL,
+      PRIMARY KEY (kind, account_number)
+    ) WITHOUT ROWID;
+  `,
+};

@@ -48,7 +48,14 @@ export type PendingSession = Opened & { state: "pending"; tokens: LiveTokens; fa
 /** `phonePublicKey`: the X25519 half the phone committed to when it scanned; its confirm must carry the same. */
 export type ScannedSession = Opened & { state: "scanned"; scannedBy: string; scannedAt: number; phonePublicKey: string };
 /** Written before the Account is asked for a device slot, so a second confirm is refused and a failed call is retried. */
-export type ConfirmingSession = Opened & { state: "confirming"; scannedBy: string; scannedAt: number; proof: LinkProof };
+export type ConfirmingSession = Opened & {
+  state: "confirming";
+  scannedBy: string;
+  scannedAt: number;
+  proof: LinkProof;
+  /** The device slot owed by the Account (an outbox entry kept in the session row): the failed calls so far, and when to call again. */
+  addDevice: { attempts: number; dueAt: number };
+};
 export type LinkedSession = Opened & {
   state: "linked";
   proof: LinkProof;

@@ -29,18 +29,18 @@ function answersAt(session: LinkedSession, request: Request): boolean {
   return request.headers.get(ADDRESS_HEADER) === "link" || !session.linkIdIssued;
 }
 
-/** A new session: a QR session gets its first token at once; a code session waits for the browser to name its number (code.ts). */
+/** A new session: a QR session gets its token schedule at once; a code session waits for the browser to name its number (code.ts). */
 function openSession({ parts, lifecycle, code }: Handlers, request: Request, kind: "qr" | "code" = "qr"): Response {
   const sessionId = request.headers.get(SESSION_ID_HEADER);
   const device = request.headers.get(DEVICE_HEADER);
   if (!sessionId || !device || parts.store.session()) return new Response("cannot open this session", { status: 409 });
   const now = Date.now();
   const description = JSON.parse(device) as Description;
-  const first = kind === "qr" ? lifecycle.open(sessionId, description, now) : null;
-  if (kind === "code") code.open(sessionId, description, now);
   const { socket, response } = parts.sockets.accept({ role: "browser", verified: true, connectedAt: now });
+  const tokens = kind === "qr" ? lifecycle.open(socket, sessionId, description, now) : null;
+  if (kind === "code") code.open(sessionId, description, now);
   send(socket, { type: "session", sessionId, createdAt: now });
-  if (first) send(socket, lifecycle.tokenMessage(first));
+  if (tokens) for (const message of lifecycle.tokenMessages(tokens)) send(socket, message);
   return response;
 }
 
