@@ -227,6 +227,23 @@ describe("the relay", () => {
     expect(browser.received).toEqual(texts("burst", 200));
   });
 
+  it("writes a burst at once, forwards it in order, and says `stored` for it only once it is written", async () => {
+    const pair = await linkedPair();
+    for (let seq = 1; seq <= 100; seq++) pair.phoneSocket.send({ type: "frame", seq, data: `AAAA${seq}` });
+    await storedUpTo(pair.phoneSocket, 100);
+    await pair.browser.until(() => pair.browser.all("frame").length === 100, "the whole burst at the browser");
+    expect(pair.browser.all("frame").map((frame) => frame.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    const told = pair.phoneSocket.all("stored").map((stored) => stored.seq);
+    // Fewer answers than frames: one a burst, each further than the last.
+    expect(told.length).toBeLessThan(100);
+    expect(told).toEqual([...told].sort((a, b) => a - b));
+    // What the phone was told is in the database: an object evicted now still has it.
+    await abortAllDurableObjects();
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 100 });
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame WHERE direction = 'to_browser'").one().n)).toBe(100);
+  });
+
   it("closes a socket that sends an oversized or malformed frame", async () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "A".repeat(LIMITS.relayMessageBytes) });

@@ -1,29 +1,36 @@
 // The relay buffer's storage in the session's SQLite: the `frame` table, and
 // each direction's cursor in the session row (a column set per direction,
 // named here once rather than built from strings). The cursors and the
-// highest stored seq are also kept in memory, so a frame in order costs one
-// insert and one update, with no read: every write goes through here, and an
-// evicted object reads them again.
+// highest stored seq are kept in memory, and new frames and cursor moves are
+// written behind: they wait in memory until `flush` writes them all in one
+// transaction, so a burst of frames costs one write, not one per frame.
+// Whatever reads the table, or says where the relay stands, flushes first;
+// an evicted object reads the cursors again and loses only what it never
+// flushed, which no sender was told was stored.
 import type { Direction } from "../../shared/protocol";
 import type { Frame, FrameStore, RelayCursor } from "./relay-buffer";
 
 const CURSOR_SQL = {
   to_browser: {
     read: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
-    advance: "UPDATE session SET to_browser_received = ?, to_browser_buffered_bytes = to_browser_buffered_bytes + ? WHERE id = 1",
+    write: "UPDATE session SET to_browser_received = ?, to_browser_buffered_bytes = ? WHERE id = 1",
     release: "UPDATE session SET to_browser_delivered = ?, to_browser_buffered_bytes = to_browser_buffered_bytes - ? WHERE id = 1",
   },
   to_phone: {
     read: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
-    advance: "UPDATE session SET to_phone_received = ?, to_phone_buffered_bytes = to_phone_buffered_bytes + ? WHERE id = 1",
+    write: "UPDATE session SET to_phone_received = ?, to_phone_buffered_bytes = ? WHERE id = 1",
     release: "UPDATE session SET to_phone_delivered = ?, to_phone_buffered_bytes = to_phone_buffered_bytes - ? WHERE id = 1",
   },
 } as const satisfies Record<Direction, Record<string, string>>;
 
 interface Known {
   cursor: RelayCursor;
-  /** The highest seq in the frame table: nothing is held past it. */
+  /** The highest seq in the frame table or waiting to be written: nothing is held past it. */
   highestStored: number;
+  /** Frames waiting to be written, in the order they came. */
+  unwritten: Frame[];
+  /** Whether `received` and the bytes held moved since the last write. */
+  moved: boolean;
 }
 
 export class SqlFrameStore implements FrameStore {
@@ -39,7 +46,7 @@ export class SqlFrameStore implements FrameStore {
     if (!known) {
       const row = this.sql.exec<{ received: number; delivered: number; bytes: number }>(CURSOR_SQL[direction].read).one();
       const highest = this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM frame WHERE direction = ?", direction).one().seq ?? 0;
-      known = { cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes }, highestStored: highest };
+      known = { cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes }, highestStored: highest, unwritten: [], moved: false };
       this.known.set(direction, known);
     }
     return known;
@@ -50,46 +57,88 @@ export class SqlFrameStore implements FrameStore {
   }
 
   insert(direction: Direction, frame: Frame): boolean {
-    const inserted = this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, frame.seq, frame.data).rowsWritten > 0;
     const known = this.read(direction);
+    // Past the highest seq, no frame can have this one's: no need to look.
+    if (frame.seq <= known.highestStored) {
+      if (known.unwritten.some((waiting) => waiting.seq === frame.seq)) return false;
+      if (this.sql.exec("SELECT 1 FROM frame WHERE direction = ? AND seq = ?", direction, frame.seq).toArray().length > 0) return false;
+    }
+    known.unwritten.push(frame);
     known.highestStored = Math.max(known.highestStored, frame.seq);
-    return inserted;
+    return true;
   }
 
   framesAfter(direction: Direction, seq: number): Frame[] {
-    if (seq >= this.read(direction).highestStored) return [];
-    return this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, seq).toArray();
+    const known = this.read(direction);
+    if (seq >= known.highestStored) return [];
+    const written = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, seq).toArray();
+    const waiting = known.unwritten.filter((frame) => frame.seq > seq);
+    return waiting.length === 0 ? written : [...written, ...waiting].sort((a, b) => a.seq - b.seq);
   }
 
   advance(direction: Direction, received: number, addedBytes: number): void {
-    this.sql.exec(CURSOR_SQL[direction].advance, received, addedBytes);
-    const { cursor } = this.read(direction);
-    cursor.received = received;
-    cursor.bufferedBytes += addedBytes;
+    const known = this.read(direction);
+    known.cursor.received = received;
+    known.cursor.bufferedBytes += addedBytes;
+    known.moved = true;
   }
 
   release(direction: Direction, seq: number): void {
-    let freed = 0;
-    for (const row of this.sql.exec<{ bytes: number }>("DELETE FROM frame WHERE direction = ? AND seq <= ? RETURNING length(data) AS bytes", direction, seq)) freed += row.bytes;
-    this.sql.exec(CURSOR_SQL[direction].release, seq, freed);
-    const { cursor } = this.read(direction);
-    cursor.delivered = seq;
-    cursor.bufferedBytes -= freed;
+    this.flush();
+    this.storage.transactionSync(() => {
+      let freed = 0;
+      for (const row of this.sql.exec<{ bytes: number }>("DELETE FROM frame WHERE direction = ? AND seq <= ? RETURNING length(data) AS bytes", direction, seq)) freed += row.bytes;
+      this.sql.exec(CURSOR_SQL[direction].release, seq, freed);
+      const { cursor } = this.read(direction);
+      cursor.delivered = seq;
+      cursor.bufferedBytes -= freed;
+    });
   }
 
-  /** A transaction that throws rolls back, and so does what is known in memory. */
+  /** Whether frames or cursor moves wait to be written. */
+  unflushed(): boolean {
+    for (const known of this.known.values()) if (known.moved || known.unwritten.length > 0) return true;
+    return false;
+  }
+
+  /** Writes what waits, in one transaction; what is known in memory is then what the database says. */
+  flush(): void {
+    if (!this.unflushed()) return;
+    this.storage.transactionSync(() => {
+      for (const [direction, known] of this.known) {
+        for (const frame of known.unwritten) this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, frame.seq, frame.data);
+        if (known.moved) this.sql.exec(CURSOR_SQL[direction].write, known.cursor.received, known.cursor.bufferedBytes);
+      }
+    });
+    for (const known of this.known.values()) {
+      known.unwritten = [];
+      known.moved = false;
+    }
+  }
+
+  /**
+   * All or nothing: a body that throws leaves what is known, and what waits
+   * to be written, as it found them. Only `release` writes (after a flush,
+   * in a transaction of its own), so rolling back memory is enough.
+   */
   transaction<T>(body: () => T): T {
-    const before = new Map([...this.known].map(([direction, known]) => [direction, { cursor: { ...known.cursor }, highestStored: known.highestStored }]));
+    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length, moved: known.moved }));
     try {
-      return this.storage.transactionSync(body);
+      return body();
     } catch (error) {
+      const restored = new Map<Direction, Known>();
+      for (const { direction, cursor, highestStored, waiting, moved } of before) {
+        const known = this.known.get(direction)!;
+        restored.set(direction, { cursor, highestStored, unwritten: known.unwritten.slice(0, waiting), moved: known.moved || moved });
+      }
+      // A direction first read by the body is read again.
       this.known.clear();
-      for (const [direction, known] of before) this.known.set(direction, known);
+      for (const [direction, known] of restored) this.known.set(direction, known);
       throw error;
     }
   }
 
-  /** The session's storage was deleted. */
+  /** The session's storage was deleted, with nothing waiting to be written into it. */
   forget(): void {
     this.known.clear();
   }

@@ -102,8 +102,21 @@ export class Sockets {
 }
 
 export function send(ws: WebSocket, message: ServerMessage): void {
+  transmit(ws, JSON.stringify(message));
+}
+
+/**
+ * Forwards a relay frame: its JSON put together directly, which is exactly
+ * what `send` would write, since the seq is an integer and the data base64url
+ * (nothing to escape), without scanning a frame's kilobytes for escapes.
+ */
+export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }): void {
+  transmit(ws, `{"type":"frame","seq":${frame.seq},"data":"${frame.data}"}`);
+}
+
+function transmit(ws: WebSocket, text: string): void {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(text);
   } catch {
     // A socket closing under us; the close handler does the bookkeeping.
   }
