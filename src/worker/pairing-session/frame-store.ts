@@ -1,11 +1,11 @@
 // The relay buffer's storage in the session's SQLite: the `frame` table, and
 // each direction's cursor in the session row (a column set per direction,
-// named here once rather than built from strings). The cursors and the
-// highest stored seq are kept in memory, and new frames and cursor moves are
+// named here once rather than built from strings). The cursors and the size
+// of each frame held are kept in memory, and new frames and cursor moves are
 // written behind: they wait in memory until `flush` writes them all in one
 // transaction, so a burst of frames costs one write, not one per frame.
-// Whatever reads the table, or says where the relay stands, flushes first;
-// an evicted object reads the cursors again and loses only what it never
+// Whatever says where the relay stands flushes first (relay.ts); an evicted
+// object reads the cursors and sizes again, and loses only what it never
 // flushed, which no sender was told was stored.
 import type { Direction } from "../../shared/protocol";
 import type { Frame, FrameStore, RelayCursor } from "./relay-buffer";
@@ -14,12 +14,12 @@ const CURSOR_SQL = {
   to_browser: {
     read: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
     write: "UPDATE session SET to_browser_received = ?, to_browser_buffered_bytes = ? WHERE id = 1",
-    release: "UPDATE session SET to_browser_delivered = ?, to_browser_buffered_bytes = to_browser_buffered_bytes - ? WHERE id = 1",
+    release: "UPDATE session SET to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
   },
   to_phone: {
     read: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
     write: "UPDATE session SET to_phone_received = ?, to_phone_buffered_bytes = ? WHERE id = 1",
-    release: "UPDATE session SET to_phone_delivered = ?, to_phone_buffered_bytes = to_phone_buffered_bytes - ? WHERE id = 1",
+    release: "UPDATE session SET to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
   },
 } as const satisfies Record<Direction, Record<string, string>>;
 
@@ -27,6 +27,8 @@ interface Known {
   cursor: RelayCursor;
   /** The highest seq in the frame table or waiting to be written: nothing is held past it. */
   highestStored: number;
+  /** The size of each frame held, by seq, so freeing frames need not read them. */
+  sizes: Map<number, number>;
   /** Frames waiting to be written, in the order they came. */
   unwritten: Frame[];
   /** Whether `received` and the bytes held moved since the last write. */
@@ -45,8 +47,14 @@ export class SqlFrameStore implements FrameStore {
     let known = this.known.get(direction);
     if (!known) {
       const row = this.sql.exec<{ received: number; delivered: number; bytes: number }>(CURSOR_SQL[direction].read).one();
-      const highest = this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM frame WHERE direction = ?", direction).one().seq ?? 0;
-      known = { cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes }, highestStored: highest, unwritten: [], moved: false };
+      const held = this.sql.exec<{ seq: number; bytes: number }>("SELECT seq, length(data) AS bytes FROM frame WHERE direction = ? ORDER BY seq", direction).toArray();
+      known = {
+        cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes },
+        highestStored: held.at(-1)?.seq ?? 0,
+        sizes: new Map(held.map(({ seq, bytes }) => [seq, bytes])),
+        unwritten: [],
+        moved: false,
+      };
       this.known.set(direction, known);
     }
     return known;
@@ -58,11 +66,8 @@ export class SqlFrameStore implements FrameStore {
 
   insert(direction: Direction, frame: Frame): boolean {
     const known = this.read(direction);
-    // Past the highest seq, no frame can have this one's: no need to look.
-    if (frame.seq <= known.highestStored) {
-      if (known.unwritten.some((waiting) => waiting.seq === frame.seq)) return false;
-      if (this.sql.exec("SELECT 1 FROM frame WHERE direction = ? AND seq = ?", direction, frame.seq).toArray().length > 0) return false;
-    }
+    if (known.sizes.has(frame.seq)) return false;
+    known.sizes.set(frame.seq, frame.data.length);
     known.unwritten.push(frame);
     known.highestStored = Math.max(known.highestStored, frame.seq);
     return true;
@@ -85,14 +90,16 @@ export class SqlFrameStore implements FrameStore {
 
   release(direction: Direction, seq: number): void {
     this.flush();
+    const known = this.read(direction);
+    const freed = [...known.sizes].filter(([held]) => held <= seq);
+    const bufferedBytes = known.cursor.bufferedBytes - freed.reduce((sum, [, bytes]) => sum + bytes, 0);
     this.storage.transactionSync(() => {
-      let freed = 0;
-      for (const row of this.sql.exec<{ bytes: number }>("DELETE FROM frame WHERE direction = ? AND seq <= ? RETURNING length(data) AS bytes", direction, seq)) freed += row.bytes;
-      this.sql.exec(CURSOR_SQL[direction].release, seq, freed);
-      const { cursor } = this.read(direction);
-      cursor.delivered = seq;
-      cursor.bufferedBytes -= freed;
+      this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, seq);
+      this.sql.exec(CURSOR_SQL[direction].release, seq, bufferedBytes);
     });
+    for (const [held] of freed) known.sizes.delete(held);
+    known.cursor.delivered = seq;
+    known.cursor.bufferedBytes = bufferedBytes;
   }
 
   /** Whether frames or cursor moves wait to be written. */
@@ -129,7 +136,8 @@ export class SqlFrameStore implements FrameStore {
       const restored = new Map<Direction, Known>();
       for (const { direction, cursor, highestStored, waiting, moved } of before) {
         const known = this.known.get(direction)!;
-        restored.set(direction, { cursor, highestStored, unwritten: known.unwritten.slice(0, waiting), moved: known.moved || moved });
+        for (const frame of known.unwritten.slice(waiting)) known.sizes.delete(frame.seq);
+        restored.set(direction, { cursor, highestStored, sizes: known.sizes, unwritten: known.unwritten.slice(0, waiting), moved: known.moved || moved });
       }
       // A direction first read by the body is read again.
       this.known.clear();
