@@ -1,37 +1,42 @@
 // The relay buffer's storage in the session's SQLite: the `frame` table, and
 // each direction's cursor in the session row (a column set per direction,
 // named here once rather than built from strings). The cursors and the size
-// of each frame held are kept in memory, and new frames and cursor moves are
-// written behind: they wait in memory until `flush` writes them all in one
-// transaction, so a burst of frames costs one write, not one per frame.
-// Whatever says where the relay stands flushes first (relay.ts); an evicted
-// object reads the cursors and sizes again, and loses only what it never
-// flushed, which no sender was told was stored.
+// of each frame held are kept in memory, and changes are written behind:
+// frames taken, cursor moves and frames freed wait in memory until `flush`
+// writes them all in one transaction, so a burst costs one write, not one
+// per frame, and a frame the receiver acknowledges before the write is never
+// written at all. Whatever says where the relay stands flushes first
+// (relay.ts). An evicted object, or one whose write failed, reads the
+// database again: it loses only what it never wrote, which no sender was
+// told was stored.
 import type { Direction } from "../../shared/protocol";
 import type { Frame, FrameStore, RelayCursor } from "./relay-buffer";
 
 const CURSOR_SQL = {
   to_browser: {
     read: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
-    write: "UPDATE session SET to_browser_received = ?, to_browser_buffered_bytes = ? WHERE id = 1",
-    release: "UPDATE session SET to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
+    write: "UPDATE session SET to_browser_received = ?, to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
   },
   to_phone: {
     read: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
-    write: "UPDATE session SET to_phone_received = ?, to_phone_buffered_bytes = ? WHERE id = 1",
-    release: "UPDATE session SET to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
+    write: "UPDATE session SET to_phone_received = ?, to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
   },
 } as const satisfies Record<Direction, Record<string, string>>;
+
+/** Frames per INSERT: a query binds at most 100 values on Durable Objects, three a frame. */
+const ROWS_PER_INSERT = 33;
 
 interface Known {
   cursor: RelayCursor;
   /** The highest seq in the frame table or waiting to be written: nothing is held past it. */
   highestStored: number;
-  /** The size of each frame held, by seq, so freeing frames need not read them. */
+  /** The size of each frame held (written or not), by seq, so freeing frames need not read them. */
   sizes: Map<number, number>;
   /** Frames waiting to be written, in the order they came. */
   unwritten: Frame[];
-  /** Whether `received` and the bytes held moved since the last write. */
+  /** Written frames up to this seq are to be deleted. */
+  freedUpTo: number;
+  /** Whether the cursor moved since the last write. */
   moved: boolean;
 }
 
@@ -53,6 +58,7 @@ export class SqlFrameStore implements FrameStore {
         highestStored: held.at(-1)?.seq ?? 0,
         sizes: new Map(held.map(({ seq, bytes }) => [seq, bytes])),
         unwritten: [],
+        freedUpTo: 0,
         moved: false,
       };
       this.known.set(direction, known);
@@ -88,56 +94,75 @@ export class SqlFrameStore implements FrameStore {
     known.moved = true;
   }
 
+  /** Frees the frames up to `seq` and records them delivered, written at once with whatever waits; freed frames not written yet never are. */
   release(direction: Direction, seq: number): void {
-    this.flush();
     const known = this.read(direction);
-    const freed = [...known.sizes].filter(([held]) => held <= seq);
-    const bufferedBytes = known.cursor.bufferedBytes - freed.reduce((sum, [, bytes]) => sum + bytes, 0);
-    this.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, seq);
-      this.sql.exec(CURSOR_SQL[direction].release, seq, bufferedBytes);
-    });
-    for (const [held] of freed) known.sizes.delete(held);
+    for (const [held, bytes] of known.sizes) {
+      if (held > seq) continue;
+      known.sizes.delete(held);
+      known.cursor.bufferedBytes -= bytes;
+    }
+    known.unwritten = known.unwritten.filter((frame) => frame.seq > seq);
+    known.freedUpTo = seq;
     known.cursor.delivered = seq;
-    known.cursor.bufferedBytes = bufferedBytes;
+    known.moved = true;
+    this.flush();
   }
 
-  /** Whether frames or cursor moves wait to be written. */
-  unflushed(): boolean {
+  /** Whether anything waits to be written. */
+  private unflushed(): boolean {
     for (const known of this.known.values()) if (known.moved || known.unwritten.length > 0) return true;
     return false;
   }
 
-  /** Writes what waits, in one transaction; what is known in memory is then what the database says. */
+  /**
+   * Writes what waits in one transaction (frames freed, frames taken, the
+   * cursors): what is known in memory is then what the database says. If the
+   * write fails, memory is forgotten and the database read again: what was
+   * never written was never acknowledged.
+   */
   flush(): void {
     if (!this.unflushed()) return;
-    this.storage.transactionSync(() => {
-      for (const [direction, known] of this.known) {
-        for (const frame of known.unwritten) this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, frame.seq, frame.data);
-        if (known.moved) this.sql.exec(CURSOR_SQL[direction].write, known.cursor.received, known.cursor.bufferedBytes);
-      }
-    });
+    try {
+      this.storage.transactionSync(() => {
+        for (const [direction, known] of this.known) {
+          if (known.freedUpTo > 0) this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, known.freedUpTo);
+          for (let start = 0; start < known.unwritten.length; start += ROWS_PER_INSERT) this.insertRows(direction, known.unwritten.slice(start, start + ROWS_PER_INSERT));
+          if (known.moved) this.sql.exec(CURSOR_SQL[direction].write, known.cursor.received, known.cursor.delivered, known.cursor.bufferedBytes);
+        }
+      });
+    } catch (error) {
+      this.forget();
+      throw error;
+    }
     for (const known of this.known.values()) {
       known.unwritten = [];
+      known.freedUpTo = 0;
       known.moved = false;
     }
   }
 
+  private insertRows(direction: Direction, frames: Frame[]): void {
+    const values = frames.map(() => "(?, ?, ?)").join(", ");
+    this.sql.exec(`INSERT INTO frame (direction, seq, data) VALUES ${values}`, ...frames.flatMap((frame) => [direction, frame.seq, frame.data]));
+  }
+
   /**
    * All or nothing: a body that throws leaves what is known, and what waits
-   * to be written, as it found them. Only `release` writes (after a flush,
-   * in a transaction of its own), so rolling back memory is enough.
+   * to be written, as it found them. (A body writes nothing itself: only
+   * `flush` does, and undoes nothing.)
    */
   transaction<T>(body: () => T): T {
-    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length, moved: known.moved }));
+    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length }));
     try {
       return body();
     } catch (error) {
       const restored = new Map<Direction, Known>();
-      for (const { direction, cursor, highestStored, waiting, moved } of before) {
-        const known = this.known.get(direction)!;
+      for (const { direction, cursor, highestStored, waiting } of before) {
+        const known = this.known.get(direction);
+        if (!known) continue;
         for (const frame of known.unwritten.slice(waiting)) known.sizes.delete(frame.seq);
-        restored.set(direction, { cursor, highestStored, sizes: known.sizes, unwritten: known.unwritten.slice(0, waiting), moved: known.moved || moved });
+        restored.set(direction, { ...known, cursor, highestStored, unwritten: known.unwritten.slice(0, waiting) });
       }
       // A direction first read by the body is read again.
       this.known.clear();
@@ -146,7 +171,7 @@ export class SqlFrameStore implements FrameStore {
     }
   }
 
-  /** The session's storage was deleted, with nothing waiting to be written into it. */
+  /** The session's storage was deleted, or a write failed: the database is read again when next needed. */
   forget(): void {
     this.known.clear();
   }

@@ -11,7 +11,9 @@
 // so `stored` never runs ahead of the disk. A frame is forwarded as soon as
 // it is in order, before it is written: if the object fails before the
 // write, its sender was never told `stored` and sends it again, and the
-// receiver drops a seq it already has (relay-channel.ts).
+// receiver drops a seq it already has (relay-channel.ts). An ack is written
+// at once, with whatever waits (frames it frees that were not written yet
+// never are), and `delivered` follows the write.
 import { LIMITS, type Direction } from "../../shared/protocol";
 import type { SessionParts } from "./parts";
 import { acknowledge, receive, unacknowledged } from "./relay-buffer";
