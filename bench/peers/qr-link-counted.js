@@ -1,4 +1,4 @@
-// QR Link with counters, for the bench only: the Worker and both Durable
+// QR Link with counters, for the bench only: the Worker and the Durable
 // Object classes from src/worker/index.ts, unchanged, each entry point wrapped
 // to count what Cloudflare bills (Worker requests, Durable Object requests,
 // incoming WebSocket messages, alarm invocations, rows written and read, and
@@ -146,6 +146,7 @@ function counted(Base, cls) {
 
 export const PairingSession = counted(qrLink.PairingSession, "PairingSession");
 export const Account = counted(qrLink.Account, "Account");
+export const MediaBlobs = counted(qrLink.MediaBlobs, "MediaBlobs");
 
 /** Primitives for the pairing decomposition, each on an object of its own. */
 export class BenchProbe extends DurableObject {
