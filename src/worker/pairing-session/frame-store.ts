@@ -97,13 +97,17 @@ export class SqlFrameStore implements FrameStore {
   /** Frees the frames up to `seq` and records them delivered, written at once with whatever waits; freed frames not written yet never are. */
   release(direction: Direction, seq: number): void {
     const known = this.read(direction);
+    let freed = 0;
     for (const [held, bytes] of known.sizes) {
       if (held > seq) continue;
       known.sizes.delete(held);
       known.cursor.bufferedBytes -= bytes;
+      freed += 1;
     }
-    known.unwritten = known.unwritten.filter((frame) => frame.seq > seq);
-    known.freedUpTo = seq;
+    const unwritten = known.unwritten.filter((frame) => frame.seq > seq);
+    // Only frames already written need deleting.
+    if (freed > known.unwritten.length - unwritten.length) known.freedUpTo = seq;
+    known.unwritten = unwritten;
     known.cursor.delivered = seq;
     known.moved = true;
     this.flush();
@@ -123,14 +127,17 @@ export class SqlFrameStore implements FrameStore {
    */
   flush(): void {
     if (!this.unflushed()) return;
+    const writes: (() => void)[] = [];
+    for (const [direction, known] of this.known) {
+      const { freedUpTo, unwritten, cursor } = known;
+      if (freedUpTo > 0) writes.push(() => this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, freedUpTo));
+      for (let start = 0; start < unwritten.length; start += ROWS_PER_INSERT) writes.push(() => this.insertRows(direction, unwritten.slice(start, start + ROWS_PER_INSERT)));
+      if (known.moved) writes.push(() => this.sql.exec(CURSOR_SQL[direction].write, cursor.received, cursor.delivered, cursor.bufferedBytes));
+    }
     try {
-      this.storage.transactionSync(() => {
-        for (const [direction, known] of this.known) {
-          if (known.freedUpTo > 0) this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, known.freedUpTo);
-          for (let start = 0; start < known.unwritten.length; start += ROWS_PER_INSERT) this.insertRows(direction, known.unwritten.slice(start, start + ROWS_PER_INSERT));
-          if (known.moved) this.sql.exec(CURSOR_SQL[direction].write, known.cursor.received, known.cursor.delivered, known.cursor.bufferedBytes);
-        }
-      });
+      // One statement is all or nothing by itself (an ack of frames never written moves only a cursor); more go in a transaction.
+      if (writes.length === 1) writes[0]!();
+      else this.storage.transactionSync(() => writes.forEach((write) => write()));
     } catch (error) {
       this.forget();
       throw error;

@@ -26,14 +26,6 @@ export const INBOUND: Record<Role, Direction> = { browser: "to_browser", phone: 
 const RECEIVER: Record<Direction, Role> = { to_browser: "browser", to_phone: "phone" };
 const SENDER: Record<Direction, Role> = { to_browser: "phone", to_phone: "browser" };
 
-/**
- * How long a burst waits in memory before it is written: long enough that a
- * receiver that is there acknowledges a lone frame first (it is then never
- * written: the bench's paced relay costs a third less CPU a frame), too short
- * for a sender to notice its `stored` tick come later.
- */
-const BURST_WRITE_DELAY_MS = 10;
-
 const BUFFER_LIMITS = { frames: LIMITS.bufferFrames, bytes: LIMITS.bufferBytes, frameBytes: LIMITS.relayMessageBytes };
 
 export class Relay {
@@ -89,11 +81,11 @@ export class Relay {
     }
   }
 
-  /** The burst is written a moment after its first frame, once the messages waiting behind it are handled. */
+  /** The burst ends once the messages already waiting are handled: a timer runs after them. */
   private writeSoon(): void {
     if (this.writeScheduled) return;
     this.writeScheduled = true;
-    setTimeout(() => this.writeBurst(), BURST_WRITE_DELAY_MS);
+    setTimeout(() => this.writeBurst(), 0);
   }
 
   /** Writes the burst in one transaction, then tells each of its senders how far the relay holds its frames. */
