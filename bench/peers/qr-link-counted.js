@@ -1,4 +1,4 @@
-// QR Link with counters, for the bench only: the Worker and both Durable
+// QR Link with counters, for the bench only: the Worker and the Durable
 // Object classes from src/worker/index.ts, unchanged, each entry point wrapped
 // to count what Cloudflare bills (Worker requests, Durable Object requests,
 // incoming WebSocket messages, alarm invocations, rows written and read, and

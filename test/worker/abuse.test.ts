@@ -119,6 +119,8 @@ describe("messages per socket", () => {
     const phone = pair.phoneSocket;
     phone.send({ type: "frame", seq: 1, data: "AAAA" });
     await pair.browser.waitFor("frame");
+    // Its `stored` comes once its burst is written; every repeat after that is answered at once.
+    await phone.waitFor("stored");
     await spend(phone, 2 * socketRate - 1);
 
     phone.send({ type: "frame", seq: 2, data: "BBBB" });
@@ -144,6 +146,7 @@ describe("messages per socket", () => {
     const browser = endpoint(pair.browser, sessionId, "to_phone", pair.browserKeys);
     await phone.channel.send("first");
     await pair.browser.until(() => browser.received.length === 1, "the first frame");
+    await pair.phoneSocket.waitFor("stored");
     // The phone's time moves on as soon as it is told to wait, before its retry.
     pair.phoneSocket.subscribe((message) => message.type === "error" && clock.advance(message.retryAfterMs ?? 0));
     await spend(pair.phoneSocket, 2 * socketRate - 1);

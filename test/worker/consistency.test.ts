@@ -222,6 +222,8 @@ describe("the relay buffer", () => {
     const browser = await resumeBrowser(pair.browser, pair.deviceKey);
     await browser.until(() => browser.all("frame").length === stored.seq, "the held frames");
     browser.send({ type: "ack", seq: stored.seq });
+    // The room the ack frees is there once the phone is told `delivered` (on another socket, the frames could overtake the ack).
+    await pair.phoneSocket.waitFor("delivered");
     for (let seq = stored.seq + 1; seq <= 140; seq++) pair.phoneSocket.send({ type: "frame", seq, data });
     await browser.until(() => browser.all("frame").length === 140, "every frame");
     expect(browser.all("frame").map((frame) => frame.seq)).toEqual(Array.from({ length: 140 }, (_, index) => index + 1));

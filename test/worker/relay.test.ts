@@ -227,6 +227,53 @@ describe("the relay", () => {
     expect(browser.received).toEqual(texts("burst", 200));
   });
 
+  it("writes a burst at once, forwards it in order, and says `stored` for it only once it is written", async () => {
+    const pair = await linkedPair();
+    for (let seq = 1; seq <= 100; seq++) pair.phoneSocket.send({ type: "frame", seq, data: `AAAA${seq}` });
+    await storedUpTo(pair.phoneSocket, 100);
+    await pair.browser.until(() => pair.browser.all("frame").length === 100, "the whole burst at the browser");
+    expect(pair.browser.all("frame").map((frame) => frame.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    const told = pair.phoneSocket.all("stored").map((stored) => stored.seq);
+    // Fewer answers than frames: one a burst, each further than the last.
+    expect(told.length).toBeLessThan(100);
+    expect(told).toEqual([...told].sort((a, b) => a - b));
+    // What the phone was told is in the database: an object evicted now still has it.
+    await abortAllDurableObjects();
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 100 });
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame WHERE direction = 'to_browser'").one().n)).toBe(100);
+  });
+
+  it("counts exactly the bytes it holds, across a burst, an eviction and acks", async () => {
+    const pair = await linkedPair();
+    const heldBytes = () =>
+      runInDurableObject(pair.browser.stub, (_instance, state) => ({
+        counted: state.storage.sql.exec("SELECT to_browser_buffered_bytes AS n FROM session").one().n,
+        held: state.storage.sql.exec("SELECT coalesce(sum(length(data)), 0) AS n FROM frame WHERE direction = 'to_browser'").one().n,
+      }));
+    // Frame n is n bytes: 1 to 30 in order, 35 held ahead of a gap; after the eviction 35 again, and 31.
+    for (let seq = 1; seq <= 30; seq++) pair.phoneSocket.send({ type: "frame", seq, data: "B".repeat(seq) });
+    pair.phoneSocket.send({ type: "frame", seq: 35, data: "C".repeat(35) });
+    await storedUpTo(pair.phoneSocket, 30);
+    expect(await heldBytes()).toEqual({ counted: 465 + 35, held: 465 + 35 });
+
+    await abortAllDurableObjects();
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    await phoneAgain.waitFor("ready");
+    phoneAgain.send({ type: "frame", seq: 35, data: "C".repeat(35) });
+    phoneAgain.send({ type: "frame", seq: 31, data: "D".repeat(31) });
+    await storedUpTo(phoneAgain, 31);
+    expect(await heldBytes()).toEqual({ counted: 465 + 35 + 31, held: 465 + 35 + 31 });
+
+    const browser = await resumeBrowser(pair.browser, pair.deviceKey);
+    await browser.until(() => browser.all("frame").length === 31, "the 31 frames in order");
+    browser.send({ type: "ack", seq: 20 });
+    await phoneAgain.waitFor("delivered");
+    // Frames 21 to 31 (frame n is n bytes) and the held 35 are left.
+    const left = 11 * 26 + 35;
+    expect(await heldBytes()).toEqual({ counted: left, held: left });
+  });
+
   it("closes a socket that sends an oversized or malformed frame", async () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "A".repeat(LIMITS.relayMessageBytes) });

@@ -7,7 +7,7 @@ import type { CodeLinking } from "./code";
 import type { Lifecycle } from "./lifecycle";
 import type { SessionParts } from "./parts";
 import type { Relay } from "./relay";
-import { close, send, type SocketAttachment } from "./sockets";
+import { attach, close, send, type SocketAttachment } from "./sockets";
 import type { LinkedSession, Session } from "./session";
 
 /** The socket a message came on, and the session as it stands. */
@@ -112,7 +112,7 @@ async function resume({ parts, relay, lifecycle }: Handlers, { ws, session, atta
   }
   for (const other of parts.sockets.of("browser")) if (other !== ws) close(other, CLOSE_CODES.replaced, "replaced by a newer connection");
   const now = Date.now();
-  ws.serializeAttachment({ role: "browser", verified: true, connectedAt: now } satisfies SocketAttachment);
+  attach(ws, { role: "browser", verified: true, connectedAt: now });
   relay.start(ws, session, "browser");
   await lifecycle.rearm();
   await lifecycle.browserActive(now);

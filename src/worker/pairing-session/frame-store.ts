@@ -1,29 +1,43 @@
 // The relay buffer's storage in the session's SQLite: the `frame` table, and
 // each direction's cursor in the session row (a column set per direction,
-// named here once rather than built from strings). The cursors and the
-// highest stored seq are also kept in memory, so a frame in order costs one
-// insert and one update, with no read: every write goes through here, and an
-// evicted object reads them again.
+// named here once rather than built from strings). The cursors and the size
+// of each frame held are kept in memory, and changes are written behind:
+// frames taken, cursor moves and frames freed wait in memory until `flush`
+// writes them all in one transaction, so a burst costs one write, not one
+// per frame, and a frame the receiver acknowledges before the write is never
+// written at all. Whatever says where the relay stands flushes first
+// (relay.ts). An evicted object, or one whose write failed, reads the
+// database again: it loses only what it never wrote, which no sender was
+// told was stored.
 import type { Direction } from "../../shared/protocol";
 import type { Frame, FrameStore, RelayCursor } from "./relay-buffer";
 
 const CURSOR_SQL = {
   to_browser: {
     read: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
-    advance: "UPDATE session SET to_browser_received = ?, to_browser_buffered_bytes = to_browser_buffered_bytes + ? WHERE id = 1",
-    release: "UPDATE session SET to_browser_delivered = ?, to_browser_buffered_bytes = to_browser_buffered_bytes - ? WHERE id = 1",
+    write: "UPDATE session SET to_browser_received = ?, to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
   },
   to_phone: {
     read: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
-    advance: "UPDATE session SET to_phone_received = ?, to_phone_buffered_bytes = to_phone_buffered_bytes + ? WHERE id = 1",
-    release: "UPDATE session SET to_phone_delivered = ?, to_phone_buffered_bytes = to_phone_buffered_bytes - ? WHERE id = 1",
+    write: "UPDATE session SET to_phone_received = ?, to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
   },
 } as const satisfies Record<Direction, Record<string, string>>;
 
+/** Frames per INSERT: a query binds at most 100 values on Durable Objects, three a frame. */
+const ROWS_PER_INSERT = 33;
+
 interface Known {
   cursor: RelayCursor;
-  /** The highest seq in the frame table: nothing is held past it. */
+  /** The highest seq in the frame table or waiting to be written: nothing is held past it. */
   highestStored: number;
+  /** The size of each frame held (written or not), by seq, so freeing frames need not read them. */
+  sizes: Map<number, number>;
+  /** Frames waiting to be written, in the order they came. */
+  unwritten: Frame[];
+  /** Written frames up to this seq are to be deleted. */
+  freedUpTo: number;
+  /** Whether the cursor moved since the last write. */
+  moved: boolean;
 }
 
 export class SqlFrameStore implements FrameStore {
@@ -38,8 +52,15 @@ export class SqlFrameStore implements FrameStore {
     let known = this.known.get(direction);
     if (!known) {
       const row = this.sql.exec<{ received: number; delivered: number; bytes: number }>(CURSOR_SQL[direction].read).one();
-      const highest = this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM frame WHERE direction = ?", direction).one().seq ?? 0;
-      known = { cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes }, highestStored: highest };
+      const held = this.sql.exec<{ seq: number; bytes: number }>("SELECT seq, length(data) AS bytes FROM frame WHERE direction = ? ORDER BY seq", direction).toArray();
+      known = {
+        cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes },
+        highestStored: held.at(-1)?.seq ?? 0,
+        sizes: new Map(held.map(({ seq, bytes }) => [seq, bytes])),
+        unwritten: [],
+        freedUpTo: 0,
+        moved: false,
+      };
       this.known.set(direction, known);
     }
     return known;
@@ -50,46 +71,114 @@ export class SqlFrameStore implements FrameStore {
   }
 
   insert(direction: Direction, frame: Frame): boolean {
-    const inserted = this.sql.exec("INSERT OR IGNORE INTO frame (direction, seq, data) VALUES (?, ?, ?)", direction, frame.seq, frame.data).rowsWritten > 0;
     const known = this.read(direction);
+    if (known.sizes.has(frame.seq)) return false;
+    known.sizes.set(frame.seq, frame.data.length);
+    known.unwritten.push(frame);
     known.highestStored = Math.max(known.highestStored, frame.seq);
-    return inserted;
+    return true;
   }
 
   framesAfter(direction: Direction, seq: number): Frame[] {
-    if (seq >= this.read(direction).highestStored) return [];
-    return this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, seq).toArray();
+    const known = this.read(direction);
+    if (seq >= known.highestStored) return [];
+    const written = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, seq).toArray();
+    const waiting = known.unwritten.filter((frame) => frame.seq > seq);
+    return waiting.length === 0 ? written : [...written, ...waiting].sort((a, b) => a.seq - b.seq);
   }
 
   advance(direction: Direction, received: number, addedBytes: number): void {
-    this.sql.exec(CURSOR_SQL[direction].advance, received, addedBytes);
-    const { cursor } = this.read(direction);
-    cursor.received = received;
-    cursor.bufferedBytes += addedBytes;
+    const known = this.read(direction);
+    known.cursor.received = received;
+    known.cursor.bufferedBytes += addedBytes;
+    known.moved = true;
   }
 
+  /** Frees the frames up to `seq` and records them delivered, written at once with whatever waits; freed frames not written yet never are. */
   release(direction: Direction, seq: number): void {
+    const known = this.read(direction);
     let freed = 0;
-    for (const row of this.sql.exec<{ bytes: number }>("DELETE FROM frame WHERE direction = ? AND seq <= ? RETURNING length(data) AS bytes", direction, seq)) freed += row.bytes;
-    this.sql.exec(CURSOR_SQL[direction].release, seq, freed);
-    const { cursor } = this.read(direction);
-    cursor.delivered = seq;
-    cursor.bufferedBytes -= freed;
+    for (const [held, bytes] of known.sizes) {
+      if (held > seq) continue;
+      known.sizes.delete(held);
+      known.cursor.bufferedBytes -= bytes;
+      freed += 1;
+    }
+    const unwritten = known.unwritten.filter((frame) => frame.seq > seq);
+    // Only frames already written need deleting.
+    if (freed > known.unwritten.length - unwritten.length) known.freedUpTo = seq;
+    known.unwritten = unwritten;
+    known.cursor.delivered = seq;
+    known.moved = true;
+    this.flush();
   }
 
-  /** A transaction that throws rolls back, and so does what is known in memory. */
-  transaction<T>(body: () => T): T {
-    const before = new Map([...this.known].map(([direction, known]) => [direction, { cursor: { ...known.cursor }, highestStored: known.highestStored }]));
+  /** Whether anything waits to be written. */
+  private unflushed(): boolean {
+    for (const known of this.known.values()) if (known.moved || known.unwritten.length > 0) return true;
+    return false;
+  }
+
+  /**
+   * Writes what waits in one transaction (frames freed, frames taken, the
+   * cursors): what is known in memory is then what the database says. If the
+   * write fails, memory is forgotten and the database read again: what was
+   * never written was never acknowledged.
+   */
+  flush(): void {
+    if (!this.unflushed()) return;
+    const writes: (() => void)[] = [];
+    for (const [direction, known] of this.known) {
+      const { freedUpTo, unwritten, cursor } = known;
+      if (freedUpTo > 0) writes.push(() => this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, freedUpTo));
+      for (let start = 0; start < unwritten.length; start += ROWS_PER_INSERT) writes.push(() => this.insertRows(direction, unwritten.slice(start, start + ROWS_PER_INSERT)));
+      if (known.moved) writes.push(() => this.sql.exec(CURSOR_SQL[direction].write, cursor.received, cursor.delivered, cursor.bufferedBytes));
+    }
     try {
-      return this.storage.transactionSync(body);
+      // One statement is all or nothing by itself (an ack of frames never written moves only a cursor); more go in a transaction.
+      if (writes.length === 1) writes[0]!();
+      else this.storage.transactionSync(() => writes.forEach((write) => write()));
     } catch (error) {
+      this.forget();
+      throw error;
+    }
+    for (const known of this.known.values()) {
+      known.unwritten = [];
+      known.freedUpTo = 0;
+      known.moved = false;
+    }
+  }
+
+  private insertRows(direction: Direction, frames: Frame[]): void {
+    const values = frames.map(() => "(?, ?, ?)").join(", ");
+    this.sql.exec(`INSERT INTO frame (direction, seq, data) VALUES ${values}`, ...frames.flatMap((frame) => [direction, frame.seq, frame.data]));
+  }
+
+  /**
+   * All or nothing: a body that throws leaves what is known, and what waits
+   * to be written, as it found them. (A body writes nothing itself: only
+   * `flush` does, and undoes nothing.)
+   */
+  transaction<T>(body: () => T): T {
+    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length }));
+    try {
+      return body();
+    } catch (error) {
+      const restored = new Map<Direction, Known>();
+      for (const { direction, cursor, highestStored, waiting } of before) {
+        const known = this.known.get(direction);
+        if (!known) continue;
+        for (const frame of known.unwritten.slice(waiting)) known.sizes.delete(frame.seq);
+        restored.set(direction, { ...known, cursor, highestStored, unwritten: known.unwritten.slice(0, waiting) });
+      }
+      // A direction first read by the body is read again.
       this.known.clear();
-      for (const [direction, known] of before) this.known.set(direction, known);
+      for (const [direction, known] of restored) this.known.set(direction, known);
       throw error;
     }
   }
 
-  /** The session's storage was deleted. */
+  /** The session's storage was deleted, or a write failed: the database is read again when next needed. */
   forget(): void {
     this.known.clear();
   }

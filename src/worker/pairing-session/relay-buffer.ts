@@ -24,7 +24,7 @@ export interface FrameStore {
   framesAfter(direction: Direction, seq: number): Frame[];
   /** Moves `received` and adds to the bytes held. */
   advance(direction: Direction, received: number, addedBytes: number): void;
-  /** Deletes the frames up to `seq` and records them delivered. */
+  /** Deletes the frames up to `seq` and records them delivered, all or nothing. */
   release(direction: Direction, seq: number): void;
   transaction<T>(body: () => T): T;
 }
@@ -83,7 +83,7 @@ export function receive(store: FrameStore, direction: Direction, frame: Frame, l
 export function acknowledge(store: FrameStore, direction: Direction, seq: number): boolean {
   const cursor = store.cursor(direction);
   if (seq <= cursor.delivered || seq > cursor.received) return false;
-  store.transaction(() => store.release(direction, seq));
+  store.release(direction, seq);
   return true;
 }
 

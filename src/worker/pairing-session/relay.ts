@@ -1,10 +1,23 @@
 // The relay on the session's sockets: a socket that starts is told where the
-// relay stands and sent what it has not acknowledged; frames are stored, then
-// acknowledged to their sender and forwarded in order; acks free them.
+// relay stands and sent what it has not acknowledged; frames are forwarded in
+// order, and acknowledged to their sender once stored; acks free them.
+//
+// A burst is written once: frames taken one message after another wait in
+// memory (frame-store.ts) until the burst ends, then go in one transaction,
+// and each sender is told `stored` after it. Durable Objects hold every
+// message sent after a storage write until the write is durable (the output
+// gate: https://developers.cloudflare.com/durable-objects/glossary/ "output
+// gate", and https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/),
+// so `stored` never runs ahead of the disk. A frame is forwarded as soon as
+// it is in order, before it is written: if the object fails before the
+// write, its sender was never told `stored` and sends it again, and the
+// receiver drops a seq it already has (relay-channel.ts). An ack is written
+// at once, with whatever waits (frames it frees that were not written yet
+// never are), and `delivered` follows the write.
 import { LIMITS, type Direction } from "../../shared/protocol";
 import type { SessionParts } from "./parts";
 import { acknowledge, receive, unacknowledged } from "./relay-buffer";
-import { send, type Role } from "./sockets";
+import { closeOnError, send, sendFrame, type Role } from "./sockets";
 import type { LinkedSession } from "./session";
 
 /** Which way a frame from this role travels, and which way the frames it receives travel. */
@@ -16,6 +29,10 @@ const SENDER: Record<Direction, Role> = { to_browser: "phone", to_phone: "browse
 const BUFFER_LIMITS = { frames: LIMITS.bufferFrames, bytes: LIMITS.bufferBytes, frameBytes: LIMITS.relayMessageBytes };
 
 export class Relay {
+  /** Senders owed a `stored` for frames taken since the last write, with the direction they send in. */
+  private readonly owed = new Map<WebSocket, Direction>();
+  private writeScheduled = false;
+
   constructor(private readonly parts: SessionParts) {}
 
   presence() {
@@ -24,6 +41,7 @@ export class Relay {
 
   /** Tells the socket where the relay stands, then sends it every frame it has not acknowledged, in order. */
   start(ws: WebSocket, session: LinkedSession, role: Role): void {
+    this.parts.frames.flush();
     const outbound = this.parts.frames.cursor(OUTBOUND[role]);
     send(ws, {
       type: "ready",
@@ -34,7 +52,7 @@ export class Relay {
       phone: this.presence(),
       presenceCheckMs: this.parts.config.phoneOfflineMs,
     });
-    for (const frame of unacknowledged(this.parts.frames, INBOUND[role])) send(ws, { type: "frame", seq: frame.seq, data: frame.data });
+    for (const frame of unacknowledged(this.parts.frames, INBOUND[role])) sendFrame(ws, frame);
   }
 
   frame(ws: WebSocket, session: LinkedSession, role: Role, seq: number, data: string): void {
@@ -42,9 +60,11 @@ export class Relay {
     const receipt = receive(this.parts.frames, direction, { seq, data }, BUFFER_LIMITS);
     switch (receipt.kind) {
       case "repeat":
+        // It may count frames of this burst not yet written: they are written first.
+        this.parts.frames.flush();
         return send(ws, { type: "stored", seq: receipt.stored });
       case "held":
-        return;
+        return this.writeSoon();
       case "refused":
         return send(
           ws,
@@ -53,11 +73,35 @@ export class Relay {
             : { type: "error", code: "buffer_full", message: `the other side is away and ${receipt.waiting} frames are waiting; try again later` },
         );
       case "stored":
-        send(ws, { type: "stored", seq: receipt.stored });
         for (const receiver of this.readySockets(RECEIVER[direction], session)) {
-          for (const frame of receipt.forward) send(receiver, { type: "frame", seq: frame.seq, data: frame.data });
+          for (const frame of receipt.forward) sendFrame(receiver, frame);
         }
+        this.owed.set(ws, direction);
+        this.writeSoon();
     }
+  }
+
+  /** The burst ends once the messages already waiting are handled: a timer runs after them. */
+  private writeSoon(): void {
+    if (this.writeScheduled) return;
+    this.writeScheduled = true;
+    setTimeout(() => this.writeBurst(), 0);
+  }
+
+  /** Writes the burst in one transaction, then tells each of its senders how far the relay holds its frames. */
+  private writeBurst(): void {
+    this.writeScheduled = false;
+    const owed = [...this.owed];
+    this.owed.clear();
+    // An ended session's storage is about to go; nothing is stored for it.
+    if (this.parts.store.session()?.state !== "linked") return;
+    try {
+      this.parts.frames.flush();
+    } catch (error) {
+      for (const [ws] of owed) closeOnError(ws, error);
+      return;
+    }
+    for (const [ws, direction] of owed) send(ws, { type: "stored", seq: this.parts.frames.cursor(direction).received });
   }
 
   /** The receiver has processed everything up to `seq`: the sender is told it was delivered. */

@@ -8,8 +8,26 @@ import type { WatchedSocket } from "./deadlines";
 export type SocketAttachment = { role: "browser"; verified: boolean; nonce?: string; connectedAt: number } | { role: "phone"; connectedAt: number };
 export type Role = SocketAttachment["role"];
 
-/** Reads a socket's attachment back; a socket without a valid one (never ours) is treated as gone. */
+/** Each awake socket's attachment as last written or read: a busy socket's is not deserialized on every message. */
+const attachments = new WeakMap<WebSocket, SocketAttachment | null>();
+
+/** Writes a socket's attachment; every write goes through here, so what `attachmentOf` keeps is never stale. */
+export function attach(ws: WebSocket, attachment: SocketAttachment): void {
+  ws.serializeAttachment(attachment);
+  attachments.set(ws, attachment);
+}
+
+/** A socket's attachment; a socket without a valid one (never ours) is treated as gone. */
 export function attachmentOf(ws: WebSocket): SocketAttachment | null {
+  let attachment = attachments.get(ws);
+  if (attachment === undefined) {
+    attachment = readAttachment(ws);
+    attachments.set(ws, attachment);
+  }
+  return attachment;
+}
+
+function readAttachment(ws: WebSocket): SocketAttachment | null {
   const value = ws.deserializeAttachment() as Partial<SocketAttachment> | null;
   if (!value || typeof value.connectedAt !== "number") return null;
   if (value.role === "phone") return { role: "phone", connectedAt: value.connectedAt };
@@ -28,7 +46,7 @@ export class Sockets {
   accept(attachment: SocketAttachment, subprotocol?: string): { socket: WebSocket; response: Response } {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [attachment.role]);
-    server.serializeAttachment(attachment);
+    attach(server, attachment);
     return { socket: server, response: upgraded(client, subprotocol) };
   }
 
@@ -102,8 +120,21 @@ export class Sockets {
 }
 
 export function send(ws: WebSocket, message: ServerMessage): void {
+  transmit(ws, JSON.stringify(message));
+}
+
+/**
+ * Forwards a relay frame: its JSON put together directly, which is exactly
+ * what `send` would write, since the seq is an integer and the data base64url
+ * (nothing to escape), without scanning a frame's kilobytes for escapes.
+ */
+export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }): void {
+  transmit(ws, `{"type":"frame","seq":${frame.seq},"data":"${frame.data}"}`);
+}
+
+function transmit(ws: WebSocket, text: string): void {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(text);
   } catch {
     // A socket closing under us; the close handler does the bookkeeping.
   }
