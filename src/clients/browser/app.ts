@@ -182,9 +182,17 @@ async function startPairing(): Promise<void> {
   }
 }
 
+/** Back to a code to scan; a link that ended gave up writing the store (clearLink), so the next link claims it again. */
 function returnToPairing(notice: string): void {
   showNotice(notice);
-  void startPairing();
+  if (holdsTab) void claimStore().then((claimed) => (claimed ? startPairing() : undefined));
+}
+
+/** Makes this tab the link's writer, or shows why it cannot link. */
+async function claimStore(): Promise<boolean> {
+  if (await claimLinkWriter().then(() => true, () => false)) return true;
+  showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
+  return false;
 }
 
 /** "Link with phone number instead": the QR session closes, and the page asks for the number. */
@@ -238,10 +246,7 @@ runInOneTab("qr-link", async () => {
     screen?.stop();
     screen = null;
   };
-  if (!(await claimLinkWriter().then(() => true, () => false))) {
-    showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
-    return stop;
-  }
+  if (!(await claimStore())) return stop;
   const stored = await loadLink().catch(() => null);
   if (stored) void showChats(stored);
   else void startPairing();

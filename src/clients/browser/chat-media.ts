@@ -28,16 +28,35 @@ export class ChatMedia {
   private receiving: Promise<void> = Promise.resolve();
   /** The object URL last opened, revoked when the next one opens, so the page does not hold every file it showed. */
   private shownUrl: string | null = null;
-  /** Another window took over: uploads here stop at their next part, and that window goes on with them. */
-  private stopped = false;
+  /** Why this browser stopped using the link here (another window took over, or it ended); null while in use. */
+  private stopped: string | null = null;
+  /** Aborts every request under way once stopped, so nothing here writes after the link is gone. */
+  private readonly stopping = new AbortController();
+  /** Everything under way that may write the store: stop() waits for it. */
+  private readonly work = new Set<Promise<unknown>>();
 
   constructor(link: { linkId?: string; deviceKey: CryptoKey }) {
     // A link from before link ids cannot sign media requests: it has to be linked again for photos.
-    this.client = link.linkId ? new BlobClient(location.origin, deviceSigner(location.origin, link.linkId, link.deviceKey)) : null;
+    const fetcher = (request: Request) => fetch(request, { signal: this.stopping.signal });
+    this.client = link.linkId ? new BlobClient(location.origin, deviceSigner(location.origin, link.linkId, link.deviceKey), fetcher) : null;
   }
 
-  stop(): void {
-    this.stopped = true;
+  /**
+   * Stops every upload and download here, for `reason`, and settles once none
+   * can write any more: a logout clears the store only after this, so no
+   * photo or upload of the account comes back into it.
+   */
+  async stop(reason: string): Promise<void> {
+    this.stopped = reason;
+    this.stopping.abort(new Error(reason));
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  /** Runs `step` as work stop() waits for. */
+  private track<T>(step: Promise<T>): Promise<T> {
+    this.work.add(step);
+    void step.finally(() => this.work.delete(step)).catch(() => undefined);
+    return step;
   }
 
   /**
@@ -45,7 +64,11 @@ export class ChatMedia {
    * before anything is uploaded), and keeps it with its upload, so the upload
    * survives a reload; null after telling the user why not.
    */
-  async keep(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+  keep(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+    return this.track(this.keepNow(file, message));
+  }
+
+  private async keepNow(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
     if (!this.client) return this.fail(RELINK);
     const kind: BlobKind = /^image\/(png|jpeg|webp|gif)$/.test(file.type) ? "photo" : "file";
     try {
@@ -67,12 +90,16 @@ export class ChatMedia {
    * `attached` is the file as the user gave it, read rather than the copy
    * while this page has it.
    */
-  async upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
+  upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
+    return this.track(this.uploadNow(pending, attached));
+  }
+
+  private async uploadNow(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
     if (!this.client) return this.fail(RELINK);
     const file = attached ?? (await loadUploadFile(pending.message.id));
     if (!file) return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
     const read = async (offset: number, length: number) => {
-      if (this.stopped) throw new Error("QR Link is open in another window, which goes on with this upload");
+      if (this.stopped) throw new Error(this.stopped);
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
     };
     let what = pending.blob ? `Resuming ${pending.name}` : `Sending ${pending.name}`;
@@ -104,6 +131,7 @@ export class ChatMedia {
           what = `Sending ${pending.name} again from the start (its unfinished upload had expired)`;
           continue;
         }
+        if (this.stopped) return this.fail(`${pending.name}: ${this.stopped}.`);
         const reason = error instanceof Error ? error.message : String(error);
         return this.fail(`${pending.name}: the upload stopped (${reason}). It is tried again when the connection is back, or when this page is opened again.`);
       }
@@ -121,15 +149,22 @@ export class ChatMedia {
   receive(attachment: Attachment): void {
     if (!this.client || attachment.kind !== "photo") return;
     const { blobId } = attachment;
-    this.receiving = this.receiving
-      .then(async () => {
-        if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment);
-      })
-      .catch(() => undefined);
+    this.receiving = this.track(
+      this.receiving
+        .then(async () => {
+          if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment);
+        })
+        .catch(() => undefined),
+    );
   }
 
   /** Opens an attachment, from the copy kept here or else fetched and checked: a photo shows full size, a file is saved. */
-  async open(attachment: Attachment): Promise<void> {
+  open(attachment: Attachment): Promise<void> {
+    return this.track(this.openNow(attachment));
+  }
+
+  private async openNow(attachment: Attachment): Promise<void> {
+    if (this.stopped) return;
     try {
       let file = await this.cache.get(attachment.blobId);
       if (!file) {

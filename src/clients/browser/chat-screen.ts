@@ -92,18 +92,24 @@ export class ChatScreen {
     void this.restored.then(() => this.resumeUploads());
   }
 
-  /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
+  /** Another tab took the link over: this one closes its socket and writes nothing more; that tab goes on with the uploads. */
   stop(): void {
-    this.finished = true;
-    this.listeners.abort();
-    this.media.stop();
-    this.connection.close();
-    document.title = "QR Link";
+    void this.halt("QR Link is open in another window, which goes on with this upload");
   }
 
+  /** Closes the socket and settles once no upload or download here can write any more. */
+  private halt(reason: string): Promise<void> {
+    this.finished = true;
+    this.listeners.abort();
+    this.connection.close();
+    document.title = "QR Link";
+    return this.media.stop(reason);
+  }
+
+  /** The link ended (logged out here or on the phone): forgets it only once nothing here can write it back. */
   private async end(notice: string): Promise<void> {
     if (this.finished) return;
-    this.stop();
+    await this.halt("This browser is no longer linked");
     await clearLink();
     this.onEnded(notice);
   }
