@@ -64,11 +64,11 @@ export class ChatMedia {
    * before anything is uploaded), and keeps it with its upload, so the upload
    * survives a reload; null after telling the user why not.
    */
-  keep(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
-    return this.track(this.keepNow(file, message));
+  prepareUpload(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+    return this.track(this.prepareUploadNow(file, message));
   }
 
-  private async keepNow(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+  private async prepareUploadNow(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
     if (!this.client) return this.fail(RELINK);
     const kind: BlobKind = /^image\/(png|jpeg|webp|gif)$/.test(file.type) ? "photo" : "file";
     try {
