@@ -145,22 +145,28 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
     await tab.goto(`${server.url}/favicon.svg`);
     await tab.evaluate(bundled.outputFiles[0]!.text);
     const result = await tab.evaluate(async () => {
-      type Cache = { keep(id: string, file: Blob): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
+      type Cache = { keep(id: string, file: Blob, how: "sent" | "opened" | "received"): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
       const { MediaCache, claimLinkWriter } = (window as unknown as { cached: { MediaCache: new (limit: number, now: () => number) => Cache; claimLinkWriter(): Promise<void> } }).cached;
       await claimLinkWriter();
       let tick = 0;
       const cache = new MediaCache(3_000, () => ++tick);
       const file = (bytes: number) => new Blob([new Uint8Array(bytes).fill(bytes % 251)]);
-      const kept = async () => (await Promise.all(["a", "b", "c", "d", "e", "f", "huge"].map(async (id) => ((await cache.has(id)) ? id : null)))).filter(Boolean);
-      for (const id of ["a", "b", "c"]) await cache.keep(id, file(1_000));
+      const kept = async () => (await Promise.all(["a", "b", "c", "d", "e", "f", "g", "h", "huge"].map(async (id) => ((await cache.has(id)) ? id : null)))).filter(Boolean);
+      for (const id of ["a", "b", "c"]) await cache.keep(id, file(1_000), "opened");
       await cache.get("a");
-      const fourth = await cache.keep("d", file(1_000));
+      const fourth = await cache.keep("d", file(1_000), "opened");
       const afterFourth = await kept();
-      const huge = await cache.keep("huge", file(3_001));
+      const huge = await cache.keep("huge", file(3_001), "opened");
       const afterHuge = await kept();
-      await Promise.all([cache.keep("e", file(1_500)), cache.keep("f", file(1_500))]);
+      await Promise.all([cache.keep("e", file(1_500), "opened"), cache.keep("f", file(1_500), "sent")]);
       const opened = await cache.get("e");
-      return { fourth, afterFourth, huge, afterHuge, afterTwo: await kept(), opened: opened && [...new Uint8Array(await opened.arrayBuffer()).slice(0, 2)].concat(opened.size) };
+      const afterTwo = await kept();
+      // A photo fetched in the background makes no room, and, kept, is never evicted before it is opened.
+      const noRoom = await cache.keep("g", file(1), "received");
+      await cache.keep("f", file(500), "sent");
+      const unseen = await cache.keep("g", file(1_000), "received");
+      const pushing = await cache.keep("h", file(2_000), "opened");
+      return { fourth, afterFourth, huge, afterHuge, afterTwo, opened: opened && [...new Uint8Array(await opened.arrayBuffer()).slice(0, 2)].concat(opened.size), noRoom, unseen, pushing, afterUnseen: await kept() };
     });
     // Opening "a" made it the most recent: "b", used longest ago, made room for "d".
     expect(result.fourth).toBe(true);
@@ -171,7 +177,30 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
     // Two kept at once still leave no more than 3,000 bytes, each kept whole.
     expect(result.afterTwo).toEqual(["e", "f"]);
     expect(result.opened).toEqual([1_500 % 251, 1_500 % 251, 1_500]);
+    expect(result.noRoom).toBe(false);
+    expect(result.unseen).toBe(true);
+    // "h" made room from the opened "e" and "f", never from the unseen "g".
+    expect(result.pushing).toBe(true);
+    expect(result.afterUnseen).toEqual(["g", "h"]);
     await tab.context().close();
+  });
+
+  it("tells the server again, once the relay is back, of a photo it keeps whose acknowledgement failed", async () => {
+    // The first acknowledgement dies on the way; the photo is kept and noted as not yet acknowledged.
+    let refused = 0;
+    await page.route(/\/api\/blobs\/[\w-]{22}\/fetched$/, (route) => (refused++ === 0 ? route.abort("internetdisconnected") : route.continue()));
+    await page.fill("#composer-input", "A photo for the record please");
+    await page.press("#composer-input", "Enter");
+    await expect.poll(() => storedKeys(page).then((keys) => keys.filter((key) => key.startsWith("media-unacknowledged:"))), { timeout: 10_000 }).toHaveLength(1);
+    const blobId = (await storedKeys(page)).find((key) => key.startsWith("media-unacknowledged:"))!.slice("media-unacknowledged:".length);
+    expect(await storedKeys(page)).toContain(`media:${blobId}`);
+
+    const acknowledged = page.waitForResponse((response) => response.url().endsWith(`/${blobId}/fetched`) && response.status() === 200, { timeout: 15_000 });
+    await page.context().setOffline(true);
+    await page.context().setOffline(false);
+    await acknowledged;
+    await expect.poll(() => storedKeys(page).then((keys) => keys.filter((key) => key.startsWith("media-unacknowledged:"))), { timeout: 10_000 }).toEqual([]);
+    await page.unrouteAll();
   });
 
   it("logging out while a photo downloads and a file uploads leaves nothing of the account in IndexedDB, however late they finish", async () => {

@@ -12,7 +12,7 @@ import { BLOB_CHUNK_BYTES } from "../../shared/blob-crypto";
 import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../shared/protocol";
 import { keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
-import { MediaCache } from "./media-cache";
+import { MediaCache, type Kept } from "./media-cache";
 
 /** The longest side of a thumbnail, in pixels. */
 const THUMBNAIL_PIXELS = 64;
@@ -120,7 +120,7 @@ export class ChatMedia {
         const { kind, mime, name, thumbnail } = pending;
         const attachment: Attachment = { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
         // The sender opens its own file from its copy: the server waits only for the other devices to fetch it.
-        await this.cache.keep(sent.blobId, typedFile(file, attachment));
+        await this.cache.keep(sent.blobId, typedFile(file, attachment), "sent");
         this.status(null);
         return attachment;
       } catch (error) {
@@ -152,7 +152,7 @@ export class ChatMedia {
     this.receiving = this.track(
       this.receiving
         .then(async () => {
-          if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment);
+          if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment, "received");
         })
         .catch(() => undefined),
     );
@@ -169,7 +169,7 @@ export class ChatMedia {
       let file = await this.cache.get(attachment.blobId);
       if (!file) {
         if (!this.client) return void this.fail(RELINK);
-        file = await this.fetch(attachment, this.progress(`Fetching ${attachment.name}`));
+        file = await this.fetch(attachment, "opened", this.progress(`Fetching ${attachment.name}`));
         this.status(null);
       }
       if (this.shownUrl) URL.revokeObjectURL(this.shownUrl);
@@ -185,22 +185,50 @@ export class ChatMedia {
     }
   }
 
-  /** Downloads an attachment once however often it is asked for while under way. */
-  private fetch(attachment: Attachment, progress?: Progress): Promise<Blob> {
+  /**
+   * Downloads an attachment once however often it is asked for while under
+   * way (a click on a photo still arriving in the background waits for it,
+   * and it is then kept as opened).
+   */
+  private fetch(attachment: Attachment, how: Exclude<Kept, "sent">, progress?: Progress): Promise<Blob> {
     const { blobId } = attachment;
     let fetching = this.fetching.get(blobId);
     if (!fetching) {
-      fetching = this.download(attachment, progress).finally(() => this.fetching.delete(blobId));
+      fetching = this.download(attachment, how, progress).finally(() => this.fetching.delete(blobId));
       this.fetching.set(blobId, fetching);
+    } else if (how === "opened") {
+      fetching = fetching.then(async (file) => ((await this.cache.has(blobId)) ? file : this.keepAndAcknowledge(blobId, file, how)));
     }
     return fetching;
   }
 
-  /** Downloads, checks and keeps a blob; the server hears this browser has it only once it is kept, so it is never deleted while no copy is held here. */
-  private async download(attachment: Attachment, progress?: Progress): Promise<Blob> {
-    const file = typedFile(await this.client!.download(attachment, progress), attachment);
-    if (await this.cache.keep(attachment.blobId, file)) void this.client!.fetched(attachment.blobId).catch(() => undefined);
+  /**
+   * Downloads, checks and keeps a blob; the server hears this browser has it
+   * only once it is kept, so it is never deleted while no copy is held here.
+   * One fetched in the background that finds no room is not kept: the server
+   * keeps it until it is opened.
+   */
+  private async download(attachment: Attachment, how: Exclude<Kept, "sent">, progress?: Progress): Promise<Blob> {
+    return this.keepAndAcknowledge(attachment.blobId, typedFile(await this.client!.download(attachment, progress), attachment), how);
+  }
+
+  private async keepAndAcknowledge(blobId: string, file: Blob, how: Exclude<Kept, "sent">): Promise<Blob> {
+    if (await this.cache.keep(blobId, file, how)) void this.acknowledge(blobId);
     return file;
+  }
+
+  /** Tells the server this browser keeps the blob; one that fails is told again when the relay is back (acknowledgeKept). */
+  private acknowledge(blobId: string): Promise<void> {
+    return this.client!.fetched(blobId).then(
+      () => this.cache.acknowledged(blobId),
+      () => undefined,
+    );
+  }
+
+  /** Tells the server again of every kept file it has not heard of: the relay is back, or the page opened again. */
+  acknowledgeKept(): void {
+    if (!this.client || this.stopped) return;
+    void this.track(this.cache.unacknowledged().then((blobIds) => Promise.all(blobIds.map((blobId) => this.acknowledge(blobId))))).catch(() => undefined);
   }
 
   /** The bar follows every part; the words (a polite live region) change every tenth, so a screen reader is not flooded. */

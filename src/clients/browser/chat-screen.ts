@@ -93,6 +93,8 @@ export class ChatScreen {
     void this.restored.then(() => this.post(this.state.synced ? { kind: "sync_request", since: this.state.version } : { kind: "sync_request" }));
     // The server is reachable again (or the page was opened again): uploads that were cut off go on.
     void this.restored.then(() => this.resumeUploads());
+    // The server may not have heard of every file kept here: it deletes one only once it has.
+    this.media.acknowledgeKept();
   }
 
   /** Another tab took the link over: this one closes its socket and writes nothing more; that tab goes on with the uploads. */
