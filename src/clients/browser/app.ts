@@ -209,11 +209,16 @@ async function startCodePairing(number: string): Promise<void> {
   if (!holdsTab) return;
   screen?.stop();
   setState("loading");
-  // Loaded only when asked for: the PAKE's curve (@noble/curves) costs every page load tens of milliseconds otherwise.
-  const [{ BrowserCodePairing }, { CodeScreen }] = await Promise.all([import("./code-pairing"), import("./code-screen")]);
-  const pairing = await BrowserCodePairing.create();
-  // Checked again after the await: a tab that lost the lock meanwhile opens no session.
-  if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
+  try {
+    // Loaded only when asked for: the PAKE's curve (@noble/curves) costs every page load tens of milliseconds otherwise.
+    const [{ BrowserCodePairing }, { CodeScreen }] = await Promise.all([import("./code-pairing"), import("./code-screen")]);
+    const pairing = await BrowserCodePairing.create();
+    // Checked again after the await: a tab that lost the lock meanwhile opens no session.
+    if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
+  } catch {
+    // The code's part of the page could not be loaded (the connection dropped, or a new version replaced it): the QR code still works.
+    showError("Linking with a phone number is not available right now", "This page could not load what it needs for it. Check the connection; Try again links with a QR code.");
+  }
 }
 
 $("code-number-form").addEventListener("submit", (event) => {
