@@ -10,7 +10,7 @@
 import { BlobClient, BlobRequestError, deviceSigner, type Progress } from "../../shared/blob-transfer";
 import { BLOB_CHUNK_BYTES } from "../../shared/blob-crypto";
 import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../shared/protocol";
-import { keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
+import { forgetUpload, keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
 import { MediaCache, type Kept } from "./media-cache";
 
@@ -97,7 +97,11 @@ export class ChatMedia {
   private async uploadNow(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
     if (!this.client) return this.fail(RELINK);
     const file = attached ?? (await loadUploadFile(pending.message.id));
-    if (!file) return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
+    if (!file) {
+      // Nothing can ever send it: forgotten, so it is said once, not at every reconnect.
+      await forgetUpload(pending.message.id);
+      return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
+    }
     const read = async (offset: number, length: number) => {
       if (this.stopped) throw new Error(this.stopped);
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
