@@ -8,10 +8,9 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build as esbuild } from "esbuild";
 import type { APIResponse, Browser, Page, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, missingTools, saveArtifact } from "./chromium";
+import { bundleForPage, launchChromium, missingTools, saveArtifact } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
 import { runPhone, spawnPhone, type RunningPhone } from "./phone-cli";
 
@@ -134,16 +133,10 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
 
   it("keeps what it fetched within its bound in IndexedDB, evicting the least recently opened first, even with two kept at once", async () => {
     // The cache's own code, bundled for a page of its own (its own IndexedDB), with a bound of 3,000 bytes and a clock that ticks per use.
-    const bundled = await esbuild({
-      stdin: { contents: 'export { MediaCache } from "./src/clients/browser/media-cache"; export { claimLinkWriter } from "./src/clients/browser/link-store";', resolveDir: process.cwd() },
-      bundle: true,
-      format: "iife",
-      globalName: "cached",
-      write: false,
-    });
+    const bundled = await bundleForPage('export { MediaCache } from "./src/clients/browser/media-cache"; export { claimLinkWriter } from "./src/clients/browser/link-store";', "cached");
     const tab = await (await chromium.newContext()).newPage();
     await tab.goto(`${server.url}/favicon.svg`);
-    await tab.evaluate(bundled.outputFiles[0]!.text);
+    await tab.evaluate(bundled);
     const result = await tab.evaluate(async () => {
       type Cache = { keep(id: string, file: Blob, how: "sent" | "opened" | "received"): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
       const { MediaCache, claimLinkWriter } = (window as unknown as { cached: { MediaCache: new (limit: number, now: () => number) => Cache; claimLinkWriter(): Promise<void> } }).cached;

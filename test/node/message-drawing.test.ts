@@ -2,10 +2,9 @@
 // page put before while a new message arrives, a tick that changes, and
 // switching chats and back each show every message once and in order, and a
 // tick redraws only its own bubble.
-import { build as esbuild } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, missingTools } from "./chromium";
+import { bundleForPage, launchChromium, missingTools } from "./chromium";
 
 const skipReason = missingTools();
 
@@ -20,19 +19,13 @@ describe.skipIf(skipReason)("drawing the open conversation, in Chromium", () => 
   let page: Page;
 
   beforeAll(async () => {
-    const bundled = await esbuild({
-      stdin: { contents: 'export { renderChats } from "./src/clients/browser/chat-render";', resolveDir: process.cwd() },
-      bundle: true,
-      format: "iife",
-      globalName: "render",
-      write: false,
-    });
+    const bundled = await bundleForPage('export { renderChats } from "./src/clients/browser/chat-render";', "render");
     chromium = await launchChromium();
     page = await chromium.newPage();
     await page.setContent(
       '<div id="phone-banner"></div><ul id="chat-list"></ul><h2 id="conversation-title"></h2><ol id="messages" style="height:200px;overflow:auto"></ol><input id="composer-input">',
     );
-    await page.evaluate(bundled.outputFiles[0]!.text);
+    await page.evaluate(bundled);
   });
 
   afterAll(async () => {
