@@ -13,6 +13,7 @@ import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../share
 import { forgetUpload, keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
 import { MediaCache, type Kept } from "./media-cache";
+import { showAttachment, typedFile } from "./media-view";
 
 /** The longest side of a thumbnail, in pixels. */
 const THUMBNAIL_PIXELS = 64;
@@ -26,8 +27,6 @@ export class ChatMedia {
   private readonly fetching = new Map<string, Promise<Blob>>();
   /** Photos that arrived are fetched one after another, behind this. */
   private receiving: Promise<void> = Promise.resolve();
-  /** The object URL last opened, revoked when the next one opens, so the page does not hold every file it showed. */
-  private shownUrl: string | null = null;
   /** Why this browser stopped using the link here (another window took over, or it ended); null while in use. */
   private stopped: string | null = null;
   /** Aborts every request under way once stopped, so nothing here writes after the link is gone. */
@@ -176,10 +175,7 @@ export class ChatMedia {
         file = await this.fetch(attachment, "opened", this.progress(`Fetching ${attachment.name}`));
         this.status(null);
       }
-      if (this.shownUrl) URL.revokeObjectURL(this.shownUrl);
-      this.shownUrl = URL.createObjectURL(file);
-      if (attachment.kind === "photo") showFullSize(this.shownUrl, attachment.name);
-      else saveAs(this.shownUrl, attachment.name);
+      showAttachment(file, attachment);
     } catch (error) {
       // The server answers 403 for a blob it deleted (every device had it, or it expired): not a fault, and nothing here can bring it back.
       if (error instanceof BlobRequestError && error.status === 403) {
@@ -260,11 +256,6 @@ export class ChatMedia {
   }
 }
 
-/** A photo as its own type, to show; a file as plain bytes, so the browser only ever saves it, never renders it. */
-function typedFile(content: BlobPart, attachment: Attachment): Blob {
-  return new Blob([content], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" });
-}
-
 /** A JPEG data URL of the photo at most THUMBNAIL_PIXELS on its longest side. */
 async function thumbnailOf(file: File): Promise<string | undefined> {
   try {
@@ -280,19 +271,4 @@ async function thumbnailOf(file: File): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function showFullSize(url: string, name: string): void {
-  const viewer = $<HTMLDialogElement>("media-viewer");
-  const image = $<HTMLImageElement>("media-viewer-image");
-  image.src = url;
-  image.alt = name;
-  if (!viewer.open) viewer.showModal();
-}
-
-function saveAs(url: string, name: string): void {
-  const anchor = document.createElement("a");
-  anchor.href = url;
-  anchor.download = name;
-  anchor.click();
 }
