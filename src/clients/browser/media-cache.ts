@@ -46,7 +46,9 @@ export class MediaCache {
 
   /**
    * Keeps a file, evicting the least recently opened to make room (none for
-   * one `received`), in one write; false when it was not kept (no room, the
+   * one `received`): the entries are read, then the file written and the
+   * evicted deleted in one transaction, one keep at a time (so two at once
+   * cannot overrun the bound); false when it was not kept (no room, the
    * browser's storage is full, or this tab no longer writes the link). A
    * fetched one is noted as not yet acknowledged to the server, in the same
    * write.
