@@ -13,6 +13,7 @@ import { generatedPhoto } from "../../src/clients/phone-core/generated-photo";
 import { expectAccessible } from "./axe";
 import { launchChromium, missingTools } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
+import { linkWithPhonePage, openChat, showsChats } from "./linked-browser";
 
 const skipReason = missingTools();
 const MiB = 1024 * 1024;
@@ -29,31 +30,6 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
   let b: Page;
   /** The large file A sends in one test, which B downloads in the next. */
   let archive: Buffer;
-
-  /** A browser of its own (its own IndexedDB) linked by the phone page: its code pasted, its number tapped. */
-  async function linkedBrowser(): Promise<Page> {
-    const page = await (await chromium.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
-    await page.goto(server.url);
-    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 15_000 });
-    await phonePage.click("#start-link");
-    await phonePage.fill("#paste-form input[name=text]", (await page.locator("#qr").getAttribute("data-text"))!);
-    await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
-    await phonePage.click(`#match-choices button[data-choice="${await page.locator("#match-number").textContent()}"]`);
-    await showsChats(page);
-    return page;
-  }
-
-  async function showsChats(page: Page): Promise<void> {
-    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
-  }
-
-  async function openChat(page: Page, title: string): Promise<void> {
-    await page.locator(".chat-item", { hasText: title }).click();
-    await page.waitForFunction((name) => document.getElementById("conversation-title")?.textContent?.startsWith(name), title, { timeout: 15_000 });
-  }
 
   /** The phone page's own chat screen, on `title`. */
   async function openChatOnPhone(title: string): Promise<void> {
@@ -140,8 +116,8 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await phonePage.fill("input[name=name]", "Nora");
     await phonePage.click("#register-form button[type=submit]");
     await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
-    a = await linkedBrowser();
-    b = await linkedBrowser();
+    a = (await linkWithPhonePage(chromium, server.url, phonePage)).page;
+    b = (await linkWithPhonePage(chromium, server.url, phonePage)).page;
     for (const page of [a, b]) await openChat(page, QUIET_CHAT);
   });
 
