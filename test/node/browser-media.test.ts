@@ -2,15 +2,15 @@
 // simulator (the CLI) fetches and checks them, a contact sends a photo back
 // that opens full size, a file over the limit is refused before upload, and
 // the R2 state wrangler dev keeps on disk holds no plaintext. The browser's
-// cache of what it fetched stays within its bound in IndexedDB.
+// cache of what it fetched stays within its bound in IndexedDB, and a logout
+// leaves nothing of the account there, whatever finishes after it.
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build as esbuild } from "esbuild";
-import type { Browser, Page } from "playwright-core";
+import type { APIResponse, Browser, Page, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, missingTools, saveArtifact } from "./chromium";
+import { bundleForPage, launchChromium, missingTools, saveArtifact } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
 import { runPhone, spawnPhone, type RunningPhone } from "./phone-cli";
 
@@ -133,33 +133,33 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
 
   it("keeps what it fetched within its bound in IndexedDB, evicting the least recently opened first, even with two kept at once", async () => {
     // The cache's own code, bundled for a page of its own (its own IndexedDB), with a bound of 3,000 bytes and a clock that ticks per use.
-    const bundled = await esbuild({
-      stdin: { contents: 'export { MediaCache } from "./src/clients/browser/media-cache"; export { claimLinkWriter } from "./src/clients/browser/link-store";', resolveDir: process.cwd() },
-      bundle: true,
-      format: "iife",
-      globalName: "cached",
-      write: false,
-    });
+    const bundled = await bundleForPage('export { MediaCache } from "./src/clients/browser/media-cache"; export { claimLinkWriter } from "./src/clients/browser/link-store";', "cached");
     const tab = await (await chromium.newContext()).newPage();
     await tab.goto(`${server.url}/favicon.svg`);
-    await tab.evaluate(bundled.outputFiles[0]!.text);
+    await tab.evaluate(bundled);
     const result = await tab.evaluate(async () => {
-      type Cache = { keep(id: string, file: Blob): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
+      type Cache = { keep(id: string, file: Blob, how: "sent" | "opened" | "received"): Promise<boolean>; get(id: string): Promise<Blob | null>; has(id: string): Promise<boolean> };
       const { MediaCache, claimLinkWriter } = (window as unknown as { cached: { MediaCache: new (limit: number, now: () => number) => Cache; claimLinkWriter(): Promise<void> } }).cached;
       await claimLinkWriter();
       let tick = 0;
       const cache = new MediaCache(3_000, () => ++tick);
       const file = (bytes: number) => new Blob([new Uint8Array(bytes).fill(bytes % 251)]);
-      const kept = async () => (await Promise.all(["a", "b", "c", "d", "e", "f", "huge"].map(async (id) => ((await cache.has(id)) ? id : null)))).filter(Boolean);
-      for (const id of ["a", "b", "c"]) await cache.keep(id, file(1_000));
+      const kept = async () => (await Promise.all(["a", "b", "c", "d", "e", "f", "g", "h", "huge"].map(async (id) => ((await cache.has(id)) ? id : null)))).filter(Boolean);
+      for (const id of ["a", "b", "c"]) await cache.keep(id, file(1_000), "opened");
       await cache.get("a");
-      const fourth = await cache.keep("d", file(1_000));
+      const fourth = await cache.keep("d", file(1_000), "opened");
       const afterFourth = await kept();
-      const huge = await cache.keep("huge", file(3_001));
+      const huge = await cache.keep("huge", file(3_001), "opened");
       const afterHuge = await kept();
-      await Promise.all([cache.keep("e", file(1_500)), cache.keep("f", file(1_500))]);
+      await Promise.all([cache.keep("e", file(1_500), "opened"), cache.keep("f", file(1_500), "sent")]);
       const opened = await cache.get("e");
-      return { fourth, afterFourth, huge, afterHuge, afterTwo: await kept(), opened: opened && [...new Uint8Array(await opened.arrayBuffer()).slice(0, 2)].concat(opened.size) };
+      const afterTwo = await kept();
+      // A photo fetched in the background makes no room, and, kept, is never evicted before it is opened.
+      const noRoom = await cache.keep("g", file(1), "received");
+      await cache.keep("f", file(500), "sent");
+      const unseen = await cache.keep("g", file(1_000), "received");
+      const pushing = await cache.keep("h", file(2_000), "opened");
+      return { fourth, afterFourth, huge, afterHuge, afterTwo, opened: opened && [...new Uint8Array(await opened.arrayBuffer()).slice(0, 2)].concat(opened.size), noRoom, unseen, pushing, afterUnseen: await kept() };
     });
     // Opening "a" made it the most recent: "b", used longest ago, made room for "d".
     expect(result.fourth).toBe(true);
@@ -170,6 +170,70 @@ describe.skipIf(skipReason)("photos and files in Chromium", () => {
     // Two kept at once still leave no more than 3,000 bytes, each kept whole.
     expect(result.afterTwo).toEqual(["e", "f"]);
     expect(result.opened).toEqual([1_500 % 251, 1_500 % 251, 1_500]);
+    expect(result.noRoom).toBe(false);
+    expect(result.unseen).toBe(true);
+    // "h" made room from the opened "e" and "f", never from the unseen "g".
+    expect(result.pushing).toBe(true);
+    expect(result.afterUnseen).toEqual(["g", "h"]);
     await tab.context().close();
   });
+
+  it("tells the server again, once the relay is back, of a photo it keeps whose acknowledgement failed", async () => {
+    // The first acknowledgement dies on the way; the photo is kept and noted as not yet acknowledged.
+    let refused = 0;
+    await page.route(/\/api\/blobs\/[\w-]{22}\/fetched$/, (route) => (refused++ === 0 ? route.abort("internetdisconnected") : route.continue()));
+    await page.fill("#composer-input", "A photo for the record please");
+    await page.press("#composer-input", "Enter");
+    await expect.poll(() => storedKeys(page).then((keys) => keys.filter((key) => key.startsWith("media-unacknowledged:"))), { timeout: 10_000 }).toHaveLength(1);
+    const blobId = (await storedKeys(page)).find((key) => key.startsWith("media-unacknowledged:"))!.slice("media-unacknowledged:".length);
+    expect(await storedKeys(page)).toContain(`media:${blobId}`);
+
+    const acknowledged = page.waitForResponse((response) => response.url().endsWith(`/${blobId}/fetched`) && response.status() === 200, { timeout: 15_000 });
+    await page.context().setOffline(true);
+    await page.context().setOffline(false);
+    await acknowledged;
+    await expect.poll(() => storedKeys(page).then((keys) => keys.filter((key) => key.startsWith("media-unacknowledged:"))), { timeout: 10_000 }).toEqual([]);
+    await page.unrouteAll();
+  });
+
+  it("logging out while a photo downloads and a file uploads leaves nothing of the account in IndexedDB, however late they finish", async () => {
+    // The contact's photo and the file's part reach the server while linked; their answers reach the page only after the logout.
+    const held: { route: Route; answer: Promise<APIResponse> }[] = [];
+    await page.route((url) => /^\/api\/blobs\/[\w-]{22}(\/parts\/\d+)?$/.test(url.pathname), (route) => void held.push({ route, answer: route.fetch() }));
+    await page.fill("#composer-input", "One more photo please");
+    await page.press("#composer-input", "Enter");
+    await page.setInputFiles("#attach-input", { name: "pending.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(64 * 1024, 7) });
+    await expect.poll(() => held.map(({ route }) => route.request().method()).sort(), { timeout: 10_000 }).toEqual(["GET", "PUT"]);
+    expect(await storedKeys(page)).toEqual(expect.arrayContaining([expect.stringMatching(/^upload:/), expect.stringMatching(/^upload-file:/)]));
+    for (const { answer } of held) expect((await answer).status()).toBe(200);
+
+    await page.click("#logout");
+    await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
+    // The answers arrive now: a download that was not stopped would decrypt the photo and keep it.
+    for (const { route, answer } of held) await route.fulfill({ response: await answer }).catch(() => undefined);
+    await Promise.all(held.map(({ route }) => route.request().response().catch(() => null)));
+    // Time for a late download to check and keep its photo, as it took before the logout.
+    await page.waitForTimeout(1_000);
+    // Only the id of this tab, claimed again for the next link: no chat, photo, upload or secret.
+    expect(await storedKeys(page)).toEqual(["writer"]);
+    await page.unrouteAll();
+  });
 });
+
+/** Every key in the link's IndexedDB store. */
+function storedKeys(page: Page): Promise<string[]> {
+  return page.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open("qr-link");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const keys = open.result.transaction("link").objectStore("link").getAllKeys();
+          keys.onsuccess = () => {
+            resolve(keys.result.map(String));
+            open.result.close();
+          };
+        };
+      }),
+  );
+}

@@ -354,7 +354,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     await phonePage.getByText("None.").waitFor({ timeout: 15_000 });
   });
 
-  it("lets a tab that lost the writer write nothing: every save is a compare-and-set on the writer id, in one transaction", async () => {
+  it("lets a tab that lost the writer write nothing: every save is a compare-and-set on the writer id, in one transaction; clearing gives up the writer until claimed again", async () => {
     // The store's own code, bundled for the page; two tabs of one context share its IndexedDB.
     const bundled = await esbuild({ entryPoints: ["src/clients/browser/writer-guarded-store.ts"], bundle: true, format: "iife", globalName: "guarded", write: false });
     const context = await chromium.newContext();
@@ -363,7 +363,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
       await tab.goto(`${server.url}/favicon.svg`);
       await tab.evaluate(`${bundled.outputFiles[0]!.text}; window.store = new guarded.WriterGuardedStore("writer-test", "records");`);
     }
-    type Tab = { store: { claim(): Promise<void>; put(key: string, value: unknown): Promise<void>; get(key: string): Promise<unknown>; delete(key: string): Promise<void> } };
+    type Tab = { store: { claim(): Promise<void>; clear(): Promise<void>; put(key: string, value: unknown): Promise<void>; get(key: string): Promise<unknown>; delete(key: string): Promise<void> } };
     const run = (tab: Page, action: string) =>
       tab.evaluate(
         async ([what]) => {
@@ -371,6 +371,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
           try {
             if (what === "claim") await store.claim();
             else if (what === "delete") await store.delete("link");
+            else if (what === "clear") await store.clear();
             else await store.put("link", what);
             return "ok";
           } catch (error) {
@@ -389,6 +390,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(await newer.evaluate(() => (window as unknown as Tab).store.get("link"))).toBe("older's state");
     expect(await run(newer, "newer's state")).toBe("ok");
     expect(await older.evaluate(() => (window as unknown as Tab).store.get("link"))).toBe("newer's state");
+    // A logout clears everything, the writer's id too: what was still under way in that tab writes nothing back, until the next link claims.
+    expect(await run(newer, "clear")).toBe("ok");
+    expect(await newer.evaluate(() => (window as unknown as Tab).store.get("writer"))).toBeUndefined();
+    expect(await run(newer, "a download finishing after the logout")).toMatch(/no longer writes/);
+    expect(await newer.evaluate(() => (window as unknown as Tab).store.get("link"))).toBeUndefined();
+    expect(await run(newer, "claim")).toBe("ok");
+    expect(await run(newer, "the next link")).toBe("ok");
     await context.close();
   });
 

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import jsQR from "jsqr";
+import { build as esbuild } from "esbuild";
 import { chromium, type Browser } from "playwright-core";
 import { PNG } from "pngjs";
 
@@ -57,4 +58,10 @@ export function pixelAt(png: Buffer, x: number, y: number): [number, number, num
   const image = PNG.sync.read(png);
   const offset = (image.width * Math.round(y) + Math.round(x)) * 4;
   return [image.data[offset]!, image.data[offset + 1]!, image.data[offset + 2]!];
+}
+
+/** The app's own modules, bundled into a script that puts their exports on `window[globalName]`, for a page to run apart from the app. */
+export async function bundleForPage(exports: string, globalName: string): Promise<string> {
+  const bundled = await esbuild({ stdin: { contents: exports, resolveDir: process.cwd() }, bundle: true, format: "iife", globalName, write: false });
+  return bundled.outputFiles[0]!.text;
 }

@@ -5,22 +5,18 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replyTo } from "../../src/clients/phone-core/history";
 import { PUSH_BACKLOG_FRAMES } from "../../src/clients/phone-core/phone-chats";
 import { launchChromium, missingTools } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
+import { linkWithPhonePage, newBrowser, openChat, shownNumber, showsChats, type LinkedPage } from "./linked-browser";
 import { runPhone, spawnPhone, type RunningPhone } from "./phone-cli";
 
 const skipReason = missingTools();
 /** A chat that is not open on any page when the test starts (the most recent, c1, is). */
 const QUIET_CHAT = { id: "c12", title: "Olivia Rossi" };
-
-interface LinkedPage {
-  context: BrowserContext;
-  page: Page;
-}
 
 describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
   let server: DevServer;
@@ -37,26 +33,6 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     await rm(profileDir, { recursive: true, force: true });
   });
 
-  /** A new browser (its own context: its own IndexedDB) showing a fresh code; `initScript` runs before the page's own. */
-  async function newBrowser(initScript?: () => void): Promise<{ context: BrowserContext; page: Page; qrText: string }> {
-    const context = await chromium.newContext({ viewport: { width: 1280, height: 720 } });
-    if (initScript) await context.addInitScript(initScript);
-    const page = await context.newPage();
-    await page.goto(server.url);
-    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 15_000 });
-    return { context, page, qrText: (await page.locator("#qr").getAttribute("data-text"))! };
-  }
-
-  async function shownNumber(page: Page): Promise<string> {
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
-    return (await page.locator("#match-number").textContent())!;
-  }
-
-  async function showsChats(page: Page): Promise<void> {
-    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
-  }
-
   /** What the quiet chat's contact answers to `text` (the simulator's answers are fixed by the text). */
   function answerTo(text: string): string {
     return replyTo({ ...QUIET_CHAT, group: false }, { id: "any", chatId: QUIET_CHAT.id, from: "me", text, at: 0 }).text;
@@ -64,7 +40,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
 
   /** Links a new browser with `link --once`, as a user types the number; its chats come once the phone is online. */
   async function linkWithCli(profile: string[]): Promise<LinkedPage> {
-    const { context, page, qrText } = await newBrowser();
+    const { context, page, qrText } = await newBrowser(chromium, server.url);
     const phone = spawnPhone(["link", qrText, "--once", ...profile]);
     await phone.waitForOutput(/type the number the computer shows/, 10_000);
     phone.answer(`${await shownNumber(page)}\n`);
@@ -73,25 +49,8 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
     return { context, page };
   }
 
-  /** Links a new browser with the phone page, by pasting its code and tapping its number. */
-  async function linkWithPhonePage(phonePage: Page, initScript?: () => void): Promise<LinkedPage> {
-    const { context, page, qrText } = await newBrowser(initScript);
-    await phonePage.click("#start-link");
-    await phonePage.fill("#paste-form input[name=text]", qrText);
-    await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
-    await phonePage.click(`#match-choices button[data-choice="${await shownNumber(page)}"]`);
-    await showsChats(page);
-    return { context, page };
-  }
-
   const bubble = (page: Page, text: string) => page.locator(".bubble", { hasText: text });
   const badge = (page: Page, chatId: string) => page.locator(`.chat-item[data-chat="${chatId}"] .unread`);
-
-  async function openChat(page: Page, title: string): Promise<void> {
-    await page.locator(".chat-item", { hasText: title }).click();
-    await page.waitForFunction((name) => document.getElementById("conversation-title")?.textContent?.startsWith(name), title, { timeout: 2_000 });
-  }
 
   async function send(page: Page, text: string): Promise<void> {
     await page.fill("#composer-input", text);
@@ -212,8 +171,8 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
 
   it("shows what is typed on the phone page on every linked browser, and what they send on the phone page", async () => {
     const phonePage = await registeredPhonePage("+15550032", "Dave");
-    const a = await linkWithPhonePage(phonePage);
-    const b = await linkWithPhonePage(phonePage);
+    const a = await linkWithPhonePage(chromium, server.url, phonePage);
+    const b = await linkWithPhonePage(chromium, server.url, phonePage);
 
     await sendFromPhone(phonePage, QUIET_CHAT.title, "Typed on the phone page");
     for (const page of [a.page, b.page]) {
@@ -237,7 +196,7 @@ describe.skipIf(skipReason)("many devices on one phone, in Chromium", () => {
   it("tells the user of a message that arrives while the tab is hidden, with a notification they allowed by a click and the count in the title", async () => {
     const phonePage = await registeredPhonePage("+15550033", "Erin");
     // The page's Notification and visibility, recorded: headless Chromium shows no notifications and is never hidden.
-    const a = await linkWithPhonePage(phonePage, () => {
+    const a = await linkWithPhonePage(chromium, server.url, phonePage, () => {
       const record = window as unknown as { notifications: { title: string; body: string }[]; permissionAsked: number; hidden: boolean };
       Object.assign(record, { notifications: [], permissionAsked: 0, hidden: false });
       class RecordedNotification {

@@ -7,12 +7,13 @@
 // opens again after a reload once the server deleted it.
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Browser, Page, Route } from "playwright-core";
+import type { Browser, Page, Response, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generatedPhoto } from "../../src/clients/phone-core/generated-photo";
 import { expectAccessible } from "./axe";
 import { launchChromium, missingTools } from "./chromium";
 import { startDevServer, type DevServer } from "./dev-server";
+import { linkWithPhonePage, openChat, showsChats } from "./linked-browser";
 
 const skipReason = missingTools();
 const MiB = 1024 * 1024;
@@ -29,31 +30,6 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
   let b: Page;
   /** The large file A sends in one test, which B downloads in the next. */
   let archive: Buffer;
-
-  /** A browser of its own (its own IndexedDB) linked by the phone page: its code pasted, its number tapped. */
-  async function linkedBrowser(): Promise<Page> {
-    const page = await (await chromium.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
-    await page.goto(server.url);
-    await page.waitForFunction(() => Boolean(document.querySelector<HTMLElement>("#qr")?.dataset.text), null, { timeout: 15_000 });
-    await phonePage.click("#start-link");
-    await phonePage.fill("#paste-form input[name=text]", (await page.locator("#qr").getAttribute("data-text"))!);
-    await phonePage.click("#paste-form button[type=submit]");
-    await phonePage.waitForSelector("body[data-screen=confirm]", { timeout: 15_000 });
-    await page.waitForFunction(() => /^\d{2}$/.test(document.getElementById("match-number")?.textContent ?? ""), null, { timeout: 15_000 });
-    await phonePage.click(`#match-choices button[data-choice="${await page.locator("#match-number").textContent()}"]`);
-    await showsChats(page);
-    return page;
-  }
-
-  async function showsChats(page: Page): Promise<void> {
-    await page.waitForSelector("body[data-state=chat]", { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelectorAll(".chat-item").length >= 20, null, { timeout: 15_000 });
-  }
-
-  async function openChat(page: Page, title: string): Promise<void> {
-    await page.locator(".chat-item", { hasText: title }).click();
-    await page.waitForFunction((name) => document.getElementById("conversation-title")?.textContent?.startsWith(name), title, { timeout: 15_000 });
-  }
 
   /** The phone page's own chat screen, on `title`. */
   async function openChatOnPhone(title: string): Promise<void> {
@@ -100,6 +76,19 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     return () => page.evaluate(() => (window as unknown as { mediaStatus: string[] }).mediaStatus);
   }
 
+  /** From now on until `stop`: each upload part the server stored (answered 200), by number, and each blob created (an upload started from part 0). */
+  function recordBlobWrites(page: Page): { stored: number[]; created: number; stop(): void } {
+    const record = { stored: [] as number[], created: 0, stop: () => page.off("response", seen) };
+    const seen = (response: Response) => {
+      const { pathname } = new URL(response.url());
+      const part = /^\/api\/blobs\/[\w-]{22}\/parts\/(\d+)$/.exec(pathname)?.[1];
+      if (part && response.request().method() === "PUT" && response.status() === 200) record.stored.push(Number(part));
+      if (pathname === "/api/blobs" && response.request().method() === "POST" && response.ok()) record.created++;
+    };
+    page.on("response", seen);
+    return record;
+  }
+
   /** The records this browser keeps in IndexedDB under `prefix`. */
   function storedKeys(page: Page, prefix: string): Promise<string[]> {
     return page.evaluate(
@@ -127,8 +116,8 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await phonePage.fill("input[name=name]", "Nora");
     await phonePage.click("#register-form button[type=submit]");
     await phonePage.waitForSelector("body[data-screen=home]", { timeout: 15_000 });
-    a = await linkedBrowser();
-    b = await linkedBrowser();
+    a = (await linkWithPhonePage(chromium, server.url, phonePage)).page;
+    b = (await linkWithPhonePage(chromium, server.url, phonePage)).page;
     for (const page of [a, b]) await openChat(page, QUIET_CHAT);
   });
 
@@ -195,6 +184,7 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
       held.push(route);
     });
     const statusSeen = await recordMediaStatus(a);
+    const writes = recordBlobWrites(a);
     const part1Stored = a.waitForResponse((response) => /\/parts\/1$/.test(response.url()) && response.status() === 200, { timeout: 15_000 });
     await a.fill("#composer-input", "The archive");
     await a.setInputFiles("#attach-input", { name: "archive.bin", mimeType: "application/octet-stream", buffer: file });
@@ -217,6 +207,9 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     expect(resumed.slice(0, 2)).toEqual(["Resuming archive.bin… 0%", "Resuming archive.bin… 40%"]);
     expect(resumed.at(-1)).toBe("Resuming archive.bin… 100%");
     expect(puts.filter((put) => put.afterReload).map((put) => put.part).sort()).toEqual([2, 3]);
+    // One blob, each of its parts stored once.
+    writes.stop();
+    expect({ created: writes.created, stored: writes.stored.sort() }).toEqual({ created: 1, stored: [1, 2, 3] });
     expect(await a.locator(".bubble.mine .attachment.file", { hasText: "archive.bin" }).count()).toBe(1);
     await b.locator(".bubble.mine .attachment.file", { hasText: "archive.bin" }).waitFor({ timeout: 15_000 });
     await b.locator(".bubble.mine", { hasText: "The archive" }).waitFor({ timeout: 15_000 });
@@ -318,6 +311,7 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
       await route.abort("internetdisconnected");
     });
     const statusSeen = await recordMediaStatus(a);
+    const writes = recordBlobWrites(a);
     const part1Stored = a.waitForResponse((response) => /\/parts\/1$/.test(response.url()) && response.status() === 200, { timeout: 15_000 });
     online = false;
     await a.fill("#composer-input", "Through a dropped line");
@@ -335,6 +329,10 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     expect(puts.filter((put) => put.part === 1)).toHaveLength(1);
     for (const page of [a, b]) await page.locator(".bubble.mine", { hasText: "Through a dropped line" }).locator(".attachment.file", { hasText: "dropped.bin" }).waitFor({ timeout: 15_000 });
     await expect.poll(() => storedKeys(a, "upload"), { timeout: 15_000 }).toEqual([]);
+    // Back online and the relay back at once both resumed it: one run went on with the one blob, each part stored once, the message sent once.
+    writes.stop();
+    expect({ created: writes.created, stored: writes.stored.sort() }).toEqual({ created: 1, stored: [1, 2, 3] });
+    for (const page of [a, b]) expect(await page.locator(".bubble.mine", { hasText: "Through a dropped line" }).count()).toBe(1);
     await a.unrouteAll();
   });
 

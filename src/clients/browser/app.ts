@@ -201,9 +201,17 @@ async function startPairing(): Promise<void> {
   }
 }
 
+/** Back to a code to scan; a link that ended gave up writing the store (clearLink), so the next link claims it again. */
 function returnToPairing(notice: string): void {
   showNotice(notice);
-  void startPairing();
+  if (holdsTab) void claimStore().then((claimed) => (claimed ? startPairing() : undefined));
+}
+
+/** Makes this tab the link's writer, or shows why it cannot link. */
+async function claimStore(): Promise<boolean> {
+  if (await claimLinkWriter().then(() => true, () => false)) return true;
+  showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
+  return false;
 }
 
 /** "Link with phone number instead": the QR session closes, and the page asks for the number. */
@@ -220,11 +228,16 @@ async function startCodePairing(number: string): Promise<void> {
   if (!holdsTab) return;
   screen?.stop();
   setState("loading");
-  // Loaded only when asked for: the PAKE's curve (@noble/curves) costs every page load tens of milliseconds otherwise.
-  const [{ BrowserCodePairing }, { CodeScreen }] = await Promise.all([import("./code-pairing"), import("./code-screen")]);
-  const pairing = await BrowserCodePairing.create();
-  // Checked again after the await: a tab that lost the lock meanwhile opens no session.
-  if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
+  try {
+    // Loaded only when asked for: the PAKE's curve (@noble/curves) costs every page load tens of milliseconds otherwise.
+    const [{ BrowserCodePairing }, { CodeScreen }] = await Promise.all([import("./code-pairing"), import("./code-screen")]);
+    const pairing = await BrowserCodePairing.create();
+    // Checked again after the await: a tab that lost the lock meanwhile opens no session.
+    if (holdsTab) screen = new CodeScreen(pairing, number, { setState, showError, returnToPairing, showChats });
+  } catch {
+    // The code's part of the page could not be loaded (the connection dropped, or a new version replaced it): the QR code still works.
+    showError("Linking with a phone number is not available right now", "This page could not load what it needs for it. Check the connection; Try again links with a QR code.");
+  }
 }
 
 $("code-number-form").addEventListener("submit", (event) => {
@@ -257,10 +270,7 @@ runInOneTab("qr-link", async () => {
     screen?.stop();
     screen = null;
   };
-  if (!(await claimLinkWriter().then(() => true, () => false))) {
-    showError("This browser cannot link", "QR Link keeps its link in this browser's storage (IndexedDB), which is not available here.");
-    return stop;
-  }
+  if (!(await claimStore())) return stop;
   const stored = await loadLink().catch(() => null);
   if (stored) void showChats(stored);
   else void startPairing();

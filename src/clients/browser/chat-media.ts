@@ -10,9 +10,10 @@
 import { BlobClient, BlobRequestError, deviceSigner, type Progress } from "../../shared/blob-transfer";
 import { BLOB_CHUNK_BYTES } from "../../shared/blob-crypto";
 import { THUMBNAIL_MAX_CHARS, type Attachment, type BlobKind } from "../../shared/protocol";
-import { keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
+import { forgetUpload, keepUpload, loadUploadFile, saveUpload, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
-import { MediaCache } from "./media-cache";
+import { MediaCache, type Kept } from "./media-cache";
+import { showAttachment, typedFile } from "./media-view";
 
 /** The longest side of a thumbnail, in pixels. */
 const THUMBNAIL_PIXELS = 64;
@@ -26,18 +27,35 @@ export class ChatMedia {
   private readonly fetching = new Map<string, Promise<Blob>>();
   /** Photos that arrived are fetched one after another, behind this. */
   private receiving: Promise<void> = Promise.resolve();
-  /** The object URL last opened, revoked when the next one opens, so the page does not hold every file it showed. */
-  private shownUrl: string | null = null;
-  /** Another window took over: uploads here stop at their next part, and that window goes on with them. */
-  private stopped = false;
+  /** Why this browser stopped using the link here (another window took over, or it ended); null while in use. */
+  private stopped: string | null = null;
+  /** Aborts every request under way once stopped, so nothing here writes after the link is gone. */
+  private readonly stopping = new AbortController();
+  /** Everything under way that may write the store: stop() waits for it. */
+  private readonly work = new Set<Promise<unknown>>();
 
   constructor(link: { linkId?: string; deviceKey: CryptoKey }) {
     // A link from before link ids cannot sign media requests: it has to be linked again for photos.
-    this.client = link.linkId ? new BlobClient(location.origin, deviceSigner(location.origin, link.linkId, link.deviceKey)) : null;
+    const fetcher = (request: Request) => fetch(request, { signal: this.stopping.signal });
+    this.client = link.linkId ? new BlobClient(location.origin, deviceSigner(location.origin, link.linkId, link.deviceKey), fetcher) : null;
   }
 
-  stop(): void {
-    this.stopped = true;
+  /**
+   * Stops every upload and download here, for `reason`, and settles once none
+   * can write any more: a logout clears the store only after this, so no
+   * photo or upload of the account comes back into it.
+   */
+  async stop(reason: string): Promise<void> {
+    this.stopped = reason;
+    this.stopping.abort(new Error(reason));
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  /** Runs `step` as work stop() waits for. */
+  private track<T>(step: Promise<T>): Promise<T> {
+    this.work.add(step);
+    void step.finally(() => this.work.delete(step)).catch(() => undefined);
+    return step;
   }
 
   /**
@@ -45,7 +63,11 @@ export class ChatMedia {
    * before anything is uploaded), and keeps it with its upload, so the upload
    * survives a reload; null after telling the user why not.
    */
-  async keep(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+  prepareUpload(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
+    return this.track(this.prepareUploadNow(file, message));
+  }
+
+  private async prepareUploadNow(file: File, message: PendingUpload["message"]): Promise<PendingUpload | null> {
     if (!this.client) return this.fail(RELINK);
     const kind: BlobKind = /^image\/(png|jpeg|webp|gif)$/.test(file.type) ? "photo" : "file";
     try {
@@ -67,12 +89,20 @@ export class ChatMedia {
    * `attached` is the file as the user gave it, read rather than the copy
    * while this page has it.
    */
-  async upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
+  upload(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
+    return this.track(this.uploadNow(pending, attached));
+  }
+
+  private async uploadNow(pending: PendingUpload, attached?: Blob): Promise<Attachment | null> {
     if (!this.client) return this.fail(RELINK);
     const file = attached ?? (await loadUploadFile(pending.message.id));
-    if (!file) return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
+    if (!file) {
+      // Nothing can ever send it: forgotten, so it is said once, not at every reconnect.
+      await forgetUpload(pending.message.id);
+      return this.fail(`${pending.name} could not be sent: this browser no longer holds a copy of it. Attach it again.`);
+    }
     const read = async (offset: number, length: number) => {
-      if (this.stopped) throw new Error("QR Link is open in another window, which goes on with this upload");
+      if (this.stopped) throw new Error(this.stopped);
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
     };
     let what = pending.blob ? `Resuming ${pending.name}` : `Sending ${pending.name}`;
@@ -93,7 +123,7 @@ export class ChatMedia {
         const { kind, mime, name, thumbnail } = pending;
         const attachment: Attachment = { ...sent, kind, mime, name, chunkBytes: BLOB_CHUNK_BYTES, ...(thumbnail ? { thumbnail } : {}) };
         // The sender opens its own file from its copy: the server waits only for the other devices to fetch it.
-        await this.cache.keep(sent.blobId, typedFile(file, attachment));
+        await this.cache.keep(sent.blobId, typedFile(file, attachment), "sent");
         this.status(null);
         return attachment;
       } catch (error) {
@@ -104,6 +134,7 @@ export class ChatMedia {
           what = `Sending ${pending.name} again from the start (its unfinished upload had expired)`;
           continue;
         }
+        if (this.stopped) return this.fail(`${pending.name}: ${this.stopped}.`);
         const reason = error instanceof Error ? error.message : String(error);
         return this.fail(`${pending.name}: the upload stopped (${reason}). It is tried again when the connection is back, or when this page is opened again.`);
       }
@@ -121,26 +152,30 @@ export class ChatMedia {
   receive(attachment: Attachment): void {
     if (!this.client || attachment.kind !== "photo") return;
     const { blobId } = attachment;
-    this.receiving = this.receiving
-      .then(async () => {
-        if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment);
-      })
-      .catch(() => undefined);
+    this.receiving = this.track(
+      this.receiving
+        .then(async () => {
+          if (!this.stopped && !this.fetching.has(blobId) && !(await this.cache.has(blobId))) await this.fetch(attachment, "received");
+        })
+        .catch(() => undefined),
+    );
   }
 
   /** Opens an attachment, from the copy kept here or else fetched and checked: a photo shows full size, a file is saved. */
-  async open(attachment: Attachment): Promise<void> {
+  open(attachment: Attachment): Promise<void> {
+    return this.track(this.openNow(attachment));
+  }
+
+  private async openNow(attachment: Attachment): Promise<void> {
+    if (this.stopped) return;
     try {
       let file = await this.cache.get(attachment.blobId);
       if (!file) {
         if (!this.client) return void this.fail(RELINK);
-        file = await this.fetch(attachment, this.progress(`Fetching ${attachment.name}`));
+        file = await this.fetch(attachment, "opened", this.progress(`Fetching ${attachment.name}`));
         this.status(null);
       }
-      if (this.shownUrl) URL.revokeObjectURL(this.shownUrl);
-      this.shownUrl = URL.createObjectURL(file);
-      if (attachment.kind === "photo") showFullSize(this.shownUrl, attachment.name);
-      else saveAs(this.shownUrl, attachment.name);
+      showAttachment(file, attachment);
     } catch (error) {
       // The server answers 403 for a blob it deleted (every device had it, or it expired): not a fault, and nothing here can bring it back.
       if (error instanceof BlobRequestError && error.status === 403) {
@@ -150,22 +185,50 @@ export class ChatMedia {
     }
   }
 
-  /** Downloads an attachment once however often it is asked for while under way. */
-  private fetch(attachment: Attachment, progress?: Progress): Promise<Blob> {
+  /**
+   * Downloads an attachment once however often it is asked for while under
+   * way (a click on a photo still arriving in the background waits for it,
+   * and it is then kept as opened).
+   */
+  private fetch(attachment: Attachment, how: Exclude<Kept, "sent">, progress?: Progress): Promise<Blob> {
     const { blobId } = attachment;
     let fetching = this.fetching.get(blobId);
     if (!fetching) {
-      fetching = this.download(attachment, progress).finally(() => this.fetching.delete(blobId));
+      fetching = this.download(attachment, how, progress).finally(() => this.fetching.delete(blobId));
       this.fetching.set(blobId, fetching);
+    } else if (how === "opened") {
+      fetching = fetching.then(async (file) => ((await this.cache.has(blobId)) ? file : this.keepAndAcknowledge(blobId, file, how)));
     }
     return fetching;
   }
 
-  /** Downloads, checks and keeps a blob; the server hears this browser has it only once it is kept, so it is never deleted while no copy is held here. */
-  private async download(attachment: Attachment, progress?: Progress): Promise<Blob> {
-    const file = typedFile(await this.client!.download(attachment, progress), attachment);
-    if (await this.cache.keep(attachment.blobId, file)) void this.client!.fetched(attachment.blobId).catch(() => undefined);
+  /**
+   * Downloads, checks and keeps a blob; the server hears this browser has it
+   * only once it is kept, so it is never deleted while no copy is held here.
+   * One fetched in the background that finds no room is not kept: the server
+   * keeps it until it is opened.
+   */
+  private async download(attachment: Attachment, how: Exclude<Kept, "sent">, progress?: Progress): Promise<Blob> {
+    return this.keepAndAcknowledge(attachment.blobId, typedFile(await this.client!.download(attachment, progress), attachment), how);
+  }
+
+  private async keepAndAcknowledge(blobId: string, file: Blob, how: Exclude<Kept, "sent">): Promise<Blob> {
+    if (await this.cache.keep(blobId, file, how)) void this.acknowledge(blobId);
     return file;
+  }
+
+  /** Tells the server this browser keeps the blob; one that fails is told again when the relay is back (acknowledgeKept). */
+  private acknowledge(blobId: string): Promise<void> {
+    return this.client!.fetched(blobId).then(
+      () => this.cache.acknowledged(blobId),
+      () => undefined,
+    );
+  }
+
+  /** Tells the server again of every kept file it has not heard of: the relay is back, or the page opened again. */
+  acknowledgeKept(): void {
+    if (!this.client || this.stopped) return;
+    void this.track(this.cache.unacknowledged().then((blobIds) => Promise.all(blobIds.map((blobId) => this.acknowledge(blobId))))).catch(() => undefined);
   }
 
   /** The bar follows every part; the words (a polite live region) change every tenth, so a screen reader is not flooded. */
@@ -193,11 +256,6 @@ export class ChatMedia {
   }
 }
 
-/** A photo as its own type, to show; a file as plain bytes, so the browser only ever saves it, never renders it. */
-function typedFile(content: BlobPart, attachment: Attachment): Blob {
-  return new Blob([content], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" });
-}
-
 /** A JPEG data URL of the photo at most THUMBNAIL_PIXELS on its longest side. */
 async function thumbnailOf(file: File): Promise<string | undefined> {
   try {
@@ -213,19 +271,4 @@ async function thumbnailOf(file: File): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function showFullSize(url: string, name: string): void {
-  const viewer = $<HTMLDialogElement>("media-viewer");
-  const image = $<HTMLImageElement>("media-viewer-image");
-  image.src = url;
-  image.alt = name;
-  if (!viewer.open) viewer.showModal();
-}
-
-function saveAs(url: string, name: string): void {
-  const anchor = document.createElement("a");
-  anchor.href = url;
-  anchor.download = name;
-  anchor.click();
 }

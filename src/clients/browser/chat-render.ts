@@ -147,32 +147,43 @@ export function renderChats(state: ChatState): void {
 }
 
 /** What the conversation shows: its chat, and each message's id and ticks in order. */
-let drawnMessages: { chatId: string; keys: string[] } = { chatId: "", keys: [] };
+let drawnMessages: { chatId: string; ids: string[]; statuses: string[] } = { chatId: "", ids: [], statuses: [] };
+
+const sameList = (x: readonly string[], y: readonly string[], offset = 0) => x.every((item, i) => item === y[offset + i]);
 
 /**
  * Draws the open chat's messages, adding only what is new when older
  * messages came before them (scrolling back) or newer ones after (a chat
- * going on): a long conversation is not rebuilt for every page or message.
- * False when it shows what it showed.
+ * going on), and redrawing only the bubbles whose ticks changed when the
+ * messages are the same: a long conversation is not rebuilt for every page,
+ * message or tick. False when it shows what it showed.
  */
 function drawMessages(messages: HTMLElement, view: ChatView | undefined): boolean {
   const shown = view?.messages ?? [];
-  const keys = shown.map((message) => `${message.id} ${message.status ?? ""}`);
+  const ids = shown.map((message) => message.id);
+  const statuses = shown.map((message) => message.status ?? "");
   const before = drawnMessages;
-  drawnMessages = { chatId: view?.chat.id ?? "", keys };
-  const bubbles = (from: number, to: number) => shown.slice(from, to).map((message) => messageBubble(message, view!.chat.group));
-  if (view && before.chatId === view.chat.id && messages.childElementCount === before.keys.length && keys.length >= before.keys.length) {
-    const added = keys.length - before.keys.length;
-    if (before.keys.every((key, i) => key === keys[added + i])) {
-      messages.prepend(...bubbles(0, added));
-      return added > 0;
+  drawnMessages = { chatId: view?.chat.id ?? "", ids, statuses };
+  const bubble = (message: ViewMessage) => messageBubble(message, view!.chat.group);
+  const bubbles = (from: number, to: number) => shown.slice(from, to).map(bubble);
+  if (view && before.chatId === view.chat.id && messages.childElementCount === before.ids.length) {
+    const added = ids.length - before.ids.length;
+    const unchanged = (offset: number) => sameList(before.ids, ids, offset) && sameList(before.statuses, statuses, offset);
+    if (added === 0 && sameList(before.ids, ids)) {
+      const changed = statuses.flatMap((status, at) => (status === before.statuses[at] ? [] : [at]));
+      for (const at of changed) messages.children[at]!.replaceWith(bubble(shown[at]!));
+      return changed.length > 0;
     }
-    if (before.keys.every((key, i) => key === keys[i])) {
-      messages.append(...bubbles(before.keys.length, keys.length));
+    if (added > 0 && unchanged(added)) {
+      messages.prepend(...bubbles(0, added));
+      return true;
+    }
+    if (added > 0 && unchanged(0)) {
+      messages.append(...bubbles(before.ids.length, ids.length));
       return true;
     }
   }
-  messages.replaceChildren(...bubbles(0, keys.length));
+  messages.replaceChildren(...bubbles(0, ids.length));
   return true;
 }
 

@@ -9,7 +9,7 @@ import { ChatConnection } from "./chat-connection";
 import { ChatMedia } from "./chat-media";
 import { announceMessage, bindChatList, drawMoreChats, focusChatInList, renderChats, showAccount, showBanner } from "./chat-render";
 import { ChatState } from "./chat-state";
-import { forgetUpload, loadChats, loadUploads, saveChats, type PendingUpload } from "./chat-store";
+import { forgetUpload, loadChats, loadUpload, loadUploads, saveChats, type PendingUpload } from "./chat-store";
 import { $ } from "./dom";
 import { clearLink, saveLink, type StoredLink } from "./link-store";
 import { notifyMessage, offerNotifications } from "./notifications";
@@ -39,6 +39,9 @@ export class ChatScreen {
   private readonly media: ChatMedia;
   /** Uploads under way in this tab, by message id: a reconnect does not start one twice. */
   private readonly uploading = new Set<string>();
+  /** The run of resumeUploads under way, and whether another was asked for meanwhile. */
+  private resuming: Promise<void> | null = null;
+  private resumeAgain = false;
 
   constructor(
     private readonly link: StoredLink,
@@ -90,20 +93,28 @@ export class ChatScreen {
     void this.restored.then(() => this.post(this.state.synced ? { kind: "sync_request", since: this.state.version } : { kind: "sync_request" }));
     // The server is reachable again (or the page was opened again): uploads that were cut off go on.
     void this.restored.then(() => this.resumeUploads());
+    // The server may not have heard of every file kept here: it deletes one only once it has.
+    this.media.acknowledgeKept();
   }
 
-  /** Stops using the link in this tab (another tab took it over, or it ended): closes the socket and writes nothing more. */
+  /** Another tab took the link over: this one closes its socket and writes nothing more; that tab goes on with the uploads. */
   stop(): void {
+    void this.halt("QR Link is open in another window, which goes on with this upload");
+  }
+
+  /** Closes the socket and settles once no upload or download here can write any more. */
+  private halt(reason: string): Promise<void> {
     this.finished = true;
     this.listeners.abort();
-    this.media.stop();
     this.connection.close();
     document.title = "QR Link";
+    return this.media.stop(reason);
   }
 
+  /** The link ended (logged out here or on the phone): forgets it only once nothing here can write it back. */
   private async end(notice: string): Promise<void> {
     if (this.finished) return;
-    this.stop();
+    await this.halt("This browser is no longer linked");
     await clearLink();
     this.onEnded(notice);
   }
@@ -197,20 +208,58 @@ export class ChatScreen {
     void this.post({ kind: "history_request", chatId, limit: HISTORY_PAGE_LIMIT, ...(before ? { before } : {}) });
   }
 
-  /** A photo or file attached here: kept (a reload resumes it), uploaded, then sent like any message, so it reaches every device through the phone. */
+  /**
+   * A photo or file attached here: kept (a reload resumes it), uploaded, then
+   * sent like any message, so it reaches every device through the phone. Its
+   * upload is this tab's from before it is kept: a resume run that finds it
+   * leaves it alone.
+   */
   private async sendAttachment(file: File): Promise<void> {
     const chatId = this.state.selected;
     if (!chatId) return;
     const input = $<HTMLInputElement>("composer-input");
-    const upload = await this.media.keep(file, { id: crypto.randomUUID(), chatId, text: input.value.trim(), at: Date.now() });
-    if (!upload) return;
-    input.value = "";
-    await this.finishUpload(upload, file);
+    const id = crypto.randomUUID();
+    this.uploading.add(id);
+    try {
+      const upload = await this.media.prepareUpload(file, { id, chatId, text: input.value.trim(), at: Date.now() });
+      if (!upload) return;
+      input.value = "";
+      await this.uploadAndSend(upload, file);
+    } finally {
+      this.uploading.delete(id);
+    }
   }
 
-  /** The uploads kept from before (a reload, a crashed tab, a dropped connection), oldest first. */
-  private async resumeUploads(): Promise<void> {
-    for (const upload of await loadUploads()) if (!this.finished) await this.finishUpload(upload);
+  /**
+   * The uploads kept from before (a reload, a crashed tab, a dropped
+   * connection), oldest first. One run at a time: a run asked for while one
+   * is under way (the relay back and the browser online at once) runs once
+   * more after it, from a fresh list.
+   */
+  private resumeUploads(): Promise<void> {
+    if (this.resuming) {
+      this.resumeAgain = true;
+      return this.resuming;
+    }
+    this.resuming = (async () => {
+      do {
+        this.resumeAgain = false;
+        for (const { message } of await loadUploads()) if (!this.finished) await this.finishUpload(message.id);
+      } while (this.resumeAgain && !this.finished);
+    })().finally(() => (this.resuming = null));
+    return this.resuming;
+  }
+
+  /** Goes on with a kept upload unless this tab is already on it; read again once it is this tab's, so it is never a stale copy, nor one already sent. */
+  private async finishUpload(id: string): Promise<void> {
+    if (this.uploading.has(id)) return;
+    this.uploading.add(id);
+    try {
+      const upload = await loadUpload(id);
+      if (upload) await this.uploadAndSend(upload);
+    } finally {
+      this.uploading.delete(id);
+    }
   }
 
   /**
@@ -218,24 +267,18 @@ export class ChatScreen {
    * forgets the upload. A message already saved here was uploaded before the
    * tab went: it is sent again as it is (the phone keeps a message id once).
    */
-  private async finishUpload(upload: PendingUpload, attached?: File): Promise<void> {
+  private async uploadAndSend(upload: PendingUpload, attached?: File): Promise<void> {
     const { id, chatId } = upload.message;
-    if (this.uploading.has(id)) return;
-    this.uploading.add(id);
-    try {
-      const saved = this.state.chat(chatId)?.messages.find((message) => message.id === id);
-      const attachment = saved?.attachment ?? (await this.media.upload(upload, attached));
-      if (!attachment || this.finished) return;
-      const message: ChatMessage = { ...upload.message, from: "me", attachment };
-      this.state.addPending(message);
-      await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
-      this.scrollToLatest = true;
-      this.queueRender();
-      await this.post({ kind: "send", message });
-      await forgetUpload(id);
-    } finally {
-      this.uploading.delete(id);
-    }
+    const saved = this.state.chat(chatId)?.messages.find((message) => message.id === id);
+    const attachment = saved?.attachment ?? (await this.media.upload(upload, attached));
+    if (!attachment || this.finished) return;
+    const message: ChatMessage = { ...upload.message, from: "me", attachment };
+    this.state.addPending(message);
+    await saveChats(this.state.version, this.state.profile, this.state.takeChanged());
+    this.scrollToLatest = true;
+    this.queueRender();
+    await this.post({ kind: "send", message });
+    await forgetUpload(id);
   }
 
   /** The attachment of the open chat's message with this blob. */

@@ -60,6 +60,11 @@ export async function loadUploads(): Promise<PendingUpload[]> {
   return (await linkDatabase.getAll<PendingUpload>(UPLOAD_PREFIX)).sort((a, b) => a.message.at - b.message.at);
 }
 
+/** The upload as it stands now, or undefined once its message was sent (or the link forgotten). */
+export function loadUpload(messageId: string): Promise<PendingUpload | undefined> {
+  return linkDatabase.get<PendingUpload>(`${UPLOAD_PREFIX}${messageId}`);
+}
+
 export async function loadUploadFile(messageId: string): Promise<Blob | null> {
   return (await linkDatabase.get<Blob>(`${UPLOAD_FILE_PREFIX}${messageId}`)) ?? null;
 }

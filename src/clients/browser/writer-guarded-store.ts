@@ -59,13 +59,18 @@ export class WriterGuardedStore {
     return this.write((store) => Promise.all(keys.map((key) => store.delete(key))));
   }
 
-  /** Deletes every record but the writer's id. */
-  clear(): Promise<void> {
-    return this.write((store) => store.delete(IDBKeyRange.bound("", WRITER_KEY, false, true)).then(() => store.delete(IDBKeyRange.lowerBound(WRITER_KEY, true))));
+  /**
+   * Deletes every record, the writer's id too, and stops writing: whatever
+   * was still under way in this tab then fails with LostWriterError instead
+   * of putting back what was just wiped. The next link claims again.
+   */
+  async clear(): Promise<void> {
+    await this.write((store) => store.clear());
+    this.writer = null;
   }
 
   /** One readwrite transaction: read the writer, check it is this tab, then write. */
-  private async write(change: (store: { put(value: unknown, key: string): Promise<unknown>; delete(key: string | IDBKeyRange): Promise<void> }) => Promise<unknown>): Promise<void> {
+  private async write(change: (store: { put(value: unknown, key: string): Promise<unknown>; delete(key: string): Promise<void>; clear(): Promise<void> }) => Promise<unknown>): Promise<void> {
     const transaction = (await this.db()).transaction(this.store, "readwrite");
     const current = await transaction.store.get(WRITER_KEY);
     const mine = this.writer !== null && current === this.writer;

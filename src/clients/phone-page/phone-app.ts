@@ -11,6 +11,7 @@ import { newLinkRecord } from "../phone-core/phone-store";
 import { announceMessage, bindChatList, focusChatInList, renderChats } from "../browser/chat-render";
 import { ChatState, TYPING_SHOWN_MS } from "../browser/chat-state";
 import { $, showNotice } from "../browser/dom";
+import { showAttachment, typedFile } from "../browser/media-view";
 import { runInOneTab } from "../browser/tab-lock";
 import { CameraScanner, decodeQr, scanHint } from "./camera-scanner";
 import { IndexedDbPhoneStore } from "./indexeddb-phone-store";
@@ -156,18 +157,7 @@ class PhoneApp {
     if (!attachment) return;
     const bytes = this.chats.media.files.get(blobId) ?? (await this.chats.media.receive(attachment).catch((error: unknown) => void log(`Could not open ${attachment.name}: ${error instanceof Error ? error.message : String(error)}`)));
     if (!bytes) return;
-    const url = URL.createObjectURL(new Blob([bytes], { type: attachment.kind === "photo" ? attachment.mime : "application/octet-stream" }));
-    if (attachment.kind === "photo") {
-      const image = $<HTMLImageElement>("media-viewer-image");
-      image.src = url;
-      image.alt = attachment.name;
-      $<HTMLDialogElement>("media-viewer").showModal();
-    } else {
-      const anchor = document.createElement("a");
-      anchor.href = url;
-      anchor.download = attachment.name;
-      anchor.click();
-    }
+    showAttachment(typedFile(bytes, attachment), attachment);
   }
 
   /** A message typed on the phone: logged, then shown on every linked browser. */
