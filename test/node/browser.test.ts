@@ -307,7 +307,8 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     const sessionId = latest(messages, "session").sessionId;
     expect((await runPhone(["devices", ...eve])).stdout).toContain(sessionId);
 
-    expect((await runPhone(["revoke", sessionId, ...eve])).code).toBe(0);
+    const revoked = await runPhone(["revoke", sessionId, ...eve]);
+    expect(revoked.code, revoked.stderr).toBe(0);
     await page.waitForSelector("body[data-state=pending]", { timeout: 15_000 });
     expect(await page.locator("#notice").textContent()).toContain("logged out from your phone");
     const fresh = await readQr(page, "7-after-revoke");
