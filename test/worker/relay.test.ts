@@ -244,6 +244,33 @@ describe("the relay", () => {
     expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame WHERE direction = 'to_browser'").one().n)).toBe(100);
   });
 
+  it("sends every relay socket back to `ready` when a write fails, so a frame forwarded but never written is sent again", async () => {
+    const pair = await linkedPair();
+    pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
+    await storedUpTo(pair.phoneSocket, 1);
+    // The next write fails: the table it writes to is gone for a moment.
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame RENAME TO frame_away"));
+    pair.phoneSocket.send({ type: "frame", seq: 2, data: "BBBB" });
+    // Frame 2 went on to the browser before the write; both sides are closed, not only the sender.
+    await pair.browser.until(() => pair.browser.all("frame").length === 2, "frame 2 forwarded");
+    expect(await pair.phoneSocket.waitForClose()).toMatchObject({ code: CLOSE_CODES.internal_error });
+    expect(await pair.browser.waitForClose()).toMatchObject({ code: CLOSE_CODES.internal_error });
+    expect(pair.phoneSocket.all("stored").map((stored) => stored.seq)).toEqual([1]);
+
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_away RENAME TO frame"));
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 1 });
+    phoneAgain.send({ type: "frame", seq: 2, data: "BBBB" });
+    await storedUpTo(phoneAgain, 2);
+    const browser = await resumeBrowser(pair.browser, pair.deviceKey);
+    // What the browser had not acknowledged, now all of it written: frame 1, and frame 2 once.
+    await browser.until(() => browser.all("frame").length === 2, "frames 1 and 2 again");
+    expect(browser.all("frame")).toEqual([
+      { type: "frame", seq: 1, data: "AAAA" },
+      { type: "frame", seq: 2, data: "BBBB" },
+    ]);
+  });
+
   it("counts exactly the bytes it holds, across a burst, an eviction and acks", async () => {
     const pair = await linkedPair();
     const heldBytes = () =>

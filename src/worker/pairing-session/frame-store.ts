@@ -44,7 +44,15 @@ export class SqlFrameStore implements FrameStore {
   private readonly sql: SqlStorage;
   private readonly known = new Map<Direction, Known>();
 
-  constructor(private readonly storage: DurableObjectStorage) {
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    /**
+     * A write failed: memory is forgotten, but sockets may have been sent
+     * frames that were never written and be owed a `stored`. Whatever the
+     * caller was, every relay socket must start again from `ready`.
+     */
+    private readonly writeFailed: (error: unknown) => void,
+  ) {
     this.sql = storage.sql;
   }
 
@@ -140,6 +148,7 @@ export class SqlFrameStore implements FrameStore {
       else this.storage.transactionSync(() => writes.forEach((write) => write()));
     } catch (error) {
       this.forget();
+      this.writeFailed(error);
       throw error;
     }
     for (const known of this.known.values()) {

@@ -26,7 +26,10 @@ export class PairingSession extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT.request, HEARTBEAT.response));
-    const frames = new SqlFrameStore(ctx.storage);
+    // A relay write that fails leaves the sockets ahead of the database: all of them reconnect and resume from `ready`.
+    const frames = new SqlFrameStore(ctx.storage, (error) => {
+      for (const ws of ctx.getWebSockets()) closeOnError(ws, error);
+    });
     const parts: SessionParts = {
       ctx,
       env,

@@ -93,15 +93,15 @@ export class Relay {
     this.writeScheduled = false;
     const owed = [...this.owed];
     this.owed.clear();
-    // An ended session's storage is about to go; nothing is stored for it.
-    if (this.parts.store.session()?.state !== "linked") return;
     try {
+      // An ended session's storage is about to go; nothing is stored for it.
+      if (this.parts.store.session()?.state !== "linked") return;
+      // A failed write closes every relay socket (frame-store.ts); a failed read closes those owed a `stored` here.
       this.parts.frames.flush();
+      for (const [ws, direction] of owed) send(ws, { type: "stored", seq: this.parts.frames.cursor(direction).received });
     } catch (error) {
       for (const [ws] of owed) closeOnError(ws, error);
-      return;
     }
-    for (const [ws, direction] of owed) send(ws, { type: "stored", seq: this.parts.frames.cursor(direction).received });
   }
 
   /** The receiver has processed everything up to `seq`: the sender is told it was delivered. */
