@@ -36,11 +36,15 @@ export function positiveInteger(value: string | undefined, fallback: number): nu
   return Number.isSafeInteger(parsed) && parsed > 0 ? parsed : fallback;
 }
 
+/** The most tokens a session's schedule may hold, whatever TOKEN_COUNT says. */
+export const MAX_TOKEN_COUNT = 30;
+
 export function sessionConfig(env: Env): SessionConfig {
   return {
     firstTokenTtlMs: positiveInteger(env.TOKEN_FIRST_TTL_MS, 60_000),
     tokenTtlMs: positiveInteger(env.TOKEN_TTL_MS, 20_000),
-    tokenCount: positiveInteger(env.TOKEN_COUNT, 6),
+    // A waiting session, its whole schedule included, lives on its socket's attachment (16 KiB at most): 30 tokens keep it far under.
+    tokenCount: Math.min(positiveInteger(env.TOKEN_COUNT, 6), MAX_TOKEN_COUNT),
     graceMs: positiveInteger(env.TOKEN_GRACE_MS, 5_000),
     confirmTimeoutMs: positiveInteger(env.CONFIRM_TIMEOUT_MS, 60_000),
     phoneOfflineMs: positiveInteger(env.PHONE_OFFLINE_MS, 15_000),

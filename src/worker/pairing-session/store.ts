@@ -245,8 +245,9 @@ export class SessionStore {
   scan(phoneNumber: string, phonePublicKey: string, at: number): void {
     const held = this.held();
     if (held) {
-      // The first durable state: the database is created with the scanned session in one transaction, then the socket lets go.
-      this.storage.transactionSync(() => {
+      // The first durable state: the database is created with the scanned session, and the socket lets go, in one
+      // transaction: if letting go fails, nothing was written and the socket still holds the waiting session.
+      return this.storage.transactionSync(() => {
         this.ensureSchema();
         this.write(
           "INSERT INTO session (id, session_id, state, created_at, device, failed_scans, scanned_by, scanned_at, phone_public_key) VALUES (1, ?, 'scanned', ?, ?, ?, ?, ?, ?)",
@@ -258,8 +259,8 @@ export class SessionStore {
           at,
           phonePublicKey,
         );
+        this.release();
       });
-      return this.release();
     }
     this.write(
       "UPDATE session SET state = 'scanned', scanned_by = ?, scanned_at = ?, phone_public_key = ?, token = NULL, previous_token = NULL WHERE id = 1",
