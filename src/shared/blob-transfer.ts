@@ -124,14 +124,20 @@ export class BlobClient {
       state = await this.json<BlobUploadState>("GET", `${BLOBS_PATH}/${upload.blobId}/upload`);
     } else {
       const secret = newBlobSecret();
-      state = await this.json<BlobUploadState>("POST", BLOBS_PATH, JSON.stringify({ kind: file.kind, size: file.size }));
+      state = await this.json<BlobUploadState>("POST", BLOBS_PATH, JSON.stringify({ kind: file.kind, size: file.size })).catch((error: unknown) => {
+        // Refused for its size: the limits asked for earlier are out of date, and are asked for again next time.
+        if (error instanceof BlobRequestError && error.code === "payload_too_large") this.knownLimits = null;
+        throw error;
+      });
       upload = { blobId: state.blobId, secret };
     }
     await options.started?.(upload);
     const blobKey = (await importBlobSecret(upload.secret))!;
     const stored = new Set(state.uploaded);
-    const digest = file.read(0, file.size).then((bytes) => sha256Base64url(bytes));
-    // Awaited once the parts are sent; a read that fails meanwhile is not left unhandled.
+    // The file is read once: its parts are sealed from, and its SHA-256 taken over, the same bytes.
+    const whole = await file.read(0, file.size);
+    const digest = sha256Base64url(whole);
+    // Awaited once the parts are sent; a digest that fails meanwhile is not left unhandled.
     digest.catch(() => undefined);
     let done = 0;
     const sent = (bytes: number) => {
@@ -146,7 +152,7 @@ export class BlobClient {
           sent(partSize(file.size, part));
           continue;
         }
-        const sealed = await sealPart(blobKey, file.size, part, (offset, length) => file.read(offset, length));
+        const sealed = await sealPart(blobKey, file.size, part, async (offset, length) => whole.subarray(offset, offset + length));
         inFlight.push(this.sendPart(upload.blobId, part, sealed).then(() => sent(sealed.length)));
         if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
       }

@@ -153,6 +153,25 @@ describe("photos and files", () => {
     expect(asked).toBe(2);
   });
 
+  it("asks for the limits again once the server refuses an upload over a limit it lowered since", async () => {
+    const pair = await linkedPair();
+    let asked = 0;
+    // The first answer is from before a deploy that lowered the photo limit to what the server enforces now.
+    const client = browserClient(pair, async (request) => {
+      if (new URL(request.url).pathname !== `${BLOBS_PATH}/limits`) return workerFetch(request);
+      const response = await workerFetch(request);
+      if (++asked > 1) return response;
+      const current = (await response.json()) as { photoBytes: number; fileBytes: number };
+      return Response.json({ ...current, photoBytes: current.photoBytes * 2 });
+    });
+    const size = 16 * 1024 * 1024 + 1;
+    await client.checkLimit("photo", size);
+    const refused = await refusal(client.upload({ kind: "photo", size, read: () => Promise.reject(new Error("nothing is read before the server agrees")) }));
+    expect(refused.code).toBe("payload_too_large");
+    const now = await refusal(client.checkLimit("photo", size));
+    expect([now.status, now.message, asked]).toEqual([413, "Photos may be at most 16 MiB", 2]);
+  });
+
   it("refuses a part of the wrong length", async () => {
     const pair = await linkedPair();
     const client = phoneClient(pair.phone);
