@@ -14,11 +14,11 @@
 import {
   BLOB_CHUNK_BYTES,
   BLOB_TAG_BYTES,
-  chunkCount,
   importBlobSecret,
   newBlobSecret,
   openingStream,
   partSize,
+  sealedSize,
   sealPart,
   type BlobKey,
   type ReadRange,
@@ -142,7 +142,7 @@ export class BlobClient {
     let done = 0;
     const sent = (bytes: number) => {
       done += bytes;
-      options.progress?.(done, sealedTotal(file.size));
+      options.progress?.(done, sealedSize(file.size));
     };
     // Parts are sealed in order and sent PARTS_IN_FLIGHT at a time; a stored part is not sealed again.
     const inFlight: Promise<void>[] = [];
@@ -175,7 +175,7 @@ export class BlobClient {
     const blobKey = await importBlobSecret(blob.secret);
     if (!blobKey) throw new BlobRequestError(0, "invalid_input", "the message's key for this file is malformed");
     const chunks: Uint8Array[] = [];
-    const total = sealedTotal(blob.size);
+    const total = sealedSize(blob.size);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.readFrom(blob, blobKey, chunks.length, (chunk) => {
@@ -240,10 +240,6 @@ export class BlobClient {
     if (!response.ok) throw await requestError(response);
     return (await response.json()) as Reply;
   }
-}
-
-function sealedTotal(size: number): number {
-  return size + chunkCount(size) * BLOB_TAG_BYTES;
 }
 
 async function requestError(response: Response): Promise<BlobRequestError> {
