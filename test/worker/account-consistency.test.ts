@@ -153,6 +153,26 @@ describe("account migrations", () => {
     expect(await errorCode(await signedPost(phone.identity, "/api/link/inspect", body, { timestamp }))).toBe("replayed_request");
   });
 
+  it("carry a version 2 account's seen requests and devices over into tables kept by their key alone", async () => {
+    const carried = await runInDurableObject(accountStub(randomNumber()), (_instance, state) => {
+      const sql = state.storage.sql;
+      migrate(state.storage, ACCOUNT_MIGRATIONS.slice(0, 2));
+      sql.exec("INSERT INTO seen_request (request_hash, expires_at) VALUES ('hash-1', 9000)");
+      sql.exec("INSERT INTO device (session_id, name, place, linked_at, last_active_at) VALUES ('session-1', 'Chrome on Linux', 'Lisbon', 1, 2)");
+      const version = migrate(state.storage, ACCOUNT_MIGRATIONS);
+      return {
+        version,
+        seen: sql.exec("SELECT request_hash, expires_at FROM seen_request").toArray(),
+        devices: sql.exec("SELECT session_id, name, place, linked_at, last_active_at FROM device").toArray(),
+        keyedOnly: sql.exec("SELECT name FROM sqlite_master WHERE name IN ('seen_request', 'device') AND sql LIKE '%WITHOUT ROWID%' ORDER BY name").toArray(),
+      };
+    });
+    expect(carried.version).toBe(ACCOUNT_MIGRATIONS.length);
+    expect(carried.seen).toEqual([{ request_hash: "hash-1", expires_at: 9000 }]);
+    expect(carried.devices).toEqual([{ session_id: "session-1", name: "Chrome on Linux", place: "Lisbon", linked_at: 1, last_active_at: 2 }]);
+    expect(carried.keyedOnly).toEqual([{ name: "device" }, { name: "seen_request" }]);
+  });
+
   it("adopt an account created before migrations existed, as it is", async () => {
     const { phone, browser } = await linkedPair();
     const number = phone.identity.number;

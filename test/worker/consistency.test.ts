@@ -253,6 +253,26 @@ describe("migrations", () => {
     expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
   });
 
+  it("carry a version 4 session's outbox over: its removal stays in the outbox, its owed device slot moves into the session row", async () => {
+    const carried = await runInDurableObject(env.PAIRING_SESSION.getByName(`v4-${randomBase64url(8)}`), (_instance, state) => {
+      const sql = state.storage.sql;
+      migrate(state.storage, SESSION_MIGRATIONS.slice(0, 4));
+      sql.exec("INSERT INTO session (id, session_id, state, created_at, device) VALUES (1, 'old-session', 'confirming', 1, '{}')");
+      sql.exec("INSERT INTO outbox (kind, account_number, attempts, due_at) VALUES ('add_device', '+15550001', 2, 5000), ('remove_device', '+15550002', 1, 7000)");
+      const version = migrate(state.storage, SESSION_MIGRATIONS);
+      return {
+        version,
+        session: sql.exec("SELECT state, add_device_attempts, add_device_due_at FROM session").toArray(),
+        outbox: sql.exec("SELECT kind, account_number, attempts, due_at FROM outbox").toArray(),
+        keyedOnly: sql.exec("SELECT sql FROM sqlite_master WHERE name = 'outbox'").one().sql,
+      };
+    });
+    expect(carried.version).toBe(SESSION_MIGRATIONS.length);
+    expect(carried.session).toEqual([{ state: "confirming", add_device_attempts: 2, add_device_due_at: 5000 }]);
+    expect(carried.outbox).toEqual([{ kind: "remove_device", account_number: "+15550002", attempts: 1, due_at: 7000 }]);
+    expect(carried.keyedOnly).toContain("WITHOUT ROWID");
+  });
+
   it("run on a freshly created schema only the migrations that came after it", async () => {
     const added = { version: SESSION_MIGRATIONS.length + 1, name: "test: a column added later", sql: "ALTER TABLE session ADD COLUMN added_later TEXT" };
     const versions = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
