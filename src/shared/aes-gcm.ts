@@ -25,8 +25,10 @@ export const webCryptoAesGcm: AesGcm = {
   async decrypt(key, params, sealed) {
     try {
       return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", ...params }, key, sealed));
-    } catch {
-      return null;
+    } catch (error) {
+      // A tag that does not verify is an answer; a key of the wrong kind is the caller's mistake, and says so.
+      if ((error as { name?: unknown } | null)?.name === "OperationError") return null;
+      throw error;
     }
   },
 };
