@@ -104,9 +104,21 @@ export class BlobClient {
     return this.knownLimits;
   }
 
-  /** Refuses a file over its kind's limit before anything is uploaded; the message says the limit. */
+  /**
+   * Refuses a file over its kind's limit before anything is uploaded; the
+   * message says the limit. Offline the limits cannot be asked for: the file
+   * is let through, to wait for the connection, and its upload is refused
+   * then, before any byte, if it is over.
+   */
   async checkLimit(kind: BlobKind, size: number): Promise<void> {
-    const limits = await this.limits();
+    let limits: BlobLimits;
+    try {
+      limits = await this.limits();
+    } catch (error) {
+      // The server answered (and refused): that is said. Only a request that got no answer is let through.
+      if (error instanceof BlobRequestError) throw error;
+      return;
+    }
     const limit = kind === "photo" ? limits.photoBytes : limits.fileBytes;
     if (size > limit) throw new BlobRequestError(413, "payload_too_large", `${kind === "photo" ? "Photos" : "Files"} may be at most ${limit / (1024 * 1024)} MiB`);
   }

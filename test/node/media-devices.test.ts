@@ -336,6 +336,27 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await a.unrouteAll();
   });
 
+  it("takes a file attached while offline on a page that never asked the limits, shows it waiting, and sends it once the browser is online", async () => {
+    const file = randomBytes(200 * 1024);
+    const sha256 = sha256Hex(file);
+    // A fresh page has not asked the server for the limits; offline, it cannot.
+    await a.reload();
+    await showsChats(a);
+    await openChat(a, QUIET_CHAT);
+    await a.context().setOffline(true);
+    await a.fill("#composer-input", "Attached offline");
+    await a.setInputFiles("#attach-input", { name: "offline.bin", mimeType: "application/octet-stream", buffer: file });
+    await a.waitForSelector("#media-status[data-error]:not([hidden])", { timeout: 15_000 });
+    expect(await a.locator("#media-status").textContent()).toMatch(/^offline\.bin: the upload stopped \(.+\)\. It is tried again when the connection is back, or when this page is opened again\.$/);
+    expect(await storedKeys(a, "upload")).toHaveLength(2);
+
+    await a.context().setOffline(false);
+    await phonePage.locator("#activity li", { hasText: `Fetched offline.bin (${file.length} bytes, sha256 ${sha256})` }).waitFor({ state: "attached", timeout: 30_000 });
+    for (const page of [a, b]) await page.locator(".bubble.mine", { hasText: "Attached offline" }).locator(".attachment.file", { hasText: "offline.bin" }).waitFor({ timeout: 15_000 });
+    for (const page of [a, b]) expect(await page.locator(".bubble.mine", { hasText: "Attached offline" }).count()).toBe(1);
+    await expect.poll(() => storedKeys(a, "upload"), { timeout: 15_000 }).toEqual([]);
+  });
+
   it("keeps the photos it received or sent: after a reload, with the server's copy deleted, they open full size from this browser alone; one no longer kept says so; logging out forgets them", async () => {
     // Both browsers fetch a photo as it arrives, clicked or not: the second to say so has the server delete it.
     const deletedOn = (page: Page) => page.waitForResponse(async (response) => /\/api\/blobs\/[\w-]{22}\/fetched$/.test(response.url()) && (await response.json()).deleted === true, { timeout: 15_000 });
