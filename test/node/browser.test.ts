@@ -131,6 +131,13 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
 
   it("links with the phone simulator reading a screenshot: scanned at once with a number, typed on the phone, then the account's screen", async () => {
     const { page } = await openPage();
+    // Headless Chromium grants no persistent storage, so what is checked is that the page asks for it once linked.
+    await page.evaluate(() => {
+      const storage = navigator.storage;
+      const persist = storage.persist.bind(storage);
+      Object.assign(window, { persistAsked: 0 });
+      storage.persist = () => (Object.assign(window, { persistAsked: (window as unknown as { persistAsked: number }).persistAsked + 1 }), persist());
+    });
     const shot = await readQr(page, "3-to-scan");
     const phone = spawnPhone(["link", "--image", shot.path, "--once", ...profile()]);
     await page.waitForSelector("body[data-state=scanned]", { timeout: 15_000 });
@@ -149,6 +156,7 @@ describe.skipIf(skipReason)("QR Link in Chromium", () => {
     expect(Date.now() - confirmedAt).toBeLessThan(2_000 + 1_500);
     expect(await page.locator("#me-name").textContent()).toBe("Alice");
     expect(await page.locator("#me-number").textContent()).toBe("+15550001");
+    expect(await page.evaluate(() => (window as unknown as { persistAsked: number }).persistAsked), "asks for the link's storage to be kept").toBe(1);
     await saveArtifact("3-linked", await page.screenshot());
   });
 

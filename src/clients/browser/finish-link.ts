@@ -1,7 +1,7 @@
 // The last step of linking, the same after a QR scan and after a code: the
 // phone's confirmation verified, so the browser keeps the link with a fresh
-// non-extractable device key, hands the connection to the chat screen, and
-// registers the key (link_ack).
+// non-extractable device key, asks for its storage to be kept, hands the
+// connection to the chat screen, and registers the key (link_ack).
 import { generateIdentityKeyPair, type LinkKeys } from "../../shared/crypto";
 import type { ServerMessageOf } from "../../shared/protocol";
 import { emptyChannelState } from "../../shared/relay-channel";
@@ -29,6 +29,8 @@ export async function finishLink(
     channel: emptyChannelState(),
   };
   await saveLink(link);
+  // The link, its chats and the photos the server has since deleted live in this browser's storage alone: asked to be kept under disk pressure.
+  void navigator.storage?.persist?.().catch(() => false);
   void showChats(link, linking);
   linking.send({ type: "link_ack", devicePublicKey: device.publicKey });
 }
