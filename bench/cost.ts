@@ -69,12 +69,29 @@ export function costPerMillionPairings(counts: PairingCounts) {
  */
 export const DURABLE_LINK_ROWS = 3;
 
+/**
+ * What this design writes per pairing beyond those, each needed as it stands
+ * (setAlarm counted as a row). A CREATE TABLE writes two rows of
+ * `sqlite_master`, so an object per pairing that keeps SQL tables pays for
+ * them on every pairing.
+ */
+export const DESIGN_ROWS: readonly { rows: number; why: string }[] = [
+  { rows: 7, why: "the session's tables (session, frame, _migration: two rows each) and its schema version" },
+  { rows: 1, why: "the scanned state (the phone's key committed before the browser shows its number)" },
+  { rows: 1, why: "the confirming state (written before the Account is asked, so a failure half way is retried)" },
+  { rows: 1, why: "the browser's device key (what a reload resumes with)" },
+  { rows: 1, why: "the scan's replay record (every signed phone request is accepted once)" },
+  { rows: 3, why: "three setAlarm: the QR's expiry, the confirmation deadline, the link's 30-day idle expiry" },
+];
+
 function pairingFloor(lines: { rowsWritten: number; rowsRead: number } & Record<string, number>) {
   const withoutStorage = Object.entries(lines).reduce((sum, [line, value]) => (line === "rowsWritten" || line === "rowsRead" ? sum : sum + value), 0);
   return {
     requestsUsd: round(lines.workerRequests! + lines.doRequests! + lines.wsMessagesIn!, 2),
     withoutStorageUsd: round(withoutStorage, 2),
     usd: round(withoutStorage + perMillion(DURABLE_LINK_ROWS, PRICES.rowsWrittenPerMillion), 2),
+    /** The floor with what this design writes on top (DESIGN_ROWS). */
+    designUsd: round(withoutStorage + perMillion(DURABLE_LINK_ROWS + DESIGN_ROWS.reduce((sum, item) => sum + item.rows, 0), PRICES.rowsWrittenPerMillion), 2),
   };
 }
 

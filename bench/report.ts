@@ -1,6 +1,6 @@
 // bench/README.md, written from one run's results.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { DURABLE_LINK_ROWS } from "./cost";
+import { DESIGN_ROWS, DURABLE_LINK_ROWS } from "./cost";
 
 const fmt = (value: unknown, digits = 2): string => {
   if (value === null || value === undefined) return "–";
@@ -276,7 +276,7 @@ session, the phone scans and confirms, the browser acknowledges):
 
 Requests by method: ${Object.entries(pc.doRequestsByMethod)
     .map(([name, count]) => `${name} ${fmt(count)}`)
-    .join(", ")}. Rows written by entry point, as each SQL cursor's \`rowsWritten\` reports them: ${Object.entries(pc.rowsWrittenByEntry)
+    .join(", ")}. Rows written by entry point, as each SQL statement's \`rowsWritten\` reports them (a CREATE TABLE writes two): ${Object.entries(pc.rowsWrittenByEntry)
     .map(([name, count]) => `${name} ${fmt(count)}`)
     .join(", ")} (the scan creates the session's tables; a QR waiting for its scan has none). Every setAlarm is priced as one more row written.
 
@@ -286,7 +286,10 @@ Requests by method: ${Object.entries(pc.doRequestsByMethod)
 ${
     cost.pairing.floor
       ? `\nThe floor at these prices: the requests alone are ${usd(cost.pairing.floor.requestsUsd)} per million pairings, everything but storage ${usd(cost.pairing.floor.withoutStorageUsd)}; ` +
-        `a link that survives writes at least ${DURABLE_LINK_ROWS} rows (the Account's device row, the session's linked state, the signed confirm's replay record), so no pairing with these requests costs less than ${usd(cost.pairing.floor.usd)}.\n`
+        `a link that survives writes at least ${DURABLE_LINK_ROWS} rows (the Account's device row, the session's linked state, the signed confirm's replay record), so no pairing with these requests costs less than ${usd(cost.pairing.floor.usd)}. ` +
+        `This design writes, on top: ${DESIGN_ROWS.map((item) => `${item.why}, ${item.rows}`).join("; ")}` +
+        (cost.pairing.floor.designUsd === undefined ? "" : `: ${usd(cost.pairing.floor.designUsd)} with those.`) +
+        "\n"
       : ""
   }
 Per linked device per day, idle (from section 2): ${fmt(dl.perDay.alarms)} alarm runs, ${fmt(dl.perDay.rowsWritten)} rows written, ${fmt(dl.perDay.heartbeats)} heartbeats.

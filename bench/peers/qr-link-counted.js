@@ -51,9 +51,18 @@ function patchStorage(storage) {
   patched = true;
   const sqlProto = Object.getPrototypeOf(storage.sql);
   const exec = sqlProto.exec;
-  sqlProto.exec = function (...args) {
-    const cursor = exec.apply(this, args);
-    scope.getStore()?.cursors.push(cursor);
+  // A cursor of several statements reports the rows of its last one only: each statement is run on its own, so every row
+  // (a CREATE TABLE writes two in sqlite_master) is counted. Only text without bindings is split, and the app's has no
+  // semicolon inside a literal.
+  sqlProto.exec = function (query, ...bindings) {
+    const parts = bindings.length === 0 ? query.split(";").filter((statement) => statement.trim() !== "") : [];
+    const statements = parts.length > 1 ? parts : [query];
+    let cursor;
+    for (const [index, statement] of statements.entries()) {
+      cursor = exec.call(this, statement, ...bindings);
+      if (index < statements.length - 1) cursor.toArray();
+      scope.getStore()?.cursors.push(cursor);
+    }
     return cursor;
   };
   const storageProto = Object.getPrototypeOf(storage);

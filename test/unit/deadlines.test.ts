@@ -37,7 +37,7 @@ const pending: Session = {
 const scanned: Session = { ...opened, state: "scanned", scannedBy: "+15550001", scannedAt: T0 + 30_000, phonePublicKey: "phone-key" };
 const confirming: Session = { ...opened, state: "confirming", scannedBy: "+15550001", scannedAt: T0 + 30_000, proof, addDevice: { attempts: 0, dueAt: T0 + 30_000 } };
 const linked: Session = { ...opened, state: "linked", proof, devicePublicKey: null, browserActiveAt: T0 + 50_000, linkIdIssued: true };
-const ended: Session = { ...opened, state: "ended", reason: "revoked" };
+const ended: Session = { ...opened, state: "ended", reason: "revoked", removeDevice: { accountNumber: "+15550001", attempts: 1, dueAt: T0 + 90_000 } };
 
 const phone: WatchedSocket = { role: "phone", verified: true, connectedAt: T0 + 40_000, lastSeenAt: T0 + 70_000 };
 const browser: WatchedSocket = { role: "browser", verified: true, connectedAt: T0, lastSeenAt: T0 + 60_000 };

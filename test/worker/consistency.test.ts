@@ -248,7 +248,7 @@ describe("migrations", () => {
       migrate(state.storage, SESSION_MIGRATIONS);
       return schemaOf(state);
     });
-    expect(fresh.objects.map((object) => object.name)).toEqual(expect.arrayContaining(["_migration", "frame", "outbox", "session"]));
+    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "frame", "session"]);
     expect(fresh).toEqual(migrated);
     expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
   });
@@ -259,7 +259,7 @@ describe("migrations", () => {
       migrate(state.storage, SESSION_MIGRATIONS.slice(0, 4));
       sql.exec("INSERT INTO session (id, session_id, state, created_at, device) VALUES (1, 'old-session', 'confirming', 1, '{}')");
       sql.exec("INSERT INTO outbox (kind, account_number, attempts, due_at) VALUES ('add_device', '+15550001', 2, 5000), ('remove_device', '+15550002', 1, 7000)");
-      const version = migrate(state.storage, SESSION_MIGRATIONS);
+      const version = migrate(state.storage, SESSION_MIGRATIONS.slice(0, 6));
       return {
         version,
         session: sql.exec("SELECT state, add_device_attempts, add_device_due_at FROM session").toArray(),
@@ -267,10 +267,45 @@ describe("migrations", () => {
         keyedOnly: sql.exec("SELECT sql FROM sqlite_master WHERE name = 'outbox'").one().sql,
       };
     });
-    expect(carried.version).toBe(SESSION_MIGRATIONS.length);
+    expect(carried.version).toBe(6);
     expect(carried.session).toEqual([{ state: "confirming", add_device_attempts: 2, add_device_due_at: 5000 }]);
     expect(carried.outbox).toEqual([{ kind: "remove_device", account_number: "+15550002", attempts: 1, due_at: 7000 }]);
     expect(carried.keyedOnly).toContain("WITHOUT ROWID");
+  });
+
+  it("carry a version 6 session's owed removal into its row: the Account's device row is removed, then the session's storage goes", async () => {
+    const phone = await registeredPhone();
+    const number = phone.identity.number;
+    const stub = env.PAIRING_SESSION.getByName(`v6-${randomBase64url(8)}`);
+    const sessionId = await runInDurableObject(stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      migrate(state.storage, SESSION_MIGRATIONS.slice(0, 6));
+      // A linked session of the previous deploy that ended (revoked from the phone while the Account was down): its removal waits in the outbox.
+      sql.exec("INSERT INTO session (id, session_id, state, created_at, device, account_number, end_reason) VALUES (1, 'v6-session', 'ended', 1, '{}', ?, 'logged_out')", number);
+      sql.exec("INSERT INTO outbox (kind, account_number, attempts, due_at) VALUES ('remove_device', ?, 3, 7000)", number);
+      await state.storage.setAlarm(Date.now() + 3_600_000);
+      return "v6-session";
+    });
+    await env.ACCOUNT.getByName(number).addDevice({ id: sessionId, name: "Chrome on Linux", place: "unknown", linkedAt: 1, lastActiveAt: 1 });
+    expect(await deviceRows(number)).toEqual([sessionId]);
+
+    // The object's first read finds the old database: migration 7 moves the debt into the row, and drops the outbox.
+    const migrated = await runInDurableObject(stub, (instance, state) => {
+      const session = (instance as unknown as { parts: { store: { session(): unknown; outbox(): unknown } } }).parts.store;
+      return {
+        session: session.session(),
+        outbox: session.outbox(),
+        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray().map((row) => row.name),
+      };
+    });
+    expect(migrated.tables).toEqual(["_migration", "frame", "session"]);
+    expect(migrated.session).toMatchObject({ state: "ended", reason: "logged_out", removeDevice: { accountNumber: number, attempts: 3, dueAt: 7000 } });
+    expect(migrated.outbox).toEqual([{ kind: "remove_device", accountNumber: number, attempts: 3, dueAt: 7000 }]);
+
+    // The alarm makes the owed call: the row goes from the Account, then the session's storage.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await deviceRows(number)).toEqual([]);
+    expect(await storedTables(stub)).toBe(0);
   });
 
   it("run on a freshly created schema only the migrations that came after it", async () => {
@@ -302,8 +337,19 @@ describe("migrations", () => {
     // As a session from the previous deploy: today's version 1 tables (without the later columns), no migration record, no outbox.
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
-      state.storage.sql.exec("DROP TABLE outbox");
-      for (const column of ["link_id_issued", "kind", "code_number", "code_browser_share", "code_browser_public_key", "code_expires_at", "code_checked_at", "add_device_attempts", "add_device_due_at"]) {
+      for (const column of [
+        "link_id_issued",
+        "kind",
+        "code_number",
+        "code_browser_share",
+        "code_browser_public_key",
+        "code_expires_at",
+        "code_checked_at",
+        "add_device_attempts",
+        "add_device_due_at",
+        "remove_device_attempts",
+        "remove_device_due_at",
+      ]) {
         state.storage.sql.exec(`ALTER TABLE session DROP COLUMN ${column}`);
       }
     });

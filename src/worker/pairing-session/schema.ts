@@ -104,11 +104,24 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       DELETE FROM outbox WHERE kind = 'add_device';
     `,
   },
+  {
+    version: 7,
+    name: "the removal an ended session owes is its state too, kept in the session row; the outbox table goes, so a new session creates one table fewer",
+    sql: `
+      ALTER TABLE session ADD COLUMN remove_device_attempts INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE session ADD COLUMN remove_device_due_at INTEGER;
+      UPDATE session SET
+        account_number = coalesce((SELECT account_number FROM outbox WHERE kind = 'remove_device'), account_number),
+        remove_device_attempts = coalesce((SELECT attempts FROM outbox WHERE kind = 'remove_device'), 0),
+        remove_device_due_at = (SELECT due_at FROM outbox WHERE kind = 'remove_device');
+      DROP TABLE outbox;
+    `,
+  },
 ];
 
 /** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
 export const SESSION_SCHEMA: FreshSchema = {
-  version: 6,
+  version: 7,
   sql: `
     CREATE TABLE session (
       id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -145,20 +158,15 @@ export const SESSION_SCHEMA: FreshSchema = {
       code_expires_at INTEGER,
       code_checked_at INTEGER,
       add_device_attempts INTEGER NOT NULL DEFAULT 0,
-      add_device_due_at INTEGER
+      add_device_due_at INTEGER,
+      remove_device_attempts INTEGER NOT NULL DEFAULT 0,
+      remove_device_due_at INTEGER
     );
     CREATE TABLE frame (
       direction TEXT NOT NULL,
       seq INTEGER NOT NULL,
       data TEXT NOT NULL,
       PRIMARY KEY (direction, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE outbox (
-      kind TEXT NOT NULL,
-      account_number TEXT NOT NULL,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      due_at INTEGER NOT NULL,
-      PRIMARY KEY (kind, account_number)
     ) WITHOUT ROWID;
   `,
 };

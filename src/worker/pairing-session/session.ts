@@ -69,8 +69,13 @@ export type LinkedSession = Opened & {
    */
   linkIdIssued: boolean;
 };
-/** Kept only while the outbox still has calls to make; then the storage is deleted. */
-export type EndedSession = Opened & { state: "ended"; reason: EndReason };
+/** Kept only while it owes the Account a call; then the storage is deleted. */
+export type EndedSession = Opened & {
+  state: "ended";
+  reason: EndReason;
+  /** The removal of the device row the Account may hold for it (an outbox entry kept in the session row), or null when none is owed. */
+  removeDevice: { accountNumber: string; attempts: number; dueAt: number } | null;
+};
 export type Session = PendingSession | ScannedSession | ConfirmingSession | LinkedSession | EndedSession;
 
 export type OutboxKind = "add_device" | "remove_device";

@@ -40,10 +40,12 @@ interface SessionRow extends Record<string, SqlStorageValue> {
   code_checked_at: number | null;
   add_device_attempts: number;
   add_device_due_at: number | null;
+  remove_device_attempts: number;
+  remove_device_due_at: number | null;
 }
 
 const SESSION_COLUMNS =
-  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued, kind, code_number, code_browser_share, code_browser_public_key, code_expires_at, code_checked_at, add_device_attempts, add_device_due_at";
+  "session_id, state, created_at, device, token, token_seq, token_expires_at, previous_token, previous_expires_at, failed_scans, scanned_by, scanned_at, account_number, account_name, phone_public_key, confirmation, device_public_key, browser_active_at, end_reason, link_id_issued, kind, code_number, code_browser_share, code_browser_public_key, code_expires_at, code_checked_at, add_device_attempts, add_device_due_at, remove_device_attempts, remove_device_due_at";
 
 function toSession(row: SessionRow): Session {
   const opened: Opened = { sessionId: row.session_id, createdAt: row.created_at, device: JSON.parse(row.device) as Description };
@@ -65,7 +67,7 @@ function toSession(row: SessionRow): Session {
   switch (row.state) {
     case "pending":
       // A QR session waits on its socket; one in SQLite is from before that, and its socket went with that deploy.
-      if (row.kind === "qr") return { ...opened, state: "ended", reason: "expired" };
+      if (row.kind === "qr") return { ...opened, state: "ended", reason: "expired", removeDevice: null };
       return { ...opened, state: "pending", tokens: { from: row.created_at, tokens: [] }, failedScans: row.failed_scans };
     case "scanned":
       return { ...opened, state: "scanned", scannedBy: row.scanned_by ?? "", scannedAt: row.scanned_at ?? 0, phonePublicKey: row.phone_public_key ?? "" };
@@ -87,8 +89,11 @@ function toSession(row: SessionRow): Session {
         browserActiveAt: row.browser_active_at ?? row.created_at,
         linkIdIssued: row.link_id_issued === 1,
       };
-    case "ended":
-      return { ...opened, state: "ended", reason: row.end_reason ?? "expired" };
+    case "ended": {
+      const dueAt = row.remove_device_due_at;
+      const removeDevice = dueAt === null ? null : { accountNumber: row.account_number ?? "", attempts: row.remove_device_attempts, dueAt };
+      return { ...opened, state: "ended", reason: row.end_reason ?? "expired", removeDevice };
+    }
   }
 }
 
@@ -311,13 +316,16 @@ export class SessionStore {
       // Nothing was stored and nothing is owed: it ends in memory, and goes with the object.
       const { sessionId, createdAt, device } = held;
       this.release();
-      this.cached = { sessionId, createdAt, device, state: "ended", reason };
+      this.cached = { sessionId, createdAt, device, state: "ended", reason, removeDevice: null };
       return;
     }
-    this.storage.transactionSync(() => {
-      this.write("UPDATE session SET state = 'ended', end_reason = ? WHERE id = 1", reason);
-      if (owesRemoval) this.enqueue("remove_device", owesRemoval, now);
-    });
+    // One row: the end, and the removal it owes (which replaces any pending addition, owed only while confirming).
+    this.write(
+      "UPDATE session SET state = 'ended', end_reason = ?, account_number = coalesce(?, account_number), remove_device_attempts = 0, remove_device_due_at = ? WHERE id = 1",
+      reason,
+      owesRemoval,
+      owesRemoval ? now : null,
+    );
   }
 
   /** Deletes everything: the alarm, the tables, the database. */
@@ -330,37 +338,39 @@ export class SessionStore {
     this.frames.forget();
   }
 
-  // --- the outbox ----------------------------------------------------------
+  // --- the outbox: calls owed to the Account, each kept in the session row --------
 
-  private enqueue(kind: OutboxKind, accountNumber: string, now: number): void {
-    this.sql.exec("INSERT OR REPLACE INTO outbox (kind, account_number, attempts, due_at) VALUES (?, ?, 0, ?)", kind, accountNumber, now);
-  }
-
-  /** The calls owed to the Account, soonest first: a confirming session's device slot (its state), and the rows of the outbox table. */
+  /**
+   * The call the session owes the Account, if any: a confirming session's
+   * device slot, or an ended one's removal. The state is the debt, so there
+   * is at most one.
+   */
   outbox(): OutboxEntry[] {
     const session = this.session();
-    if (!session || !this.migrated) return [];
-    const owed: OutboxEntry[] = session.state === "confirming" ? [{ kind: "add_device", accountNumber: session.proof.account.number, ...session.addDevice }] : [];
-    const rows = this.sql
-      .exec<{ kind: OutboxKind; account_number: string; attempts: number; due_at: number }>("SELECT kind, account_number, attempts, due_at FROM outbox ORDER BY due_at")
-      .toArray()
-      .map((row) => ({ kind: row.kind, accountNumber: row.account_number, attempts: row.attempts, dueAt: row.due_at }));
-    return [...owed, ...rows].sort((a, b) => a.dueAt - b.dueAt);
+    if (session?.state === "confirming") return [{ kind: "add_device", accountNumber: session.proof.account.number, ...session.addDevice }];
+    if (session?.state === "ended" && session.removeDevice) return [{ kind: "remove_device", ...session.removeDevice }];
+    return [];
   }
 
   /** A call waits for another to finish: it goes at `dueAt`, and it did not fail. */
   defer(entry: OutboxEntry, dueAt: number): void {
-    if (entry.kind === "add_device") return this.write("UPDATE session SET add_device_due_at = ? WHERE id = 1", dueAt);
-    this.sql.exec("UPDATE outbox SET due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
+    this.write(`UPDATE session SET ${OWED_COLUMNS[entry.kind].dueAt} = ? WHERE id = 1`, dueAt);
   }
 
   /** A call that failed is tried again at `dueAt`. */
   postpone(entry: OutboxEntry, dueAt: number): void {
-    if (entry.kind === "add_device") return this.write("UPDATE session SET add_device_attempts = add_device_attempts + 1, add_device_due_at = ? WHERE id = 1", dueAt);
-    this.sql.exec("UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE kind = ? AND account_number = ?", dueAt, entry.kind, entry.accountNumber);
+    const { attempts, dueAt: dueAtColumn } = OWED_COLUMNS[entry.kind];
+    this.write(`UPDATE session SET ${attempts} = ${attempts} + 1, ${dueAtColumn} = ? WHERE id = 1`, dueAt);
   }
 
+  /** The removal was made: nothing is owed any more. (An addition is settled by `link` or `backToScanned`.) */
   done(entry: OutboxEntry): void {
-    this.sql.exec("DELETE FROM outbox WHERE kind = ? AND account_number = ?", entry.kind, entry.accountNumber);
+    this.write(`UPDATE session SET ${OWED_COLUMNS[entry.kind].dueAt} = NULL WHERE id = 1`);
   }
 }
+
+/** Where each kind of owed call keeps its failed attempts and its next time in the session row. */
+const OWED_COLUMNS: Record<OutboxKind, { attempts: string; dueAt: string }> = {
+  add_device: { attempts: "add_device_attempts", dueAt: "add_device_due_at" },
+  remove_device: { attempts: "remove_device_attempts", dueAt: "remove_device_due_at" },
+};
