@@ -32,6 +32,7 @@ import {
   startRuntime,
   type Floor,
   type Runtime,
+  type RuntimeOptions,
 } from "./servers";
 
 const quick = process.argv.includes("--quick");
@@ -206,11 +207,12 @@ async function relaySection(): Promise<void> {
   );
   const runtimes: Runtime[] = [];
   try {
-    for (const options of [
+    const servers: RuntimeOptions[] = [
       { name: "qr-link", scriptPath: scripts[0]!, durableObjects: APP_OBJECTS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs" },
       { name: "bare-relay", scriptPath: scripts[1]!, durableObjects: { BARE_RELAY: { className: "BareRelay", useSQLite: true } }, medium: "tmpfs" },
       { name: "partyserver-relay", scriptPath: scripts[2]!, durableObjects: { RELAY_ROOM: { className: "RelayRoom", useSQLite: true } }, medium: "tmpfs" },
-    ] as const) {
+    ];
+    for (const options of servers) {
       // One after another: each workerd process is told apart by being the new one.
       runtimes.push(await startRuntime(options));
     }
