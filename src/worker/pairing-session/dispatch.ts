@@ -75,7 +75,7 @@ export const ROUTES: Routes = {
   },
   ack: {
     allowed: onRelay,
-    run: ({ relay }, { session, attachment }, message) => relay.ack(session, attachment.role, message.seq),
+    run: ({ relay }, { attachment }, message) => relay.ack(attachment.role, message.seq),
   },
   presence_check: {
     allowed: (sender): sender is Sender & { session: LinkedSession } => onRelay(sender) && sender.attachment.role === "browser",
