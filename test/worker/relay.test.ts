@@ -302,6 +302,20 @@ describe("the relay", () => {
     expect(await heldBytes()).toEqual({ counted: left, held: left });
   });
 
+  it("forwards a frame in its one serialization, whatever key order or spacing it came in", async () => {
+    const pair = await linkedPair();
+    // The same length as the usual form, keys in another order; then a space; then the usual form.
+    pair.phoneSocket.socket.send('{"seq":1,"type":"frame","data":"AAAA"}');
+    pair.phoneSocket.socket.send('{"type":"frame","seq":2,"data":"BBBB" }');
+    pair.phoneSocket.socket.send('{"type":"frame","seq":3,"data":"CCCC"}');
+    await pair.browser.until(() => pair.browser.all("frame").length === 3, "the three frames");
+    expect(pair.browser.raw.filter((text) => text.includes('"frame"'))).toEqual([
+      '{"type":"frame","seq":1,"data":"AAAA"}',
+      '{"type":"frame","seq":2,"data":"BBBB"}',
+      '{"type":"frame","seq":3,"data":"CCCC"}',
+    ]);
+  });
+
   it("closes a socket that sends an oversized or malformed frame", async () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "A".repeat(LIMITS.relayMessageBytes) });

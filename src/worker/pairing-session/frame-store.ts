@@ -86,13 +86,16 @@ export class SqlFrameStore implements FrameStore {
     return { ...this.read(direction).cursor };
   }
 
-  insert(direction: Direction, frame: Frame): boolean {
+  take(direction: Direction, frame: Frame, received: number): void {
     const known = this.read(direction);
-    if (known.sizes.has(frame.seq)) return false;
-    known.sizes.set(frame.seq, frame.data.length);
-    known.unwritten.push(frame);
-    known.highestStored = Math.max(known.highestStored, frame.seq);
-    return true;
+    if (!known.sizes.has(frame.seq)) {
+      known.sizes.set(frame.seq, frame.data.length);
+      known.unwritten.push(frame);
+      known.highestStored = Math.max(known.highestStored, frame.seq);
+      known.cursor.bufferedBytes += frame.data.length;
+    }
+    known.cursor.received = received;
+    known.moved = true;
   }
 
   framesAfter(direction: Direction, seq: number): Frame[] {
@@ -101,13 +104,6 @@ export class SqlFrameStore implements FrameStore {
     const written = this.sql.exec<{ seq: number; data: string }>(DIRECTION_SQL[direction].framesAfter, seq).toArray();
     const waiting = known.unwritten.filter((frame) => frame.seq > seq);
     return waiting.length === 0 ? written : [...written, ...waiting].sort((a, b) => a.seq - b.seq);
-  }
-
-  advance(direction: Direction, received: number, addedBytes: number): void {
-    const known = this.read(direction);
-    known.cursor.received = received;
-    known.cursor.bufferedBytes += addedBytes;
-    known.moved = true;
   }
 
   /** Frees the frames up to `seq` and records them delivered, written with whatever waits at the next `flush`; freed frames not written yet never are. */
@@ -168,30 +164,6 @@ export class SqlFrameStore implements FrameStore {
   private insertRows(direction: Direction, frames: Frame[]): void {
     const values = frames.map(() => "(?, ?)").join(", ");
     this.sql.exec(DIRECTION_SQL[direction].insert + values, ...frames.flatMap((frame) => [frame.seq, frame.data]));
-  }
-
-  /**
-   * All or nothing: a body that throws leaves what is known, and what waits
-   * to be written, as it found them. (A body writes nothing itself: only
-   * `flush` does, and undoes nothing.)
-   */
-  transaction<T>(body: () => T): T {
-    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length }));
-    try {
-      return body();
-    } catch (error) {
-      const restored = new Map<Direction, Known>();
-      for (const { direction, cursor, highestStored, waiting } of before) {
-        const known = this.known.get(direction);
-        if (!known) continue;
-        for (const frame of known.unwritten.slice(waiting)) known.sizes.delete(frame.seq);
-        restored.set(direction, { ...known, cursor, highestStored, unwritten: known.unwritten.slice(0, waiting) });
-      }
-      // A direction first read by the body is read again.
-      this.known.clear();
-      for (const [direction, known] of restored) this.known.set(direction, known);
-      throw error;
-    }
   }
 
   /** The session's storage was deleted, or a write failed: the database is read again when next needed. */

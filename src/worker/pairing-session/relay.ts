@@ -17,7 +17,7 @@
 // frames it frees that were not written yet never are.
 import { LIMITS, type Direction } from "../../shared/protocol";
 import type { SessionParts } from "./parts";
-import { acknowledge, receive, unacknowledged } from "./relay-buffer";
+import { acknowledge, receive, unacknowledged, type Frame } from "./relay-buffer";
 import { closeOnError, send, sendFrame, type Role } from "./sockets";
 import type { LinkedSession } from "./session";
 
@@ -58,9 +58,11 @@ export class Relay {
     for (const frame of unacknowledged(this.parts.frames, INBOUND[role])) sendFrame(ws, frame);
   }
 
-  frame(ws: WebSocket, session: LinkedSession, role: Role, seq: number, data: string): void {
+  /** A frame from `ws`; `text` is the message it came in, forwarded as it is when it is already the frame's exact serialization. */
+  frame(ws: WebSocket, session: LinkedSession, role: Role, frame: Frame, text: string): void {
+    const { seq } = frame;
     const direction = OUTBOUND[role];
-    const receipt = receive(this.parts.frames, direction, { seq, data }, BUFFER_LIMITS);
+    const receipt = receive(this.parts.frames, direction, frame, BUFFER_LIMITS);
     switch (receipt.kind) {
       case "repeat":
         // It may count frames of this burst not yet written: they are written first.
@@ -77,7 +79,7 @@ export class Relay {
         );
       case "stored":
         for (const receiver of this.readySockets(RECEIVER[direction], session)) {
-          for (const frame of receipt.forward) sendFrame(receiver, frame);
+          for (const forwarded of receipt.forward) sendFrame(receiver, forwarded, forwarded === frame ? text : undefined);
         }
         this.owedStored.set(ws, direction);
         this.writeSoon();

@@ -154,10 +154,15 @@ export function send(ws: WebSocket, message: ServerMessage): void {
 /**
  * Forwards a relay frame: its JSON put together directly, which is exactly
  * what `send` would write, since the seq is an integer and the data base64url
- * (nothing to escape), without scanning a frame's kilobytes for escapes.
+ * (nothing to escape), without scanning a frame's kilobytes for escapes. The
+ * message the frame came in is sent as it came when it is already that text
+ * (nothing to copy): it is when it has the same beginning and the same length,
+ * since an escape, a space or another key would make it longer.
  */
-export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }): void {
-  transmit(ws, `{"type":"frame","seq":${frame.seq},"data":"${frame.data}"}`);
+export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }, received?: string): void {
+  const head = `{"type":"frame","seq":${frame.seq},"data":"`;
+  const exact = received !== undefined && received.length === head.length + frame.data.length + 2 && received.startsWith(head);
+  transmit(ws, exact ? received : `${head}${frame.data}"}`);
 }
 
 function transmit(ws: WebSocket, text: string): void {
