@@ -110,8 +110,10 @@ export class SqlFrameStore implements FrameStore {
   release(direction: Direction, seq: number): void {
     const known = this.read(direction);
     let freed = 0;
-    for (const [held, bytes] of known.sizes) {
-      if (held > seq) continue;
+    // Frames up to `delivered` are gone already: only those since are looked up, not every frame held.
+    for (let held = known.cursor.delivered + 1; held <= seq; held++) {
+      const bytes = known.sizes.get(held);
+      if (bytes === undefined) continue;
       known.sizes.delete(held);
       known.cursor.bufferedBytes -= bytes;
       freed += 1;
