@@ -58,7 +58,7 @@ export function receive(store: FrameStore, direction: Direction, frame: Frame, l
   const budget = frame.seq === expected ? limits.bytes : limits.bytes - limits.frameBytes;
   if (waiting >= limits.frames || cursor.bufferedBytes + frame.data.length > budget) return { kind: "refused", code: "buffer_full", waiting };
 
-  // Read first, then one change: a read that fails leaves nothing changed.
+  // Each path reads what it needs, then makes one change (`take`): a read that fails changes nothing.
   if (frame.seq !== expected) {
     store.take(direction, frame, cursor.received);
     return { kind: "held" };
