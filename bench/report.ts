@@ -69,7 +69,7 @@ export function readme(r: any, file: string, plan: any): string {
   const relayTable = rows
     .map(
       ([name, s]) =>
-        `| ${name} | ${fmt(s.msgPerSec)} | ${fmt(s.p50Ms)} / ${fmt(s.p99Ms)} | ${fmt(s.workerdCpuUsPerFrame ?? s.serverCpuUsPerFrame, 1)}${s.workerdCpuUsPerFrame === undefined ? " (its process)" : ""} | ${fmt(s.floodP50Ms)} / ${fmt(s.floodP99Ms)} | ${fmt(s.clientCpuUsPerFrame, 1)} |`,
+        `| ${name} | ${fmt(s.msgPerSec)} | ${fmt(s.p50Ms, 3)} / ${fmt(s.p99Ms, 3)} | ${fmt(s.workerdCpuUsPerFrame ?? s.serverCpuUsPerFrame, 1)}${s.workerdCpuUsPerFrame === undefined ? " (its process)" : ""} | ${fmt(s.floodP50Ms)} / ${fmt(s.floodP99Ms)} | ${fmt(s.clientCpuUsPerFrame, 1)} |`,
     )
     .join("\n");
   const ratios = relay.ratios;
@@ -109,7 +109,7 @@ export function readme(r: any, file: string, plan: any): string {
 \`npm run bench\` (full: pending sessions up to 10,000 on the real schedule, 5 to 7 minutes, stopped at 14) or
 \`npm run bench -- --quick\` (under a minute: small counts and a faster schedule, the same keys); set
 \`CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false\`. Each run writes bench/results/<time>.json, and a full run this file;
-\`npm run bench -- --readme bench/results/<file>.json\` rewrites this file from a results file. This run took ${r.durationS} s.
+\`npm run bench -- --readme bench/results/<file>.json\` rewrites this file from a results file, and \`npm run bench -- --relay [--quick]\` runs section 1 alone (QR Link on tmpfs and the two peers) and prints it. This run took ${r.durationS} s.
 Every figure below is from \`${file}\` (${r.mode} mode, ${r.when}, source ${r.source.commit}${r.source.uncommitted ? ` with ${r.source.uncommitted} uncommitted files under src/ and wrangler.toml` : ""}).
 
 Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}, workerd ${m.workerd}, Miniflare ${m.miniflare}, wrangler ${m.wrangler}, partyserver ${m.partyserver}, open files ${m.openFiles}.
@@ -120,9 +120,9 @@ other engineers' test runs, so read the ratios between figures of one run, not a
 
 | key | value |
 |---|---|
-| \`relay.qrLink\` | ${fmt(relay.qrLink.msgPerSec)} msg/s, p50 ${fmt(relay.qrLink.p50Ms)} ms, p99 ${fmt(relay.qrLink.p99Ms)} ms, ${fmt(relay.qrLink.workerdCpuUsPerFrame, 1)} µs workerd CPU per frame |
-| \`relay.peers.bareDurableObject\` | ${fmt(relay.peers.bareDurableObject.msgPerSec)} msg/s, p50 ${fmt(relay.peers.bareDurableObject.p50Ms)} ms, p99 ${fmt(relay.peers.bareDurableObject.p99Ms)} ms, ${fmt(relay.peers.bareDurableObject.workerdCpuUsPerFrame, 1)} µs |
-| \`relay.peers.partyserver\` | ${fmt(relay.peers.partyserver.msgPerSec)} msg/s, p50 ${fmt(relay.peers.partyserver.p50Ms)} ms, p99 ${fmt(relay.peers.partyserver.p99Ms)} ms, ${fmt(relay.peers.partyserver.workerdCpuUsPerFrame, 1)} µs |
+| \`relay.qrLink\` | ${fmt(relay.qrLink.msgPerSec)} msg/s, p50 ${fmt(relay.qrLink.p50Ms, 3)} ms, p99 ${fmt(relay.qrLink.p99Ms, 3)} ms, ${fmt(relay.qrLink.workerdCpuUsPerFrame, 1)} µs workerd CPU per frame |
+| \`relay.peers.bareDurableObject\` | ${fmt(relay.peers.bareDurableObject.msgPerSec)} msg/s, p50 ${fmt(relay.peers.bareDurableObject.p50Ms, 3)} ms, p99 ${fmt(relay.peers.bareDurableObject.p99Ms, 3)} ms, ${fmt(relay.peers.bareDurableObject.workerdCpuUsPerFrame, 1)} µs |
+| \`relay.peers.partyserver\` | ${fmt(relay.peers.partyserver.msgPerSec)} msg/s, p50 ${fmt(relay.peers.partyserver.p50Ms, 3)} ms, p99 ${fmt(relay.peers.partyserver.p99Ms, 3)} ms, ${fmt(relay.peers.partyserver.workerdCpuUsPerFrame, 1)} µs |
 | QR Link ÷ bare DO, ÷ partyserver | msg/s ${x(ratios.qrLinkOverBareDurableObject.msgPerSec)}, ${x(ratios.qrLinkOverPartyserver.msgPerSec)}; CPU per frame ${x(ratios.qrLinkOverBareDurableObject.workerdCpuUsPerFrame)}, ${x(ratios.qrLinkOverPartyserver.workerdCpuUsPerFrame)} |
 | \`relay.qrLink100Sessions\` | ${fmt(relay.qrLink100Sessions.msgPerSec)} msg/s over ${relay.qrLink100Sessions.sessions} sessions, ${fmt(relay.qrLink100Sessions.workerdCpuUsPerFrame, 1)} µs per frame |
 | \`clientCrypto\` | seal ${fmt(r.clientCrypto.sealUsPerFrame, 1)} µs, open ${fmt(r.clientCrypto.openUsPerFrame, 1)} µs per ${r.clientCrypto.frameBytes} B frame |

@@ -3,6 +3,8 @@
 // workerd process each, bundled by wrangler), the Node `ws` floor in a child
 // process, runs the workloads, and writes bench/results/<time>.json and
 // bench/README.md. It stops by itself (and exits if it overruns its limit).
+// `npm run bench -- --relay [--quick]` runs only the relay comparison (QR Link
+// on tmpfs and the two peers) and prints it, writing nothing.
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -30,9 +32,11 @@ import {
   startRuntime,
   type Floor,
   type Runtime,
+  type RuntimeOptions,
 } from "./servers";
 
 const quick = process.argv.includes("--quick");
+const relayOnly = process.argv.includes("--relay");
 
 const PLANS = {
   quick: {
@@ -131,7 +135,16 @@ async function qrLinkSystem(key: string, label: string, runtime: Runtime, runs: 
   };
 }
 
+/** Runs each system is opened for: the repetitions, flooded and paced, and one warm-up run. */
+const RELAY_RUNS = PLAN.relay.reps * 2 + 1;
+
 async function relayComparison(systems: RelaySystem[]) {
+  // One flood each first, not counted: the first repetition would otherwise also time the runtime compiling the server's code.
+  for (const system of systems) {
+    const { ends, frames } = await system.open(RELAY_RUNS - 1);
+    await driveRelay(ends, frames, { ratePerSecond: 0, serverPid: system.pid, timeoutMs: 60_000 });
+    ends.close();
+  }
   const floods = new Map<string, RelayRun[]>(systems.map((system) => [system.key, []]));
   const paced = new Map<string, RelayRun[]>(systems.map((system) => [system.key, []]));
   for (let rep = 0; rep < PLAN.relay.reps; rep++) {
@@ -166,6 +179,71 @@ async function aggregate(runtime: Runtime) {
   const result = await driveMany(runs, runtime.pid, 120_000);
   for (const run of runs) run.ends.close();
   return { ...result, framesPerSession: frames, frameBytes: PLAN.relay.size };
+}
+
+/** A peer run: a room of its own on each run, the same pre-sealed frames. */
+function peerSystem(key: string, label: string, pid: number, server: string, path: (room: string, role: "phone" | "browser") => string, frames: string[]): RelaySystem {
+  let rooms = 0;
+  return {
+    key,
+    label,
+    pid,
+    open: async () => {
+      const room = `${key}-${++rooms}`;
+      return { ends: await roomEnds(server, (role) => path(room, role)), frames };
+    },
+  };
+}
+
+/** Ratios of QR Link's figures to a peer's: above 1 is more (throughput) or slower (latency, CPU). */
+function ratiosTo(qrLink: RelaySummary, peer: RelaySummary) {
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? round(a / b, 2) : null);
+  return {
+    msgPerSec: ratio(qrLink.msgPerSec, peer.msgPerSec),
+    p50Ms: ratio(qrLink.p50Ms, peer.p50Ms),
+    p99Ms: ratio(qrLink.p99Ms, peer.p99Ms),
+    workerdCpuUsPerFrame: ratio(qrLink.workerdCpuUsPerFrame, peer.workerdCpuUsPerFrame),
+  };
+}
+
+/** `--relay`: section 1 alone, QR Link on tmpfs against the two peers, printed. */
+async function relaySection(): Promise<void> {
+  const loadBefore = loadavg().map((value) => round(value, 2));
+  log("bundling QR Link and the two peers with wrangler");
+  const peerConfigs = [peerConfig("bare-relay", "bench/peers/bare-relay.js", "BARE_RELAY", "BareRelay"), peerConfig("partyserver-relay", "bench/peers/partyserver-relay.js", "RELAY_ROOM", "RelayRoom")];
+  const scripts = await Promise.all([bundle("qr-link"), bundle("bare-relay", { config: peerConfigs[0] }), bundle("partyserver-relay", { config: peerConfigs[1] })]).finally(() =>
+    peerConfigs.forEach(removeBundle),
+  );
+  const runtimes: Runtime[] = [];
+  try {
+    const servers: RuntimeOptions[] = [
+      { name: "qr-link", scriptPath: scripts[0]!, durableObjects: APP_OBJECTS, bindings: appBindings({}), liftRateLimits: true, medium: "tmpfs" },
+      { name: "bare-relay", scriptPath: scripts[1]!, durableObjects: { BARE_RELAY: { className: "BareRelay", useSQLite: true } }, medium: "tmpfs" },
+      { name: "partyserver-relay", scriptPath: scripts[2]!, durableObjects: { RELAY_ROOM: { className: "RelayRoom", useSQLite: true } }, medium: "tmpfs" },
+    ];
+    for (const options of servers) {
+      // One after another: each workerd process is told apart by being the new one.
+      runtimes.push(await startRuntime(options));
+    }
+    const [app, bare, party] = runtimes as [Runtime, Runtime, Runtime];
+    const peerFrames = await sealedFrames(await randomFrameKey(), "AAAAAAAAAAAAAAAAAAAAAA", "to_browser", PLAN.relay.frames, PLAN.relay.size);
+    const relay = await relayComparison([
+      await qrLinkSystem("qrLink", "QR Link (databases on tmpfs)", app, RELAY_RUNS),
+      peerSystem("bareDurableObject", "bare hibernatable DO relay", bare.pid, bare.url, (room, role) => `/relay/${room}?role=${role}`, peerFrames),
+      peerSystem("partyserver", "partyserver room", party.pid, party.url, (room) => `/parties/relay-room/${room}`, peerFrames),
+    ]);
+    const loadAfter = loadavg().map((value) => round(value, 2));
+    const { qrLink, bareDurableObject, partyserver } = relay as Record<"qrLink" | "bareDurableObject" | "partyserver", RelaySummary>;
+    for (const [key, summary] of Object.entries(relay)) {
+      const { msgPerSec, p50Ms, p99Ms, workerdCpuUsPerFrame, runs } = summary;
+      console.log(JSON.stringify({ key, msgPerSec, p50Ms, p99Ms, workerdCpuUsPerFrame, runs }));
+    }
+    console.log(JSON.stringify({ qrLinkOverBareDurableObject: ratiosTo(qrLink, bareDurableObject), qrLinkOverPartyserver: ratiosTo(qrLink, partyserver) }));
+    console.log(JSON.stringify({ plan: PLAN.relay, loadAverage: { before: loadBefore, after: loadAfter } }));
+  } finally {
+    await Promise.all(runtimes.map((runtime) => runtime.stop()));
+    scripts.forEach(removeBundle);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -267,24 +345,12 @@ async function main(): Promise<void> {
     // 3. The relay, side by side.
     const peerKey = await randomFrameKey();
     const peerFrames = await sealedFrames(peerKey, "AAAAAAAAAAAAAAAAAAAAAA", "to_browser", PLAN.relay.frames, PLAN.relay.size);
-    let room = 0;
-    /** A peer run: a room of its own, the same pre-sealed frames. */
-    const peer = (key: string, label: string, pid: number, server: string, path: (name: string, role: "phone" | "browser") => string): RelaySystem => ({
-      key,
-      label,
-      pid,
-      open: async () => {
-        const name = `${key}-${++room}`;
-        return { ends: await roomEnds(server, (role) => path(name, role)), frames: peerFrames };
-      },
-    });
-    const runsPerSystem = PLAN.relay.reps * 2;
     const systems: RelaySystem[] = [
-      await qrLinkSystem("qrLink", "QR Link (databases on tmpfs)", app, runsPerSystem),
-      await qrLinkSystem("qrLinkDisk", "QR Link (databases on disk)", appDisk, runsPerSystem),
-      peer("bareDurableObject", "bare hibernatable DO relay", bare.pid, bare.url, (name, role) => `/relay/${name}?role=${role}`),
-      peer("partyserver", "partyserver room", party.pid, party.url, (name) => `/parties/relay-room/${name}`),
-      peer("nodeWsFloor", "Node ws relay (floor)", floor.pid, floor.url, (name, role) => `/relay?room=${name}&role=${role}`),
+      await qrLinkSystem("qrLink", "QR Link (databases on tmpfs)", app, RELAY_RUNS),
+      await qrLinkSystem("qrLinkDisk", "QR Link (databases on disk)", appDisk, RELAY_RUNS),
+      peerSystem("bareDurableObject", "bare hibernatable DO relay", bare.pid, bare.url, (room, role) => `/relay/${room}?role=${role}`, peerFrames),
+      peerSystem("partyserver", "partyserver room", party.pid, party.url, (room) => `/parties/relay-room/${room}`, peerFrames),
+      peerSystem("nodeWsFloor", "Node ws relay (floor)", floor.pid, floor.url, (room, role) => `/relay?room=${room}&role=${role}`, peerFrames),
     ];
     const relay = await relayComparison(systems);
     const aggregated = await aggregate(app);
@@ -318,14 +384,6 @@ async function main(): Promise<void> {
     const perMillionPairings = costPerMillionPairings(pairingCounts);
     const perLinkedDeviceDay = costPerLinkedDeviceDay(idle);
     const perMillionAbandonedCodes = costPerMillionPairings({ workerRequests: 1, doRequests: abandoned.requests, wsMessagesIn: 0, alarms: abandoned.alarms, setAlarm: abandoned.setAlarm, rowsWritten: abandoned.rowsWritten, rowsRead: abandoned.rowsRead, workerdCpuMs: 0 });
-    const ratio = (a: number | undefined, b: number | undefined) => (a && b ? round(a / b, 2) : null);
-    const q = relay.qrLink!;
-    const ratioTo = (peer: RelaySummary) => ({
-      msgPerSec: ratio(q.msgPerSec, peer.msgPerSec),
-      p50Ms: ratio(q.p50Ms, peer.p50Ms),
-      p99Ms: ratio(q.p99Ms, peer.p99Ms),
-      workerdCpuUsPerFrame: ratio(q.workerdCpuUsPerFrame, peer.workerdCpuUsPerFrame),
-    });
     const loadAfter = loadavg().map((value) => round(value, 2));
 
     const result = {
@@ -356,12 +414,12 @@ async function main(): Promise<void> {
       relay: {
         method:
           `one session (room), ${PLAN.relay.frames} frames of ${PLAN.relay.size} B plaintext, pre-sealed (AES-GCM, base64url, ${peerFrames[0]!.length} B messages), phone to browser; ` +
-          `throughput and CPU flooding a window of ${WINDOW} unacknowledged frames; latency paced at ${PLAN.relay.pacedRate}/s; ${PLAN.relay.reps} repetitions interleaved, medians`,
+          `throughput and CPU flooding a window of ${WINDOW} unacknowledged frames; latency paced at ${PLAN.relay.pacedRate}/s; after one uncounted warm-up flood per server, ${PLAN.relay.reps} repetitions interleaved, medians`,
         qrLink: relay.qrLink,
         qrLinkDisk: relay.qrLinkDisk,
         peers: { bareDurableObject: relay.bareDurableObject, partyserver: relay.partyserver },
         nodeWsFloor: relay.nodeWsFloor,
-        ratios: { qrLinkOverBareDurableObject: ratioTo(relay.bareDurableObject!), qrLinkOverPartyserver: ratioTo(relay.partyserver!) },
+        ratios: { qrLinkOverBareDurableObject: ratiosTo(relay.qrLink!, relay.bareDurableObject!), qrLinkOverPartyserver: ratiosTo(relay.qrLink!, relay.partyserver!) },
         qrLink100Sessions: aggregated,
       },
       clientCrypto: crypto,
@@ -416,6 +474,7 @@ if (readmeFrom >= 0) {
   const result = JSON.parse(readFileSync(file, "utf8")) as { mode: "quick" | "full"; plan?: unknown };
   writeFileSync("bench/README.md", readme(result, file, result.plan ?? PLANS[result.mode]));
   console.log(`bench: wrote bench/README.md from ${file}`);
-} else await main();
+} else if (relayOnly) await relaySection();
+else await main();
 // Keep-alive HTTP connections and closing sockets would hold the process open for minutes.
 process.exit(0);

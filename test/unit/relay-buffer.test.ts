@@ -27,11 +27,14 @@ class MemoryFrameStore implements FrameStore {
     return { ...this.cursors.get(direction)! };
   }
 
-  insert(direction: Direction, frame: Frame): boolean {
+  take(direction: Direction, frame: Frame, received: number): void {
     const table = this.frames.get(direction)!;
-    if (table.has(frame.seq)) return false;
-    table.set(frame.seq, frame.data);
-    return true;
+    const cursor = this.cursors.get(direction)!;
+    if (!table.has(frame.seq)) {
+      table.set(frame.seq, frame.data);
+      cursor.bufferedBytes += frame.data.length;
+    }
+    cursor.received = received;
   }
 
   framesAfter(direction: Direction, seq: number): Frame[] {
@@ -39,12 +42,6 @@ class MemoryFrameStore implements FrameStore {
       .filter(([stored]) => stored > seq)
       .sort(([a], [b]) => a - b)
       .map(([stored, data]) => ({ seq: stored, data }));
-  }
-
-  advance(direction: Direction, received: number, addedBytes: number): void {
-    const cursor = this.cursors.get(direction)!;
-    cursor.received = received;
-    cursor.bufferedBytes += addedBytes;
   }
 
   release(direction: Direction, seq: number): void {
@@ -58,19 +55,6 @@ class MemoryFrameStore implements FrameStore {
     const cursor = this.cursors.get(direction)!;
     cursor.delivered = seq;
     cursor.bufferedBytes -= freed;
-  }
-
-  /** All or nothing, like `transactionSync`: a body that throws leaves the store as it found it. */
-  transaction<T>(body: () => T): T {
-    const frames = new Map([...this.frames].map(([direction, table]) => [direction, new Map(table)] as const));
-    const cursors = new Map([...this.cursors].map(([direction, cursor]) => [direction, { ...cursor }] as const));
-    try {
-      return body();
-    } catch (error) {
-      this.frames = frames;
-      this.cursors = cursors;
-      throw error;
-    }
   }
 
   /** Every frame held, for checking what the buffer keeps. */
@@ -225,13 +209,13 @@ describe("receive", () => {
 describe("storage failures", () => {
   it("a receive whose write fails leaves nothing behind, so the frame sent again is counted in full", () => {
     class FailingOnce extends MemoryFrameStore {
-      failNextAdvance = true;
-      override advance(direction: Direction, received: number, addedBytes: number): void {
-        if (this.failNextAdvance) {
-          this.failNextAdvance = false;
+      failNextTake = true;
+      override take(direction: Direction, frame: Frame, received: number): void {
+        if (this.failNextTake) {
+          this.failNextTake = false;
           throw new Error("storage unavailable");
         }
-        super.advance(direction, received, addedBytes);
+        super.take(direction, frame, received);
       }
     }
     const store = new FailingOnce();

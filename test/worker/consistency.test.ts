@@ -238,6 +238,15 @@ function schemaOf(state: DurableObjectState) {
   return { version, objects: rows.map((row) => ({ ...row, sql: even(row.sql) })) };
 }
 
+/** A new session object brought to `version`, given data as that version kept it by `seed`, then migrated to the latest: the version it reached and what `read` finds. */
+function migratedWithData<T extends object>(version: number, seed: (sql: SqlStorage) => void, read: (sql: SqlStorage) => T, upTo = SESSION_MIGRATIONS.length): Promise<T & { version: number }> {
+  return runInDurableObject(env.PAIRING_SESSION.getByName(`v${version}-${randomBase64url(8)}`), (_instance, state) => {
+    migrate(state.storage, SESSION_MIGRATIONS.slice(0, version));
+    seed(state.storage.sql);
+    return { version: migrate(state.storage, SESSION_MIGRATIONS.slice(0, upTo)), ...read(state.storage.sql) };
+  });
+}
+
 describe("migrations", () => {
   it("create a new session's schema in one step, the same as every migration run in turn", async () => {
     const fresh = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
@@ -248,25 +257,20 @@ describe("migrations", () => {
       migrate(state.storage, SESSION_MIGRATIONS);
       return schemaOf(state);
     });
-    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "frame", "session"]);
+    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "frame_to_browser", "frame_to_phone", "session"]);
     expect(fresh).toEqual(migrated);
     expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
   });
 
   it("carry a version 4 session's outbox over: its removal stays in the outbox, its owed device slot moves into the session row", async () => {
-    const carried = await runInDurableObject(env.PAIRING_SESSION.getByName(`v4-${randomBase64url(8)}`), (_instance, state) => {
-      const sql = state.storage.sql;
-      migrate(state.storage, SESSION_MIGRATIONS.slice(0, 4));
+    const carried = await migratedWithData(4, (sql) => {
       sql.exec("INSERT INTO session (id, session_id, state, created_at, device) VALUES (1, 'old-session', 'confirming', 1, '{}')");
       sql.exec("INSERT INTO outbox (kind, account_number, attempts, due_at) VALUES ('add_device', '+15550001', 2, 5000), ('remove_device', '+15550002', 1, 7000)");
-      const version = migrate(state.storage, SESSION_MIGRATIONS.slice(0, 6));
-      return {
-        version,
-        session: sql.exec("SELECT state, add_device_attempts, add_device_due_at FROM session").toArray(),
-        outbox: sql.exec("SELECT kind, account_number, attempts, due_at FROM outbox").toArray(),
-        keyedOnly: sql.exec("SELECT sql FROM sqlite_master WHERE name = 'outbox'").one().sql,
-      };
-    });
+    }, (sql) => ({
+      session: sql.exec("SELECT state, add_device_attempts, add_device_due_at FROM session").toArray(),
+      outbox: sql.exec("SELECT kind, account_number, attempts, due_at FROM outbox").toArray(),
+      keyedOnly: sql.exec("SELECT sql FROM sqlite_master WHERE name = 'outbox'").one().sql,
+    }), 6);
     expect(carried.version).toBe(6);
     expect(carried.session).toEqual([{ state: "confirming", add_device_attempts: 2, add_device_due_at: 5000 }]);
     expect(carried.outbox).toEqual([{ kind: "remove_device", account_number: "+15550002", attempts: 1, due_at: 7000 }]);
@@ -298,7 +302,7 @@ describe("migrations", () => {
         tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray().map((row) => row.name),
       };
     });
-    expect(migrated.tables).toEqual(["_migration", "frame", "session"]);
+    expect(migrated.tables).toEqual(["_migration", "frame_to_browser", "frame_to_phone", "session"]);
     expect(migrated.session).toMatchObject({ state: "ended", reason: "logged_out", removeDevice: { accountNumber: number, attempts: 3, dueAt: 7000 } });
     expect(migrated.outbox).toEqual([{ kind: "remove_device", accountNumber: number, attempts: 3, dueAt: 7000 }]);
 
@@ -306,6 +310,25 @@ describe("migrations", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await deviceRows(number)).toEqual([]);
     expect(await storedTables(stub)).toBe(0);
+  });
+
+  it("carry a version 6 session's relay frames over: each direction's frames into a table of its own, in order, nothing lost", async () => {
+    const carried = await migratedWithData(6, (sql) => {
+      sql.exec("INSERT INTO session (id, session_id, state, created_at, device, to_browser_received, to_phone_received) VALUES (1, 'old-session', 'linked', 1, '{}', 3, 1)");
+      sql.exec("INSERT INTO frame (direction, seq, data) VALUES ('to_browser', 3, 'CCCC'), ('to_phone', 1, 'PPPP'), ('to_browser', 2, 'BBBB'), ('to_browser', 5, 'EEEE')");
+    }, (sql) => ({
+      toBrowser: sql.exec("SELECT seq, data FROM frame_to_browser ORDER BY seq").toArray(),
+      toPhone: sql.exec("SELECT seq, data FROM frame_to_phone ORDER BY seq").toArray(),
+      oldTable: sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE name = 'frame'").one().n,
+    }));
+    expect(carried.version).toBe(SESSION_MIGRATIONS.length);
+    expect(carried.toBrowser).toEqual([
+      { seq: 2, data: "BBBB" },
+      { seq: 3, data: "CCCC" },
+      { seq: 5, data: "EEEE" },
+    ]);
+    expect(carried.toPhone).toEqual([{ seq: 1, data: "PPPP" }]);
+    expect(carried.oldTable).toBe(0);
   });
 
   it("run on a freshly created schema only the migrations that came after it", async () => {
@@ -332,11 +355,17 @@ describe("migrations", () => {
     expect(await reloaded.waitFor("frame")).toMatchObject({ seq: 1 });
   });
 
-  it("adopt a session created before migrations existed", async () => {
+  it("adopt a session created before migrations existed, with the frame it holds", async () => {
     const pair = await linkedPair();
-    // As a session from the previous deploy: today's version 1 tables (without the later columns), no migration record, no outbox.
+    pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
+    await pair.phoneSocket.waitFor("stored");
+    // As a session from the previous deploy: today's version 1 tables (without the later columns, one frame table), no migration record, no outbox.
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
+      state.storage.sql.exec(SESSION_MIGRATIONS[0]!.sql);
+      state.storage.sql.exec("INSERT INTO frame (direction, seq, data) SELECT 'to_browser', seq, data FROM frame_to_browser");
+      state.storage.sql.exec("DROP TABLE frame_to_browser");
+      state.storage.sql.exec("DROP TABLE frame_to_phone");
       for (const column of [
         "link_id_issued",
         "kind",
@@ -355,6 +384,8 @@ describe("migrations", () => {
     });
     await abortAllDurableObjects();
     const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);
+    // The frame the browser had not acknowledged came through the migrations.
+    expect(await reloaded.waitFor("frame")).toEqual({ type: "frame", seq: 1, data: "AAAA" });
     reloaded.send({ type: "logout" });
     expect(await reloaded.waitForClose()).toMatchObject({ code: 4004 });
     expect(await deviceRows(pair.phone.identity.number)).toEqual([]);

@@ -94,7 +94,7 @@ describe("the relay", () => {
     await pair.browser.until(() => browser.received.length === 3, "all three frames");
     expect(browser.received).toEqual(["only once", "second", "third"]);
     await pair.phoneSocket.until(() => pair.phoneSocket.all("delivered").some((message) => message.seq === 3), "delivered up to 3");
-    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame").one().n);
+    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT (SELECT count(*) FROM frame_to_browser) + (SELECT count(*) FROM frame_to_phone) AS n").one().n);
     expect(rows).toBe(0);
   });
 
@@ -160,10 +160,11 @@ describe("the relay", () => {
     pair.phoneSocket.socket.close(1000, "away");
     await browser.channel.send(secret);
     await pair.browser.waitFor("stored");
-    const stored = await runInDurableObject(pair.browser.stub, (_instance, state) =>
-      ["session", "frame"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
-    );
-    expect(stored).toContain("to_phone");
+    const { stored, held } = await runInDurableObject(pair.browser.stub, (_instance, state) => ({
+      stored: ["session", "frame_to_browser", "frame_to_phone"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
+      held: state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_phone").one().n,
+    }));
+    expect(held).toBe(1);
     expect(stored).not.toContain(secret);
     expect(stored).not.toContain(btoa(secret).slice(0, 12));
 
@@ -209,7 +210,7 @@ describe("the relay", () => {
     }
     pair.phoneSocket.send({ type: "frame", seq: LIMITS.bufferFrames + 1, data: "AAAA" });
     expect(await pair.phoneSocket.waitFor("error")).toMatchObject({ code: "buffer_full" });
-    const held = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame").one().n);
+    const held = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_browser").one().n);
     expect(held).toBe(LIMITS.bufferFrames);
   });
 
@@ -241,7 +242,7 @@ describe("the relay", () => {
     await abortAllDurableObjects();
     const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 100 });
-    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame WHERE direction = 'to_browser'").one().n)).toBe(100);
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_browser").one().n)).toBe(100);
   });
 
   it("sends every relay socket back to `ready` when a write fails, so a frame forwarded but never written is sent again", async () => {
@@ -249,7 +250,7 @@ describe("the relay", () => {
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
     await storedUpTo(pair.phoneSocket, 1);
     // The next write fails: the table it writes to is gone for a moment.
-    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame RENAME TO frame_away"));
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_to_browser RENAME TO frame_away"));
     pair.phoneSocket.send({ type: "frame", seq: 2, data: "BBBB" });
     // Frame 2 went on to the browser before the write; both sides are closed, not only the sender.
     await pair.browser.until(() => pair.browser.all("frame").length === 2, "frame 2 forwarded");
@@ -257,7 +258,7 @@ describe("the relay", () => {
     expect(await pair.browser.waitForClose()).toMatchObject({ code: CLOSE_CODES.internal_error });
     expect(pair.phoneSocket.all("stored").map((stored) => stored.seq)).toEqual([1]);
 
-    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_away RENAME TO frame"));
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_away RENAME TO frame_to_browser"));
     const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 1 });
     phoneAgain.send({ type: "frame", seq: 2, data: "BBBB" });
@@ -276,7 +277,7 @@ describe("the relay", () => {
     const heldBytes = () =>
       runInDurableObject(pair.browser.stub, (_instance, state) => ({
         counted: state.storage.sql.exec("SELECT to_browser_buffered_bytes AS n FROM session").one().n,
-        held: state.storage.sql.exec("SELECT coalesce(sum(length(data)), 0) AS n FROM frame WHERE direction = 'to_browser'").one().n,
+        held: state.storage.sql.exec("SELECT coalesce(sum(length(data)), 0) AS n FROM frame_to_browser").one().n,
       }));
     // Frame n is n bytes: 1 to 30 in order, 35 held ahead of a gap; after the eviction 35 again, and 31.
     for (let seq = 1; seq <= 30; seq++) pair.phoneSocket.send({ type: "frame", seq, data: "B".repeat(seq) });
@@ -299,6 +300,20 @@ describe("the relay", () => {
     // Frames 21 to 31 (frame n is n bytes) and the held 35 are left.
     const left = 11 * 26 + 35;
     expect(await heldBytes()).toEqual({ counted: left, held: left });
+  });
+
+  it("forwards a frame in its one serialization, whatever key order or spacing it came in", async () => {
+    const pair = await linkedPair();
+    // The same length as the usual form, keys in another order; then a space; then the usual form.
+    pair.phoneSocket.socket.send('{"seq":1,"type":"frame","data":"AAAA"}');
+    pair.phoneSocket.socket.send('{"type":"frame","seq":2,"data":"BBBB" }');
+    pair.phoneSocket.socket.send('{"type":"frame","seq":3,"data":"CCCC"}');
+    await pair.browser.until(() => pair.browser.all("frame").length === 3, "the three frames");
+    expect(pair.browser.raw.filter((text) => text.includes('"frame"'))).toEqual([
+      '{"type":"frame","seq":1,"data":"AAAA"}',
+      '{"type":"frame","seq":2,"data":"BBBB"}',
+      '{"type":"frame","seq":3,"data":"CCCC"}',
+    ]);
   });
 
   it("closes a socket that sends an oversized or malformed frame", async () => {
@@ -338,6 +353,37 @@ describe("resuming a browser", () => {
     waiting.send({ type: "frame", seq: 1, data: "AAAA" });
     expect(await waiting.waitFor("error")).toMatchObject({ code: "not_ready" });
     expect(waiting.all("frame")).toHaveLength(0);
+  });
+
+  it("forwards each frame to the sockets there at the time, as they join, answer their challenge and leave", async () => {
+    const pair = await linkedPair();
+    pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
+    await pair.browser.until(() => pair.browser.all("frame").length === 1, "frame 1 at the first tab");
+    // A resume waiting on its challenge is sent no frame; once it answers, it replaces the first tab and is sent all of them.
+    const reloaded = await TestSocket.connect(resumePath(pair.browser), { origin: ORIGIN });
+    const { nonce } = await reloaded.waitFor("challenge");
+    pair.phoneSocket.send({ type: "frame", seq: 2, data: "BBBB" });
+    await pair.browser.until(() => pair.browser.all("frame").length === 2, "frame 2 at the first tab");
+    expect(reloaded.all("frame")).toHaveLength(0);
+    reloaded.send({ type: "resume", signature: await signResume(pair.deviceKey.privateKey, pair.browser.sessionId, nonce) });
+    await reloaded.waitFor("ready");
+    expect(await pair.browser.waitForClose()).toMatchObject({ code: CLOSE_CODES.replaced });
+    pair.phoneSocket.send({ type: "frame", seq: 3, data: "CCCC" });
+    await reloaded.until(() => reloaded.all("frame").length === 3, "frames 1 to 3 at the reloaded tab");
+    expect(reloaded.all("frame").map((frame) => frame.seq)).toEqual([1, 2, 3]);
+    expect(pair.browser.all("frame")).toHaveLength(2);
+
+    // The phone leaves: the browser is told, and a presence check counts no phone.
+    pair.phoneSocket.socket.close(1000, "away");
+    await reloaded.until(() => reloaded.all("presence").some((presence) => presence.phone === "offline"), "the phone shown offline");
+    const told = reloaded.all("presence").length;
+    reloaded.send({ type: "presence_check" });
+    expect(await reloaded.waitFor("presence", told + 1)).toEqual({ type: "presence", phone: "offline" });
+    // It comes back on a new socket: the browser's frame goes there.
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    await phoneAgain.waitFor("ready");
+    reloaded.send({ type: "frame", seq: 1, data: "DDDD" });
+    expect(await phoneAgain.waitFor("frame")).toEqual({ type: "frame", seq: 1, data: "DDDD" });
   });
 
   it("keeps the owners' slots: unanswered resumes push out the oldest of their own, never the phone or the browser", async () => {

@@ -10,11 +10,12 @@ import type { Relay } from "./relay";
 import { attach, close, send, type SocketAttachment } from "./sockets";
 import type { LinkedSession, Session } from "./session";
 
-/** The socket a message came on, and the session as it stands. */
+/** The socket a message came on, the message as it came, and the session as it stands. */
 export interface Sender {
   ws: WebSocket;
   attachment: SocketAttachment;
   session: Session;
+  text: string;
 }
 
 export interface Handlers {
@@ -70,12 +71,12 @@ export const ROUTES: Routes = {
   },
   frame: {
     allowed: onRelay,
-    run: ({ relay }, { ws, session, attachment }, message) => relay.frame(ws, session, attachment.role, message.seq, message.data),
+    run: ({ relay }, { ws, session, attachment, text }, message) => relay.frame(ws, session, attachment.role, { seq: message.seq, data: message.data }, text),
     otherwise: "not_ready",
   },
   ack: {
     allowed: onRelay,
-    run: ({ relay }, { session, attachment }, message) => relay.ack(session, attachment.role, message.seq),
+    run: ({ relay }, { attachment }, message) => relay.ack(attachment.role, message.seq),
   },
   presence_check: {
     allowed: (sender): sender is Sender & { session: LinkedSession } => onRelay(sender) && sender.attachment.role === "browser",

@@ -1,30 +1,38 @@
-// The relay buffer's storage in the session's SQLite: the `frame` table, and
-// each direction's cursor in the session row (a column set per direction,
-// named here once rather than built from strings). The cursors and the size
-// of each frame held are kept in memory, and changes are written behind:
-// frames taken, cursor moves and frames freed wait in memory until `flush`
-// writes them all in one transaction, so a burst costs one write, not one
-// per frame, and a frame the receiver acknowledges before the write is never
-// written at all. Whatever says where the relay stands flushes first
-// (relay.ts). An evicted object, or one whose write failed, reads the
-// database again: it loses only what it never wrote, which no sender was
-// told was stored.
+// The relay buffer's storage in the session's SQLite: a frame table per
+// direction, and each direction's cursor in the session row (the statements
+// of each direction named here once rather than built from strings). The
+// cursors and the size of each frame held are kept in memory, and changes are
+// written behind: frames taken, cursor moves and frames freed wait in memory
+// until `flush` writes them all in one transaction, so a burst costs one
+// write, not one per frame, and a frame the receiver acknowledges before the
+// write is never written at all. Whatever says where the relay stands
+// flushes first (relay.ts). An evicted object, or one whose write failed,
+// reads the database again: it loses only what it never wrote, which no
+// sender was told was stored.
 import type { Direction } from "../../shared/protocol";
 import type { Frame, FrameStore, RelayCursor } from "./relay-buffer";
 
-const CURSOR_SQL = {
+const DIRECTION_SQL = {
   to_browser: {
-    read: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
-    write: "UPDATE session SET to_browser_received = ?, to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
+    readCursor: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
+    writeCursor: "UPDATE session SET to_browser_received = ?, to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
+    sizes: "SELECT seq, length(data) AS bytes FROM frame_to_browser ORDER BY seq",
+    framesAfter: "SELECT seq, data FROM frame_to_browser WHERE seq > ? ORDER BY seq",
+    free: "DELETE FROM frame_to_browser WHERE seq <= ?",
+    insert: "INSERT INTO frame_to_browser (seq, data) VALUES ",
   },
   to_phone: {
-    read: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
-    write: "UPDATE session SET to_phone_received = ?, to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
+    readCursor: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
+    writeCursor: "UPDATE session SET to_phone_received = ?, to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
+    sizes: "SELECT seq, length(data) AS bytes FROM frame_to_phone ORDER BY seq",
+    framesAfter: "SELECT seq, data FROM frame_to_phone WHERE seq > ? ORDER BY seq",
+    free: "DELETE FROM frame_to_phone WHERE seq <= ?",
+    insert: "INSERT INTO frame_to_phone (seq, data) VALUES ",
   },
 } as const satisfies Record<Direction, Record<string, string>>;
 
-/** Frames per INSERT: a query binds at most 100 values on Durable Objects, three a frame. */
-const ROWS_PER_INSERT = 33;
+/** Frames per INSERT: a query binds at most 100 values on Durable Objects, two a frame. */
+const ROWS_PER_INSERT = 50;
 
 interface Known {
   cursor: RelayCursor;
@@ -59,8 +67,8 @@ export class SqlFrameStore implements FrameStore {
   private read(direction: Direction): Known {
     let known = this.known.get(direction);
     if (!known) {
-      const row = this.sql.exec<{ received: number; delivered: number; bytes: number }>(CURSOR_SQL[direction].read).one();
-      const held = this.sql.exec<{ seq: number; bytes: number }>("SELECT seq, length(data) AS bytes FROM frame WHERE direction = ? ORDER BY seq", direction).toArray();
+      const row = this.sql.exec<{ received: number; delivered: number; bytes: number }>(DIRECTION_SQL[direction].readCursor).one();
+      const held = this.sql.exec<{ seq: number; bytes: number }>(DIRECTION_SQL[direction].sizes).toArray();
       known = {
         cursor: { received: row.received, delivered: row.delivered, bufferedBytes: row.bytes },
         highestStored: held.at(-1)?.seq ?? 0,
@@ -78,36 +86,34 @@ export class SqlFrameStore implements FrameStore {
     return { ...this.read(direction).cursor };
   }
 
-  insert(direction: Direction, frame: Frame): boolean {
+  take(direction: Direction, frame: Frame, received: number): void {
     const known = this.read(direction);
-    if (known.sizes.has(frame.seq)) return false;
-    known.sizes.set(frame.seq, frame.data.length);
-    known.unwritten.push(frame);
-    known.highestStored = Math.max(known.highestStored, frame.seq);
-    return true;
+    if (!known.sizes.has(frame.seq)) {
+      known.sizes.set(frame.seq, frame.data.length);
+      known.unwritten.push(frame);
+      known.highestStored = Math.max(known.highestStored, frame.seq);
+      known.cursor.bufferedBytes += frame.data.length;
+    }
+    known.cursor.received = received;
+    known.moved = true;
   }
 
   framesAfter(direction: Direction, seq: number): Frame[] {
     const known = this.read(direction);
     if (seq >= known.highestStored) return [];
-    const written = this.sql.exec<{ seq: number; data: string }>("SELECT seq, data FROM frame WHERE direction = ? AND seq > ? ORDER BY seq", direction, seq).toArray();
+    const written = this.sql.exec<{ seq: number; data: string }>(DIRECTION_SQL[direction].framesAfter, seq).toArray();
     const waiting = known.unwritten.filter((frame) => frame.seq > seq);
     return waiting.length === 0 ? written : [...written, ...waiting].sort((a, b) => a.seq - b.seq);
   }
 
-  advance(direction: Direction, received: number, addedBytes: number): void {
-    const known = this.read(direction);
-    known.cursor.received = received;
-    known.cursor.bufferedBytes += addedBytes;
-    known.moved = true;
-  }
-
-  /** Frees the frames up to `seq` and records them delivered, written at once with whatever waits; freed frames not written yet never are. */
+  /** Frees the frames up to `seq` and records them delivered, written with whatever waits at the next `flush`; freed frames not written yet never are. */
   release(direction: Direction, seq: number): void {
     const known = this.read(direction);
     let freed = 0;
-    for (const [held, bytes] of known.sizes) {
-      if (held > seq) continue;
+    // Frames up to `delivered` are gone already: only those since are looked up, not every frame held.
+    for (let held = known.cursor.delivered + 1; held <= seq; held++) {
+      const bytes = known.sizes.get(held);
+      if (bytes === undefined) continue;
       known.sizes.delete(held);
       known.cursor.bufferedBytes -= bytes;
       freed += 1;
@@ -118,7 +124,6 @@ export class SqlFrameStore implements FrameStore {
     known.unwritten = unwritten;
     known.cursor.delivered = seq;
     known.moved = true;
-    this.flush();
   }
 
   /** Whether anything waits to be written. */
@@ -138,9 +143,9 @@ export class SqlFrameStore implements FrameStore {
     const writes: (() => void)[] = [];
     for (const [direction, known] of this.known) {
       const { freedUpTo, unwritten, cursor } = known;
-      if (freedUpTo > 0) writes.push(() => this.sql.exec("DELETE FROM frame WHERE direction = ? AND seq <= ?", direction, freedUpTo));
+      if (freedUpTo > 0) writes.push(() => this.sql.exec(DIRECTION_SQL[direction].free, freedUpTo));
       for (let start = 0; start < unwritten.length; start += ROWS_PER_INSERT) writes.push(() => this.insertRows(direction, unwritten.slice(start, start + ROWS_PER_INSERT)));
-      if (known.moved) writes.push(() => this.sql.exec(CURSOR_SQL[direction].write, cursor.received, cursor.delivered, cursor.bufferedBytes));
+      if (known.moved) writes.push(() => this.sql.exec(DIRECTION_SQL[direction].writeCursor, cursor.received, cursor.delivered, cursor.bufferedBytes));
     }
     try {
       // One statement is all or nothing by itself (an ack of frames never written moves only a cursor); more go in a transaction.
@@ -159,32 +164,8 @@ export class SqlFrameStore implements FrameStore {
   }
 
   private insertRows(direction: Direction, frames: Frame[]): void {
-    const values = frames.map(() => "(?, ?, ?)").join(", ");
-    this.sql.exec(`INSERT INTO frame (direction, seq, data) VALUES ${values}`, ...frames.flatMap((frame) => [direction, frame.seq, frame.data]));
-  }
-
-  /**
-   * All or nothing: a body that throws leaves what is known, and what waits
-   * to be written, as it found them. (A body writes nothing itself: only
-   * `flush` does, and undoes nothing.)
-   */
-  transaction<T>(body: () => T): T {
-    const before = [...this.known].map(([direction, known]) => ({ direction, cursor: { ...known.cursor }, highestStored: known.highestStored, waiting: known.unwritten.length }));
-    try {
-      return body();
-    } catch (error) {
-      const restored = new Map<Direction, Known>();
-      for (const { direction, cursor, highestStored, waiting } of before) {
-        const known = this.known.get(direction);
-        if (!known) continue;
-        for (const frame of known.unwritten.slice(waiting)) known.sizes.delete(frame.seq);
-        restored.set(direction, { ...known, cursor, highestStored, unwritten: known.unwritten.slice(0, waiting) });
-      }
-      // A direction first read by the body is read again.
-      this.known.clear();
-      for (const [direction, known] of restored) this.known.set(direction, known);
-      throw error;
-    }
+    const values = frames.map(() => "(?, ?)").join(", ");
+    this.sql.exec(DIRECTION_SQL[direction].insert + values, ...frames.flatMap((frame) => [frame.seq, frame.data]));
   }
 
   /** The session's storage was deleted, or a write failed: the database is read again when next needed. */

@@ -120,7 +120,8 @@ export class PairingSession extends DurableObject<Env> {
       }
       if (byteLength(raw) > LIMITS.relayMessageBytes) return close(ws, CLOSE_CODES.message_too_large, "message too large");
       const message = parseClientMessage(raw);
-      if (!message) return close(ws, CLOSE_CODES.bad_message, "malformed message");
+      // Only text parses; the second test tells the compiler so.
+      if (!message || typeof raw !== "string") return close(ws, CLOSE_CODES.bad_message, "malformed message");
       const session = this.parts.store.session();
       const attachment = attachmentOf(ws);
       if (!session || session.state === "ended" || !attachment) return close(ws, CLOSE_CODES.unknown_session, "session gone");
@@ -128,7 +129,7 @@ export class PairingSession extends DurableObject<Env> {
         this.handlers.lifecycle.noticeSilence(now);
         if (attachment.role === "browser" && attachment.verified) await this.handlers.lifecycle.browserActive(now);
       }
-      await dispatch(this.handlers, { ws, attachment, session }, message);
+      await dispatch(this.handlers, { ws, attachment, session, text: raw }, message);
     } catch (error) {
       closeOnError(ws, error);
     }

@@ -18,15 +18,12 @@ export interface RelayCursor {
 
 export interface FrameStore {
   cursor(direction: Direction): RelayCursor;
-  /** Stores a frame; false when one with its seq is already there. */
-  insert(direction: Direction, frame: Frame): boolean;
   /** The stored frames after `seq`, in order. */
   framesAfter(direction: Direction, seq: number): Frame[];
-  /** Moves `received` and adds to the bytes held. */
-  advance(direction: Direction, received: number, addedBytes: number): void;
+  /** Stores a frame (unless one with its seq is already held) and moves `received` to `received`, all or nothing. */
+  take(direction: Direction, frame: Frame, received: number): void;
   /** Deletes the frames up to `seq` and records them delivered, all or nothing. */
   release(direction: Direction, seq: number): void;
-  transaction<T>(body: () => T): T;
 }
 
 export interface BufferLimits {
@@ -61,22 +58,20 @@ export function receive(store: FrameStore, direction: Direction, frame: Frame, l
   const budget = frame.seq === expected ? limits.bytes : limits.bytes - limits.frameBytes;
   if (waiting >= limits.frames || cursor.bufferedBytes + frame.data.length > budget) return { kind: "refused", code: "buffer_full", waiting };
 
-  return store.transaction(() => {
-    const added = store.insert(direction, frame) ? frame.data.length : 0;
-    if (frame.seq !== expected) {
-      store.advance(direction, cursor.received, added);
-      return { kind: "held" };
-    }
-    // The frame that was expected: it, and any held frames that now follow it without a gap.
-    const forward = [frame];
-    for (const held of store.framesAfter(direction, frame.seq)) {
-      if (held.seq !== forward.at(-1)!.seq + 1) break;
-      forward.push(held);
-    }
-    const stored = forward.at(-1)!.seq;
-    store.advance(direction, stored, added);
-    return { kind: "stored", stored, forward };
-  });
+  // Each path reads what it needs, then makes one change (`take`): a read that fails changes nothing.
+  if (frame.seq !== expected) {
+    store.take(direction, frame, cursor.received);
+    return { kind: "held" };
+  }
+  // The frame that was expected: it, and any held frames that now follow it without a gap.
+  const forward = [frame];
+  for (const held of store.framesAfter(direction, frame.seq)) {
+    if (held.seq !== forward.at(-1)!.seq + 1) break;
+    forward.push(held);
+  }
+  const stored = forward.at(-1)!.seq;
+  store.take(direction, frame, stored);
+  return { kind: "stored", stored, forward };
 }
 
 /** The receiver has processed everything up to `seq`; false when that says nothing new (or claims what was never received). */

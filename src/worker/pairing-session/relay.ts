@@ -2,21 +2,22 @@
 // relay stands and sent what it has not acknowledged; frames are forwarded in
 // order, and acknowledged to their sender once stored; acks free them.
 //
-// A burst is written once: frames taken one message after another wait in
-// memory (frame-store.ts) until the burst ends, then go in one transaction,
-// and each sender is told `stored` after it. Durable Objects hold every
-// message sent after a storage write until the write is durable (the output
-// gate: https://developers.cloudflare.com/durable-objects/glossary/ "output
-// gate", and https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/),
-// so `stored` never runs ahead of the disk. A frame is forwarded as soon as
-// it is in order, before it is written: if the object fails before the
-// write, its sender was never told `stored` and sends it again, and the
-// receiver drops a seq it already has (relay-channel.ts). An ack is written
-// at once, with whatever waits (frames it frees that were not written yet
-// never are), and `delivered` follows the write.
+// A burst is written once: frames taken and acks received one message after
+// another wait in memory (frame-store.ts) until the burst ends, then go in
+// one transaction, and each sender is told `stored` and `delivered` after it.
+// Durable Objects hold every message sent after a storage write until the
+// write is durable (the output gate:
+// https://developers.cloudflare.com/durable-objects/glossary/ "output gate",
+// and https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/),
+// so neither runs ahead of the disk. A frame is forwarded as soon as it is in
+// order, before it is written: if the object fails before the write, its
+// sender was never told `stored` and sends it again, and the receiver drops a
+// seq it already has (relay-channel.ts). An ack waits for the burst too, so
+// the frame that follows it is forwarded without waiting on its write, and
+// frames it frees that were not written yet never are.
 import { LIMITS, type Direction } from "../../shared/protocol";
 import type { SessionParts } from "./parts";
-import { acknowledge, receive, unacknowledged } from "./relay-buffer";
+import { acknowledge, receive, unacknowledged, type Frame } from "./relay-buffer";
 import { closeOnError, send, sendFrame, type Role } from "./sockets";
 import type { LinkedSession } from "./session";
 
@@ -30,7 +31,9 @@ const BUFFER_LIMITS = { frames: LIMITS.bufferFrames, bytes: LIMITS.bufferBytes, 
 
 export class Relay {
   /** Senders owed a `stored` for frames taken since the last write, with the direction they send in. */
-  private readonly owed = new Map<WebSocket, Direction>();
+  private readonly owedStored = new Map<WebSocket, Direction>();
+  /** Directions whose receiver acknowledged frames since the last write: their senders are owed a `delivered`. */
+  private readonly owedDelivered = new Set<Direction>();
   private writeScheduled = false;
 
   constructor(private readonly parts: SessionParts) {}
@@ -55,9 +58,11 @@ export class Relay {
     for (const frame of unacknowledged(this.parts.frames, INBOUND[role])) sendFrame(ws, frame);
   }
 
-  frame(ws: WebSocket, session: LinkedSession, role: Role, seq: number, data: string): void {
+  /** A frame from `ws`; `text` is the message it came in, forwarded as it is when it is already the frame's exact serialization. */
+  frame(ws: WebSocket, session: LinkedSession, role: Role, frame: Frame, text: string): void {
+    const { seq } = frame;
     const direction = OUTBOUND[role];
-    const receipt = receive(this.parts.frames, direction, { seq, data }, BUFFER_LIMITS);
+    const receipt = receive(this.parts.frames, direction, frame, BUFFER_LIMITS);
     switch (receipt.kind) {
       case "repeat":
         // It may count frames of this burst not yet written: they are written first.
@@ -74,9 +79,9 @@ export class Relay {
         );
       case "stored":
         for (const receiver of this.readySockets(RECEIVER[direction], session)) {
-          for (const frame of receipt.forward) sendFrame(receiver, frame);
+          for (const forwarded of receipt.forward) sendFrame(receiver, forwarded, forwarded === frame ? text : undefined);
         }
-        this.owed.set(ws, direction);
+        this.owedStored.set(ws, direction);
         this.writeSoon();
     }
   }
@@ -88,31 +93,39 @@ export class Relay {
     setTimeout(() => this.writeBurst(), 0);
   }
 
-  /** Writes the burst in one transaction, then tells each of its senders how far the relay holds its frames. */
+  /** Writes the burst in one transaction, then tells each of its senders how far the relay holds their frames and how far they were delivered. */
   private writeBurst(): void {
     this.writeScheduled = false;
-    const owed = [...this.owed];
-    this.owed.clear();
+    const stored = [...this.owedStored];
+    const delivered = [...this.owedDelivered];
+    this.owedStored.clear();
+    this.owedDelivered.clear();
     try {
       // An ended session's storage is about to go; nothing is stored for it.
-      if (this.parts.store.session()?.state !== "linked") return;
+      const session = this.parts.store.session();
+      if (session?.state !== "linked") return;
       // A failed write closes every relay socket (frame-store.ts); a failed read closes those owed a `stored` here.
       this.parts.frames.flush();
-      for (const [ws, direction] of owed) send(ws, { type: "stored", seq: this.parts.frames.cursor(direction).received });
+      for (const [ws, direction] of stored) send(ws, { type: "stored", seq: this.parts.frames.cursor(direction).received });
+      for (const direction of delivered) {
+        const seq = this.parts.frames.cursor(direction).delivered;
+        for (const socket of this.readySockets(SENDER[direction], session)) send(socket, { type: "delivered", seq });
+      }
     } catch (error) {
-      for (const [ws] of owed) closeOnError(ws, error);
+      for (const [ws] of stored) closeOnError(ws, error);
     }
   }
 
-  /** The receiver has processed everything up to `seq`: the sender is told it was delivered. */
-  ack(session: LinkedSession, role: Role, seq: number): void {
+  /** The receiver has processed everything up to `seq`: freed now, written with the burst, and then the sender is told it was delivered. */
+  ack(role: Role, seq: number): void {
     const direction = INBOUND[role];
     if (!acknowledge(this.parts.frames, direction, seq)) return;
-    for (const socket of this.readySockets(SENDER[direction], session)) send(socket, { type: "delivered", seq });
+    this.owedDelivered.add(direction);
+    this.writeSoon();
   }
 
   /** Sockets the relay may send frames to: the phone, or a verified browser that has registered its device key. */
-  private readySockets(role: Role, session: LinkedSession): WebSocket[] {
+  private readySockets(role: Role, session: LinkedSession): readonly WebSocket[] {
     if (role === "phone") return this.parts.sockets.of("phone");
     return session.devicePublicKey ? this.parts.sockets.verifiedBrowsers() : [];
   }

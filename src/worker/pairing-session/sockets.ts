@@ -11,10 +11,20 @@ export type Role = SocketAttachment["role"];
 /** Each awake socket's attachment as last written or read: a busy socket's is not deserialized on every message. */
 const attachments = new WeakMap<WebSocket, SocketAttachment | null>();
 
+/**
+ * Counts changes to which sockets are open and verified (a socket accepted,
+ * closed, or its attachment written): the lists `Sockets` keeps are rebuilt
+ * when it moved, so a relay frame does not ask the runtime for them each time.
+ * One counter for every object in the isolate: another object's change only
+ * costs a rebuild.
+ */
+let socketChanges = 0;
+
 /** Writes a socket's attachment; every write goes through here, so what `attachmentOf` keeps is never stale. */
 export function attach(ws: WebSocket, attachment: SocketAttachment): void {
   ws.serializeAttachment(attachment);
   attachments.set(ws, attachment);
+  socketChanges += 1;
 }
 
 /** A socket's attachment; a socket without a valid one (never ours) is treated as gone. */
@@ -41,6 +51,9 @@ function readAttachment(ws: WebSocket): SocketAttachment | null {
 const UNSENDABLE = new Set([1005, 1006, 1015]);
 
 export class Sockets {
+  /** Open sockets by role, and the verified browsers among them, as they were at change `at`. */
+  private listed = { at: -1, phone: [] as WebSocket[], browser: [] as WebSocket[], verifiedBrowsers: [] as WebSocket[] };
+
   constructor(private readonly ctx: DurableObjectState) {}
 
   accept(attachment: SocketAttachment, subprotocol?: string): { socket: WebSocket; response: Response } {
@@ -48,6 +61,24 @@ export class Sockets {
     this.ctx.acceptWebSocket(server, [attachment.role]);
     attach(server, attachment);
     return { socket: server, response: upgraded(client, subprotocol) };
+  }
+
+  /** The lists, read from the runtime again if a socket was accepted, closed or changed since. */
+  private current() {
+    if (this.listed.at !== socketChanges) {
+      const open = (role: Role) => this.ctx.getWebSockets(role).filter((ws) => ws.readyState === WebSocket.OPEN);
+      const browser = open("browser");
+      this.listed = {
+        at: socketChanges,
+        phone: open("phone"),
+        browser,
+        verifiedBrowsers: browser.filter((ws) => {
+          const attachment = attachmentOf(ws);
+          return attachment?.role === "browser" && attachment.verified;
+        }),
+      };
+    }
+    return this.listed;
   }
 
   /** Closes the oldest browser sockets still waiting on their challenge until at most `keep` are left. */
@@ -59,17 +90,14 @@ export class Sockets {
     for (const { ws } of waiting.slice(0, Math.max(0, waiting.length - keep))) close(ws, code, reason);
   }
 
-  /** Open sockets of a role. */
-  of(role: Role): WebSocket[] {
-    return this.ctx.getWebSockets(role).filter((ws) => ws.readyState === WebSocket.OPEN);
+  /** Open sockets of a role (a list to read, not to change). */
+  of(role: Role): readonly WebSocket[] {
+    return this.current()[role];
   }
 
-  /** Browser sockets that opened the session or answered their challenge. */
-  verifiedBrowsers(): WebSocket[] {
-    return this.of("browser").filter((ws) => {
-      const attachment = attachmentOf(ws);
-      return attachment?.role === "browser" && attachment.verified;
-    });
+  /** Browser sockets that opened the session or answered their challenge (a list to read, not to change). */
+  verifiedBrowsers(): readonly WebSocket[] {
+    return this.current().verifiedBrowsers;
   }
 
   /** Phone and verified browsers: the sockets told about the session. */
@@ -126,10 +154,15 @@ export function send(ws: WebSocket, message: ServerMessage): void {
 /**
  * Forwards a relay frame: its JSON put together directly, which is exactly
  * what `send` would write, since the seq is an integer and the data base64url
- * (nothing to escape), without scanning a frame's kilobytes for escapes.
+ * (nothing to escape), without scanning a frame's kilobytes for escapes. The
+ * message the frame came in is sent as it came when it is already that text
+ * (nothing to copy): it is when it has the same beginning and the same length,
+ * since an escape, a space or another key would make it longer.
  */
-export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }): void {
-  transmit(ws, `{"type":"frame","seq":${frame.seq},"data":"${frame.data}"}`);
+export function sendFrame(ws: WebSocket, frame: { seq: number; data: string }, received?: string): void {
+  const head = `{"type":"frame","seq":${frame.seq},"data":"`;
+  const exact = received !== undefined && received.length === head.length + frame.data.length + 2 && received.startsWith(head);
+  transmit(ws, exact ? received : `${head}${frame.data}"}`);
 }
 
 function transmit(ws: WebSocket, text: string): void {
@@ -142,6 +175,7 @@ function transmit(ws: WebSocket, text: string): void {
 
 /** Closes a socket, if it is not closed already. */
 export function close(ws: WebSocket, code: number, reason: string): void {
+  socketChanges += 1;
   try {
     ws.close(code, reason);
   } catch {
