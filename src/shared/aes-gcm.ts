@@ -23,6 +23,8 @@ export const webCryptoAesGcm: AesGcm = {
     return new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", ...params }, key, plaintext));
   },
   async decrypt(key, params, sealed) {
+    // Shorter than a tag cannot open: refused here, as the Node route does, so no engine's own error for it matters.
+    if (sealed.length < TAG_BYTES) return null;
     try {
       return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", ...params }, key, sealed));
     } catch (error) {

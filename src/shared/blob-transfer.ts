@@ -115,8 +115,8 @@ export class BlobClient {
     try {
       limits = await this.limits();
     } catch (error) {
-      // The server answered (and refused): that is said. Only a request that got no answer is let through.
-      if (error instanceof BlobRequestError) throw error;
+      // Only a request that got no answer (fetch's TypeError, as sendPart and download read it) is let through; a refusal or a bad answer is said.
+      if (!(error instanceof TypeError)) throw error;
       return;
     }
     const limit = kind === "photo" ? limits.photoBytes : limits.fileBytes;

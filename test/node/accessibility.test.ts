@@ -242,7 +242,7 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       expect(await item.locator(".chat-title").textContent()).toBe(title);
       expect(await item.isVisible()).toBe(true);
       // Polled: under CI load a single read right after the click once saw no chat focused; if focus never lands, the failure says where it is.
-      const focusedChat = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.chat ?? `not a chat: ${document.activeElement?.tagName}#${document.activeElement?.id}`);
+      const focusedChat = () => page.evaluate(() => document.activeElement?.closest<HTMLElement>("#chat-list [role=option]")?.dataset.chat ?? `not a chat in the list: ${document.activeElement?.tagName}#${document.activeElement?.id}`);
       await expect.poll(focusedChat, { message: "back puts focus on the chat that was open", timeout: 5_000 }).toBe(await item.getAttribute("data-chat"));
       await page.setViewportSize({ width: 1280, height: 720 });
     });

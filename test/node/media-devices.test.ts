@@ -344,13 +344,16 @@ describe.skipIf(skipReason)("photos and files on every linked device, in Chromiu
     await showsChats(a);
     await openChat(a, QUIET_CHAT);
     await a.context().setOffline(true);
-    await a.fill("#composer-input", "Attached offline");
-    await a.setInputFiles("#attach-input", { name: "offline.bin", mimeType: "application/octet-stream", buffer: file });
-    await a.waitForSelector("#media-status[data-error]:not([hidden])", { timeout: 15_000 });
-    expect(await a.locator("#media-status").textContent()).toMatch(/^offline\.bin: the upload stopped \(.+\)\. It is tried again when the connection is back, or when this page is opened again\.$/);
-    expect(await storedKeys(a, "upload")).toHaveLength(2);
-
-    await a.context().setOffline(false);
+    try {
+      await a.fill("#composer-input", "Attached offline");
+      await a.setInputFiles("#attach-input", { name: "offline.bin", mimeType: "application/octet-stream", buffer: file });
+      await a.waitForSelector("#media-status[data-error]:not([hidden])", { timeout: 15_000 });
+      expect(await a.locator("#media-status").textContent()).toMatch(/^offline\.bin: the upload stopped \(.+\)\. It is tried again when the connection is back, or when this page is opened again\.$/);
+      expect(await storedKeys(a, "upload")).toHaveLength(2);
+    } finally {
+      // Online again whatever happened, so a failure here does not fail the tests after it.
+      await a.context().setOffline(false);
+    }
     await phonePage.locator("#activity li", { hasText: `Fetched offline.bin (${file.length} bytes, sha256 ${sha256})` }).waitFor({ state: "attached", timeout: 30_000 });
     for (const page of [a, b]) await page.locator(".bubble.mine", { hasText: "Attached offline" }).locator(".attachment.file", { hasText: "offline.bin" }).waitFor({ timeout: 15_000 });
     for (const page of [a, b]) expect(await page.locator(".bubble.mine", { hasText: "Attached offline" }).count()).toBe(1);

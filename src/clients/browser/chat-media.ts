@@ -136,9 +136,10 @@ export class ChatMedia {
         }
         if (this.stopped) return this.fail(`${pending.name}: ${this.stopped}.`);
         if (error instanceof BlobRequestError && error.code === "payload_too_large") {
-          // Over a limit the server lowered since this page checked: no retry can send it, so it is forgotten and said once.
+          // Over a limit the page could not check (offline) or that the server lowered since: no retry can send it, so it is forgotten and said once, with its words.
           await forgetUpload(pending.message.id);
-          return this.fail(`${pending.name} could not be sent: ${error.message}.`);
+          const words = pending.message.text ? ` Its message was: “${pending.message.text}”` : "";
+          return this.fail(`${pending.name} could not be sent: ${error.message}.${words}`);
         }
         const reason = error instanceof Error ? error.message : String(error);
         return this.fail(`${pending.name}: the upload stopped (${reason}). It is tried again when the connection is back, or when this page is opened again.`);

@@ -194,7 +194,7 @@ export class Lifecycle {
     if (!session) return;
     try {
       await this.parts.env.ACCOUNT.getByName(entry.accountNumber).removeDevice(session.sessionId);
-      if (this.store.session()) this.store.done(entry);
+      if (this.store.session()) this.store.removalMade();
     } catch (error) {
       console.error("removeDevice failed; retried from the outbox", error);
       this.store.postpone(entry, now + retryDelayMs(entry.attempts));

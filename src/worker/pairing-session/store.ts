@@ -363,9 +363,9 @@ export class SessionStore {
     this.write(`UPDATE session SET ${attempts} = ${attempts} + 1, ${dueAtColumn} = ? WHERE id = 1`, dueAt);
   }
 
-  /** The removal was made: nothing is owed any more. (An addition is settled by `link` or `backToScanned`.) */
-  done(entry: OutboxEntry): void {
-    this.write(`UPDATE session SET ${OWED_COLUMNS[entry.kind].dueAt} = NULL WHERE id = 1`);
+  /** The ended session's removal was made: nothing is owed any more. (An addition is settled by `link` or `backToScanned`.) */
+  removalMade(): void {
+    this.write("UPDATE session SET remove_device_due_at = NULL WHERE id = 1");
   }
 }
 
