@@ -289,6 +289,7 @@ ${
         `a link that survives writes at least ${DURABLE_LINK_ROWS} rows (the Account's device row, the session's linked state, the signed confirm's replay record), so no pairing with these requests costs less than ${usd(cost.pairing.floor.usd)}. ` +
         `This design writes, on top: ${DESIGN_ROWS.map((item) => `${item.why}, ${item.rows}`).join("; ")}` +
         (cost.pairing.floor.designUsd === undefined ? "" : `: ${usd(cost.pairing.floor.designUsd)} with those.`) +
+        designCheck(pc.rowsWritten + pc.setAlarm) +
         "\n"
       : ""
   }
@@ -341,4 +342,12 @@ The download's growth is Miniflare's R2 simulator (in the same process), which j
 through a JavaScript stream that does not wait for its reader; a single-part object read as slowly queues nothing.
 The Worker hands R2's body on, and streams each upload part into R2 through a FixedLengthStream.
 `;
+}
+
+/** Whether the hand-kept list of what a pairing writes still adds up to what was measured. */
+function designCheck(measuredRows: number): string {
+  const listed = DURABLE_LINK_ROWS + DESIGN_ROWS.reduce((sum, item) => sum + item.rows, 0);
+  return listed === measuredRows
+    ? ` Together ${listed} rows, as measured (rows written and setAlarm).`
+    : ` **The list adds up to ${listed} rows but a pairing was measured writing ${measuredRows}: bench/cost.ts DESIGN_ROWS is out of date.**`;
 }
