@@ -54,7 +54,7 @@ const PLANS = {
     limitMs: 100_000,
   },
   full: {
-    relay: { frames: 2_000, size: 1024, reps: 3, pacedRate: 500 },
+    relay: { frames: 2_000, size: 1024, reps: 5, pacedRate: 500 },
     aggregate: { sessions: 100, frames: 100 },
     pairing: { rate: 100, seconds: 5, disk: true },
     counted: { pairings: 20, decomposition: 20, probeN: 300 },

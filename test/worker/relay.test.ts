@@ -245,6 +245,30 @@ describe("the relay", () => {
     expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_browser").one().n)).toBe(100);
   });
 
+  it("never writes the frames of a burst the receiver acknowledges at once, and says `stored` and `delivered` after one write", async () => {
+    const pair = await linkedPair();
+    const statements: string[] = [];
+    await runInDurableObject(pair.browser.stub, (_instance, state) => {
+      const { sql } = state.storage;
+      const exec = sql.exec.bind(sql);
+      sql.exec = ((query: string, ...bindings: unknown[]) => {
+        statements.push(query);
+        return exec(query, ...bindings);
+      }) as typeof sql.exec;
+    });
+    for (let seq = 1; seq <= 20; seq++) pair.phoneSocket.send({ type: "frame", seq, data: `AAAA${seq}` });
+    await pair.browser.until(() => pair.browser.all("frame").length === 20, "the burst at the browser");
+    pair.browser.send({ type: "ack", seq: 20 });
+    await pair.phoneSocket.until(() => pair.phoneSocket.all("delivered").some((delivered) => delivered.seq === 20), "delivered up to 20");
+    expect(pair.phoneSocket.all("stored").map((stored) => stored.seq)).toEqual([20]);
+    // One write: the cursor moved, and not a frame in the table.
+    expect(statements.filter((query) => /^(INSERT|UPDATE|DELETE)/.test(query))).toEqual([expect.stringMatching(/^UPDATE session SET to_browser_received/)]);
+    // What the phone was told is in the database: an object evicted now still has it.
+    await abortAllDurableObjects();
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 20, delivered: 20 });
+  });
+
   it("sends every relay socket back to `ready` when a write fails, so a frame forwarded but never written is sent again", async () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });

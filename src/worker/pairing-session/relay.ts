@@ -3,8 +3,10 @@
 // order, and acknowledged to their sender once stored; acks free them.
 //
 // A burst is written once: frames taken and acks received one message after
-// another wait in memory (frame-store.ts) until the burst ends, then go in
-// one transaction, and each sender is told `stored` and `delivered` after it.
+// another wait in memory (frame-store.ts) until the burst's write
+// (write-timer.ts says when: soon after the receiver's ack, which frees
+// frames never written), then go in one transaction, and each sender is told
+// `stored` and `delivered` after it.
 // Durable Objects hold every message sent after a storage write until the
 // write is durable (the output gate:
 // https://developers.cloudflare.com/durable-objects/glossary/ "output gate",
@@ -20,6 +22,7 @@ import type { SessionParts } from "./parts";
 import { acknowledge, receive, unacknowledged, type Frame } from "./relay-buffer";
 import { closeOnError, send, sendFrame, type Role } from "./sockets";
 import type { LinkedSession } from "./session";
+import { WRITE_DELAY_MS, WriteTimer } from "./write-timer";
 
 /** Which way a frame from this role travels, and which way the frames it receives travel. */
 export const OUTBOUND: Record<Role, Direction> = { browser: "to_phone", phone: "to_browser" };
@@ -34,7 +37,7 @@ export class Relay {
   private readonly owedStored = new Map<WebSocket, Direction>();
   /** Directions whose receiver acknowledged frames since the last write: their senders are owed a `delivered`. */
   private readonly owedDelivered = new Set<Direction>();
-  private writeScheduled = false;
+  private readonly writeTimer = new WriteTimer(() => this.writeBurst());
 
   constructor(private readonly parts: SessionParts) {}
 
@@ -69,7 +72,8 @@ export class Relay {
         this.parts.frames.flush();
         return send(ws, { type: "stored", seq: receipt.stored });
       case "held":
-        return this.writeSoon();
+        // Nobody is told of a held frame until the gap before it is filled, and then it is forwarded: no hurry.
+        return this.writeTimer.within(WRITE_DELAY_MS.forwarded);
       case "refused":
         return send(
           ws,
@@ -77,25 +81,19 @@ export class Relay {
             ? { type: "error", code: "out_of_order", message: `expected frame ${receipt.expected}, got ${seq}`, expected: receipt.expected }
             : { type: "error", code: "buffer_full", message: `the other side is away and ${receipt.waiting} frames are waiting; try again later` },
         );
-      case "stored":
-        for (const receiver of this.readySockets(RECEIVER[direction], session)) {
+      case "stored": {
+        const receivers = this.readySockets(RECEIVER[direction], session);
+        for (const receiver of receivers) {
           for (const forwarded of receipt.forward) sendFrame(receiver, forwarded, forwarded === frame ? text : undefined);
         }
         this.owedStored.set(ws, direction);
-        this.writeSoon();
+        this.writeTimer.within(receivers.length > 0 ? WRITE_DELAY_MS.forwarded : WRITE_DELAY_MS.now);
+      }
     }
-  }
-
-  /** The burst ends once the messages already waiting are handled: a timer runs after them. */
-  private writeSoon(): void {
-    if (this.writeScheduled) return;
-    this.writeScheduled = true;
-    setTimeout(() => this.writeBurst(), 0);
   }
 
   /** Writes the burst in one transaction, then tells each of its senders how far the relay holds their frames and how far they were delivered. */
   private writeBurst(): void {
-    this.writeScheduled = false;
     const stored = [...this.owedStored];
     const delivered = [...this.owedDelivered];
     this.owedStored.clear();
@@ -121,7 +119,7 @@ export class Relay {
     const direction = INBOUND[role];
     if (!acknowledge(this.parts.frames, direction, seq)) return;
     this.owedDelivered.add(direction);
-    this.writeSoon();
+    this.writeTimer.within(WRITE_DELAY_MS.acked);
   }
 
   /** Sockets the relay may send frames to: the phone, or a verified browser that has registered its device key. */
