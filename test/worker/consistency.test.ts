@@ -238,6 +238,15 @@ function schemaOf(state: DurableObjectState) {
   return { version, objects: rows.map((row) => ({ ...row, sql: even(row.sql) })) };
 }
 
+/** The relay's frames as the frame store reads each direction (frame-store.ts), and the frame tables left. */
+function framesByDirection(sql: SqlStorage) {
+  return {
+    toBrowser: sql.exec("SELECT id AS seq, data FROM relay_frame WHERE id > 0 ORDER BY id").toArray(),
+    toPhone: sql.exec("SELECT -id AS seq, data FROM relay_frame WHERE id < 0 ORDER BY id DESC").toArray(),
+    frameTables: sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%frame%' ORDER BY name").toArray().map((row) => row.name),
+  };
+}
+
 /** A new session object brought to `version`, given data as that version kept it by `seed`, then migrated to the latest: the version it reached and what `read` finds. */
 function migratedWithData<T extends object>(version: number, seed: (sql: SqlStorage) => void, read: (sql: SqlStorage) => T, upTo = SESSION_MIGRATIONS.length): Promise<T & { version: number }> {
   return runInDurableObject(env.PAIRING_SESSION.getByName(`v${version}-${randomBase64url(8)}`), (_instance, state) => {
@@ -257,7 +266,7 @@ describe("migrations", () => {
       migrate(state.storage, SESSION_MIGRATIONS);
       return schemaOf(state);
     });
-    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "frame_to_browser", "frame_to_phone", "session"]);
+    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "relay_frame", "session"]);
     expect(fresh).toEqual(migrated);
     expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
   });
@@ -302,7 +311,7 @@ describe("migrations", () => {
         tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray().map((row) => row.name),
       };
     });
-    expect(migrated.tables).toEqual(["_migration", "frame_to_browser", "frame_to_phone", "session"]);
+    expect(migrated.tables).toEqual(["_migration", "relay_frame", "session"]);
     expect(migrated.session).toMatchObject({ state: "ended", reason: "logged_out", removeDevice: { accountNumber: number, attempts: 3, dueAt: 7000 } });
     expect(migrated.outbox).toEqual([{ kind: "remove_device", accountNumber: number, attempts: 3, dueAt: 7000 }]);
 
@@ -312,23 +321,41 @@ describe("migrations", () => {
     expect(await storedTables(stub)).toBe(0);
   });
 
-  it("carry a version 6 session's relay frames over: each direction's frames into a table of its own, in order, nothing lost", async () => {
+  it("carry a version 6 session's relay frames over: each direction's frames, in order, nothing lost, the old table gone", async () => {
     const carried = await migratedWithData(6, (sql) => {
-      sql.exec("INSERT INTO session (id, session_id, state, created_at, device, to_browser_received, to_phone_received) VALUES (1, 'old-session', 'linked', 1, '{}', 3, 1)");
-      sql.exec("INSERT INTO frame (direction, seq, data) VALUES ('to_browser', 3, 'CCCC'), ('to_phone', 1, 'PPPP'), ('to_browser', 2, 'BBBB'), ('to_browser', 5, 'EEEE')");
-    }, (sql) => ({
-      toBrowser: sql.exec("SELECT seq, data FROM frame_to_browser ORDER BY seq").toArray(),
-      toPhone: sql.exec("SELECT seq, data FROM frame_to_phone ORDER BY seq").toArray(),
-      oldTable: sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE name = 'frame'").one().n,
-    }));
+      sql.exec("INSERT INTO session (id, session_id, state, created_at, device, to_browser_received, to_phone_received) VALUES (1, 'old-session', 'linked', 1, '{}', 3, 2)");
+      sql.exec("INSERT INTO frame (direction, seq, data) VALUES ('to_browser', 3, 'CCCC'), ('to_phone', 1, 'PPPP'), ('to_browser', 2, 'BBBB'), ('to_phone', 2, 'QQQQ'), ('to_browser', 5, 'EEEE')");
+    }, framesByDirection);
     expect(carried.version).toBe(SESSION_MIGRATIONS.length);
     expect(carried.toBrowser).toEqual([
       { seq: 2, data: "BBBB" },
       { seq: 3, data: "CCCC" },
       { seq: 5, data: "EEEE" },
     ]);
-    expect(carried.toPhone).toEqual([{ seq: 1, data: "PPPP" }]);
-    expect(carried.oldTable).toBe(0);
+    expect(carried.toPhone).toEqual([
+      { seq: 1, data: "PPPP" },
+      { seq: 2, data: "QQQQ" },
+    ]);
+    expect(carried.frameTables).toEqual(["relay_frame"]);
+  });
+
+  it("carry a version 8 session's two frame tables into the one table, and the relay reads them back per direction", async () => {
+    const carried = await migratedWithData(8, (sql) => {
+      sql.exec("INSERT INTO session (id, session_id, state, created_at, device, to_browser_received, to_phone_received) VALUES (1, 'old-session', 'linked', 1, '{}', 4, 3)");
+      sql.exec("INSERT INTO frame_to_browser (seq, data) VALUES (4, 'DDDD'), (1, 'AAAA'), (7, 'GGGG')");
+      sql.exec("INSERT INTO frame_to_phone (seq, data) VALUES (3, 'ZZZZ'), (1, 'XXXX')");
+    }, framesByDirection);
+    expect(carried.version).toBe(SESSION_MIGRATIONS.length);
+    expect(carried.toBrowser).toEqual([
+      { seq: 1, data: "AAAA" },
+      { seq: 4, data: "DDDD" },
+      { seq: 7, data: "GGGG" },
+    ]);
+    expect(carried.toPhone).toEqual([
+      { seq: 1, data: "XXXX" },
+      { seq: 3, data: "ZZZZ" },
+    ]);
+    expect(carried.frameTables).toEqual(["relay_frame"]);
   });
 
   it("run on a freshly created schema only the migrations that came after it", async () => {
@@ -363,9 +390,8 @@ describe("migrations", () => {
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE _migration");
       state.storage.sql.exec(SESSION_MIGRATIONS[0]!.sql);
-      state.storage.sql.exec("INSERT INTO frame (direction, seq, data) SELECT 'to_browser', seq, data FROM frame_to_browser");
-      state.storage.sql.exec("DROP TABLE frame_to_browser");
-      state.storage.sql.exec("DROP TABLE frame_to_phone");
+      state.storage.sql.exec("INSERT INTO frame (direction, seq, data) SELECT 'to_browser', id, data FROM relay_frame WHERE id > 0");
+      state.storage.sql.exec("DROP TABLE relay_frame");
       for (const column of [
         "link_id_issued",
         "kind",

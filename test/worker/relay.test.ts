@@ -94,7 +94,7 @@ describe("the relay", () => {
     await pair.browser.until(() => browser.received.length === 3, "all three frames");
     expect(browser.received).toEqual(["only once", "second", "third"]);
     await pair.phoneSocket.until(() => pair.phoneSocket.all("delivered").some((message) => message.seq === 3), "delivered up to 3");
-    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT (SELECT count(*) FROM frame_to_browser) + (SELECT count(*) FROM frame_to_phone) AS n").one().n);
+    const rows = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM relay_frame").one().n);
     expect(rows).toBe(0);
   });
 
@@ -161,8 +161,8 @@ describe("the relay", () => {
     await browser.channel.send(secret);
     await pair.browser.waitFor("stored");
     const { stored, held } = await runInDurableObject(pair.browser.stub, (_instance, state) => ({
-      stored: ["session", "frame_to_browser", "frame_to_phone"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
-      held: state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_phone").one().n,
+      stored: ["session", "relay_frame"].map((table) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray())).join("\n"),
+      held: state.storage.sql.exec("SELECT count(*) AS n FROM relay_frame WHERE id < 0").one().n,
     }));
     expect(held).toBe(1);
     expect(stored).not.toContain(secret);
@@ -210,7 +210,7 @@ describe("the relay", () => {
     }
     pair.phoneSocket.send({ type: "frame", seq: LIMITS.bufferFrames + 1, data: "AAAA" });
     expect(await pair.phoneSocket.waitFor("error")).toMatchObject({ code: "buffer_full" });
-    const held = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_browser").one().n);
+    const held = await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM relay_frame WHERE id > 0").one().n);
     expect(held).toBe(LIMITS.bufferFrames);
   });
 
@@ -242,7 +242,7 @@ describe("the relay", () => {
     await abortAllDurableObjects();
     const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 100 });
-    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM frame_to_browser").one().n)).toBe(100);
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM relay_frame WHERE id > 0").one().n)).toBe(100);
   });
 
   it("never writes the frames of a burst the receiver acknowledges at once, and says `stored` and `delivered` after one write", async () => {
@@ -274,7 +274,7 @@ describe("the relay", () => {
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
     await storedUpTo(pair.phoneSocket, 1);
     // The next write fails: the table it writes to is gone for a moment.
-    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_to_browser RENAME TO frame_away"));
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE relay_frame RENAME TO frame_away"));
     pair.phoneSocket.send({ type: "frame", seq: 2, data: "BBBB" });
     // Frame 2 went on to the browser before the write; both sides are closed, not only the sender.
     await pair.browser.until(() => pair.browser.all("frame").length === 2, "frame 2 forwarded");
@@ -282,7 +282,7 @@ describe("the relay", () => {
     expect(await pair.browser.waitForClose()).toMatchObject({ code: CLOSE_CODES.internal_error });
     expect(pair.phoneSocket.all("stored").map((stored) => stored.seq)).toEqual([1]);
 
-    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_away RENAME TO frame_to_browser"));
+    await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("ALTER TABLE frame_away RENAME TO relay_frame"));
     const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 1 });
     phoneAgain.send({ type: "frame", seq: 2, data: "BBBB" });
@@ -301,7 +301,7 @@ describe("the relay", () => {
     const heldBytes = () =>
       runInDurableObject(pair.browser.stub, (_instance, state) => ({
         counted: state.storage.sql.exec("SELECT to_browser_buffered_bytes AS n FROM session").one().n,
-        held: state.storage.sql.exec("SELECT coalesce(sum(length(data)), 0) AS n FROM frame_to_browser").one().n,
+        held: state.storage.sql.exec("SELECT coalesce(sum(length(data)), 0) AS n FROM relay_frame WHERE id > 0").one().n,
       }));
     // Frame n is n bytes: 1 to 30 in order, 35 held ahead of a gap; after the eviction 35 again, and 31.
     for (let seq = 1; seq <= 30; seq++) pair.phoneSocket.send({ type: "frame", seq, data: "B".repeat(seq) });

@@ -1,6 +1,8 @@
-// The relay buffer's storage in the session's SQLite: a frame table per
-// direction, and each direction's cursor in the session row (the statements
-// of each direction named here once rather than built from strings). The
+// The relay buffer's storage in the session's SQLite: one frame table for
+// both directions (`relay_frame`, keyed by the rowid: seq toward the browser,
+// -seq toward the phone, so a new session creates one table, not two), and
+// each direction's cursor in the session row (the statements of each
+// direction named here once rather than built from strings). The
 // cursors and the size of each frame held are kept in memory, and changes are
 // written behind: frames taken, cursor moves and frames freed wait in memory
 // until `flush` writes them all in one transaction, so a burst costs one
@@ -16,20 +18,22 @@ const DIRECTION_SQL = {
   to_browser: {
     readCursor: "SELECT to_browser_received AS received, to_browser_delivered AS delivered, to_browser_buffered_bytes AS bytes FROM session WHERE id = 1",
     writeCursor: "UPDATE session SET to_browser_received = ?, to_browser_delivered = ?, to_browser_buffered_bytes = ? WHERE id = 1",
-    sizes: "SELECT seq, length(data) AS bytes FROM frame_to_browser ORDER BY seq",
-    framesAfter: "SELECT seq, data FROM frame_to_browser WHERE seq > ? ORDER BY seq",
-    free: "DELETE FROM frame_to_browser WHERE seq <= ?",
-    insert: "INSERT INTO frame_to_browser (seq, data) VALUES ",
+    sizes: "SELECT id AS seq, length(data) AS bytes FROM relay_frame WHERE id > 0 ORDER BY id",
+    framesAfter: "SELECT id AS seq, data FROM relay_frame WHERE id > ? ORDER BY id",
+    free: "DELETE FROM relay_frame WHERE id > 0 AND id <= ?",
+    /** A frame's id in `relay_frame`: its seq. */
+    sign: 1,
   },
   to_phone: {
     readCursor: "SELECT to_phone_received AS received, to_phone_delivered AS delivered, to_phone_buffered_bytes AS bytes FROM session WHERE id = 1",
     writeCursor: "UPDATE session SET to_phone_received = ?, to_phone_delivered = ?, to_phone_buffered_bytes = ? WHERE id = 1",
-    sizes: "SELECT seq, length(data) AS bytes FROM frame_to_phone ORDER BY seq",
-    framesAfter: "SELECT seq, data FROM frame_to_phone WHERE seq > ? ORDER BY seq",
-    free: "DELETE FROM frame_to_phone WHERE seq <= ?",
-    insert: "INSERT INTO frame_to_phone (seq, data) VALUES ",
+    sizes: "SELECT -id AS seq, length(data) AS bytes FROM relay_frame WHERE id < 0 ORDER BY id DESC",
+    framesAfter: "SELECT -id AS seq, data FROM relay_frame WHERE id < -? ORDER BY id DESC",
+    free: "DELETE FROM relay_frame WHERE id < 0 AND id >= -?",
+    /** A frame's id in `relay_frame`: minus its seq. */
+    sign: -1,
   },
-} as const satisfies Record<Direction, Record<string, string>>;
+} as const satisfies Record<Direction, Record<string, string | number>>;
 
 /** Frames per INSERT: a query binds at most 100 values on Durable Objects, two a frame. */
 const ROWS_PER_INSERT = 50;
@@ -164,8 +168,9 @@ export class SqlFrameStore implements FrameStore {
   }
 
   private insertRows(direction: Direction, frames: Frame[]): void {
+    const { sign } = DIRECTION_SQL[direction];
     const values = frames.map(() => "(?, ?)").join(", ");
-    this.sql.exec(DIRECTION_SQL[direction].insert + values, ...frames.flatMap((frame) => [frame.seq, frame.data]));
+    this.sql.exec(`INSERT INTO relay_frame (id, data) VALUES ${values}`, ...frames.flatMap((frame) => [sign * frame.seq, frame.data]));
   }
 
   /** The session's storage was deleted, or a write failed: the database is read again when next needed. */

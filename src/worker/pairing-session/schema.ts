@@ -128,11 +128,22 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
       DROP TABLE frame;
     `,
   },
+  {
+    version: 9,
+    name: "relay frames of both directions in one table keyed by the rowid, seq toward the browser and -seq toward the phone: a new session creates one table fewer",
+    sql: `
+      CREATE TABLE relay_frame (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+      INSERT INTO relay_frame (id, data) SELECT seq, data FROM frame_to_browser;
+      INSERT INTO relay_frame (id, data) SELECT -seq, data FROM frame_to_phone;
+      DROP TABLE frame_to_browser;
+      DROP TABLE frame_to_phone;
+    `,
+  },
 ];
 
 /** The tables the migrations above leave, created at once (a test compares the two); a new migration changes this too. */
 export const SESSION_SCHEMA: FreshSchema = {
-  version: 8,
+  version: 9,
   sql: `
     CREATE TABLE session (
       id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -173,7 +184,6 @@ export const SESSION_SCHEMA: FreshSchema = {
       remove_device_attempts INTEGER NOT NULL DEFAULT 0,
       remove_device_due_at INTEGER
     );
-    CREATE TABLE frame_to_browser (seq INTEGER PRIMARY KEY, data TEXT NOT NULL);
-    CREATE TABLE frame_to_phone (seq INTEGER PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE relay_frame (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
   `,
 };
