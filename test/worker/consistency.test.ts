@@ -6,7 +6,7 @@ import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject 
 import { afterEach, describe, expect, it } from "vitest";
 import { generateAgreementKeyPair, randomBase64url } from "../../src/shared/crypto";
 import type { AccountInfo } from "../../src/shared/protocol";
-import { createFresh, migrate } from "../../src/worker/migrations";
+import { createFresh, migrate, schemaVersion } from "../../src/worker/migrations";
 import { SESSION_MIGRATIONS, SESSION_SCHEMA } from "../../src/worker/pairing-session/schema";
 import { BrowserClient, clock, linkedPair, openPhoneSocket, registeredPhone, resumeBrowser, resumePath, storedTables, TestSocket, ORIGIN } from "./helpers";
 
@@ -231,11 +231,19 @@ describe("the relay buffer", () => {
 });
 
 /** An object's own tables and indexes as SQLite keeps them, the statements with their spacing and quoting evened out (a renamed table's name is quoted). */
+/** The object's schema version and its tables, compared as SQL without spacing, quotes or comments; `_migration` (a record, not the schema) left out. */
 function schemaOf(state: DurableObjectState) {
-  const rows = state.storage.sql.exec<{ type: string; name: string; sql: string | null }>("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray();
-  const version = state.storage.sql.exec<{ version: number }>("SELECT max(version) AS version FROM _migration").one().version;
-  const even = (sql: string | null) => sql?.replace(/\s+/g, " ").replace(/\s*([(),])\s*/g, "$1").replaceAll('"', "").trim() ?? null;
-  return { version, objects: rows.map((row) => ({ ...row, sql: even(row.sql) })) };
+  const rows = state.storage.sql
+    .exec<{ type: string; name: string; sql: string | null }>("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name != '_migration' ORDER BY name")
+    .toArray();
+  const even = (sql: string | null) =>
+    sql
+      ?.replace(/\/\*.*?\*\//g, "")
+      .replace(/\s+/g, " ")
+      .replace(/\s*([(),])\s*/g, "$1")
+      .replaceAll('"', "")
+      .trim() ?? null;
+  return { version: schemaVersion(state.storage), objects: rows.map((row) => ({ ...row, sql: even(row.sql) })) };
 }
 
 /** The relay's frames as the frame store reads each direction (frame-store.ts), and the frame tables left. */
@@ -266,9 +274,18 @@ describe("migrations", () => {
       migrate(state.storage, SESSION_MIGRATIONS);
       return schemaOf(state);
     });
-    expect(fresh.objects.map((object) => object.name)).toEqual(["_migration", "relay_frame", "session"]);
+    expect(fresh.objects.map((object) => object.name)).toEqual(["relay_frame", "session"]);
     expect(fresh).toEqual(migrated);
     expect(fresh.version).toBe(SESSION_MIGRATIONS.at(-1)!.version);
+  });
+
+  it("keep a fresh schema's version in its own text: no table or row is written for it, and asking writes nothing", async () => {
+    const written = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
+      createFresh(state.storage, SESSION_SCHEMA);
+      const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name").toArray().map((row) => row.name);
+      return { tables, version: schemaVersion(state.storage), again: migrate(state.storage, SESSION_MIGRATIONS), tablesAfter: state.storage.sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE name = '_migration'").one().n };
+    });
+    expect(written).toEqual({ tables: ["relay_frame", "session"], version: SESSION_SCHEMA.version, again: SESSION_SCHEMA.version, tablesAfter: 0 });
   });
 
   it("carry a version 4 session's outbox over: its removal stays in the outbox, its owed device slot moves into the session row", async () => {
@@ -362,9 +379,10 @@ describe("migrations", () => {
     const added = { version: SESSION_MIGRATIONS.length + 1, name: "test: a column added later", sql: "ALTER TABLE session ADD COLUMN added_later TEXT" };
     const versions = await runInDurableObject(env.PAIRING_SESSION.getByName(`fresh-${randomBase64url(8)}`), (_instance, state) => {
       createFresh(state.storage, SESSION_SCHEMA);
-      return [migrate(state.storage, SESSION_MIGRATIONS), migrate(state.storage, [...SESSION_MIGRATIONS, added]), state.storage.sql.exec("SELECT count(*) AS n FROM _migration").one().n];
+      return [migrate(state.storage, SESSION_MIGRATIONS), migrate(state.storage, [...SESSION_MIGRATIONS, added]), state.storage.sql.exec("SELECT version FROM _migration").toArray().map((row) => row.version), schemaVersion(state.storage)];
     });
-    expect(versions).toEqual([SESSION_SCHEMA.version, added.version, 2]);
+    // `_migration` starts with the first migration the object runs.
+    expect(versions).toEqual([SESSION_SCHEMA.version, added.version, [added.version], added.version]);
   });
 
   it("bring a live linked session forward: a new migration runs once and the link keeps working", async () => {
@@ -386,27 +404,17 @@ describe("migrations", () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });
     await pair.phoneSocket.waitFor("stored");
-    // As a session from the previous deploy: today's version 1 tables (without the later columns, one frame table), no migration record, no outbox.
+    // As a session from the previous deploy: version 1's tables as they were (no later columns, one frame table, no version kept anywhere), holding today's row and frame.
     await runInDurableObject(pair.browser.stub, (_instance, state) => {
-      state.storage.sql.exec("DROP TABLE _migration");
-      state.storage.sql.exec(SESSION_MIGRATIONS[0]!.sql);
-      state.storage.sql.exec("INSERT INTO frame (direction, seq, data) SELECT 'to_browser', id, data FROM relay_frame WHERE id > 0");
-      state.storage.sql.exec("DROP TABLE relay_frame");
-      for (const column of [
-        "link_id_issued",
-        "kind",
-        "code_number",
-        "code_browser_share",
-        "code_browser_public_key",
-        "code_expires_at",
-        "code_checked_at",
-        "add_device_attempts",
-        "add_device_due_at",
-        "remove_device_attempts",
-        "remove_device_due_at",
-      ]) {
-        state.storage.sql.exec(`ALTER TABLE session DROP COLUMN ${column}`);
-      }
+      const sql = state.storage.sql;
+      sql.exec("ALTER TABLE session RENAME TO session_now");
+      sql.exec(SESSION_MIGRATIONS[0]!.sql);
+      const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('session')").toArray().map((column) => column.name).join(", ");
+      sql.exec(`INSERT INTO session (${columns}) SELECT ${columns} FROM session_now`);
+      sql.exec("DROP TABLE session_now");
+      sql.exec("INSERT INTO frame (direction, seq, data) SELECT 'to_browser', id, data FROM relay_frame WHERE id > 0");
+      sql.exec("DROP TABLE relay_frame");
+      expect(schemaVersion(state.storage)).toBe(0);
     });
     await abortAllDurableObjects();
     const reloaded = await resumeBrowser(pair.browser, pair.deviceKey);

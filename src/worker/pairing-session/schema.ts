@@ -3,7 +3,7 @@
 // so that their tables are adopted as they are. A session's database is
 // created at its first durable state with SESSION_SCHEMA, the migrations'
 // result in one step.
-import type { FreshSchema, Migration } from "../migrations";
+import { versionMarker, type FreshSchema, type Migration } from "../migrations";
 
 export const SESSION_MIGRATIONS: readonly Migration[] = [
   {
@@ -146,6 +146,7 @@ export const SESSION_SCHEMA: FreshSchema = {
   version: 9,
   sql: `
     CREATE TABLE session (
+      ${versionMarker(9)}
       id INTEGER PRIMARY KEY CHECK (id = 1),
       session_id TEXT NOT NULL,
       state TEXT NOT NULL,
