@@ -191,8 +191,11 @@ describe.skipIf(skipReason)("everyone can use it", () => {
       expect(await status.locator(".connection-title").textContent()).toBe("Cannot reach QR Link");
       expect(await page.locator("#phone-banner").isVisible()).toBe(false);
       await expectAccessible(page, "chat screen, server outage");
+      // With a second or more to the next try on its own, so it is the click that reconnects.
+      await status.getByText(/^Reconnecting in ([2-9]|\d\d+) s…$/).waitFor({ timeout: 30_000 });
       serverDown = false;
-      await status.getByRole("button", { name: "Retry now" }).click();
+      // Clicked as the user does, without waiting for the countdown's text to stop changing.
+      await status.getByRole("button", { name: "Retry now" }).dispatchEvent("click");
       await status.waitFor({ state: "hidden", timeout: 3_000 });
       await page.waitForSelector("#phone-banner[hidden]", { state: "attached", timeout: 3_000 });
     });
