@@ -95,6 +95,15 @@ function pairingFloor(lines: { rowsWritten: number; rowsRead: number } & Record<
   };
 }
 
+/** USD per million relayed frames: the incoming messages (the frame and its share of acks) and the rows the relay writes for them. */
+export function costPerMillionFrames(counts: { rowsWrittenPerFrame: number; wsMessagesInPerFrame: number }) {
+  const lines = {
+    wsMessagesIn: perMillion(counts.wsMessagesInPerFrame / PRICES.wsMessagesPerRequest, PRICES.doRequestsPerMillion),
+    rowsWritten: perMillion(counts.rowsWrittenPerFrame, PRICES.rowsWrittenPerMillion),
+  };
+  return { usd: round(lines.wsMessagesIn + lines.rowsWritten, 3), lines: roundAll(lines, 3), counts };
+}
+
 export interface IdleCounts {
   alarmsPerHour: number;
   setAlarmPerHour: number;

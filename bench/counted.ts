@@ -8,7 +8,7 @@ import { generateIdentityKeyPair } from "../src/shared/crypto";
 import type { Phone } from "../src/clients/phone-core/phone";
 import { CLOSE_CODES, HEARTBEAT, MAX_LINKED_DEVICES } from "../src/shared/protocol";
 import { linkPair, openBrowser, prepareConfirm, registeredPhones } from "./clients";
-import { percentile, round, sleep } from "./relay-load";
+import { driveRelay, linkedEnds, percentile, round, sealedFrames, sleep } from "./relay-load";
 import { cpuMicros, type Runtime } from "./servers";
 
 interface ClassCounts {
@@ -247,6 +247,33 @@ export async function countedPairings(runtime: Runtime, pairings: number) {
     rowsRead: per(total(diff, "rowsRead")),
     /** workerd CPU (Worker and both objects) per pairing, measured while pairings ran one at a time. */
     workerdCpuMs: round(cpuUs / 1000 / pairings, 2),
+  };
+}
+
+/**
+ * A relayed stream, counted: 1 KiB frames from the phone paced at
+ * `ratePerSecond`, the browser acknowledging them as RelayChannel does (on
+ * the next tick). What the relay writes per frame, and how often it commits.
+ */
+export async function countedRelay(runtime: Runtime, options: { frames: number; ratePerSecond: number }) {
+  const [phone] = await registeredPhones(runtime.url, 1);
+  const pair = await linkPair(runtime.url, phone!);
+  const frames = await sealedFrames(pair.phoneKeys.send, pair.sessionId, "to_browser", options.frames, 1024);
+  const ends = linkedEnds(pair);
+  await sleep(200);
+  const before = await readCounters(runtime);
+  await driveRelay(ends, frames, { ratePerSecond: options.ratePerSecond, serverPid: null, timeoutMs: 60_000 });
+  // The write after the last ack, and the `delivered` it is followed by.
+  await sleep(300);
+  const diff = difference(before, await readCounters(runtime));
+  ends.close();
+  const per = (value: number) => round(value / options.frames, 3);
+  return {
+    frames: options.frames,
+    ratePerSecond: options.ratePerSecond,
+    rowsWrittenPerFrame: per(total(diff, "rowsWritten")),
+    commitsPerFrame: per(total(diff, "commits")),
+    wsMessagesInPerFrame: per(total(diff, "wsMessagesIn")),
   };
 }
 

@@ -299,7 +299,7 @@ Per linked device per day, idle (from section 2): ${fmt(dl.perDay.alarms)} alarm
 |---|---|---|---|---|---|---|---|
 | USD | ${usd(dl.lines.alarmRequests)} | ${usd(dl.lines.rowsWritten)} | ${usd(dl.lines.heartbeats)} | ${usd(dl.lines.duration)} | ${usd(dl.lines.storage)} | **${usd(cost.perLinkedDeviceDay)}** | ${usd(dl.usdIfHeartbeatsFree)} |
 
-That is ${usd(dl.usdPerMillionDeviceDays)} per million linked device-days. An abandoned code costs ${usd(cost.perMillionAbandonedCodes)} per million.
+That is ${usd(dl.usdPerMillionDeviceDays)} per million linked device-days. An abandoned code costs ${usd(cost.perMillionAbandonedCodes)} per million.${relayedFrameLine(cost.relayedFrame)}
 
 Prices (constants in bench/cost.ts, each with the page it is from): Worker requests $${prices.workerRequestsPerMillion}/M, Worker CPU
 $${prices.workerCpuMsPerMillion}/M ms, Durable Object requests $${prices.doRequestsPerMillion}/M (RPC calls, alarms; incoming WebSocket messages
@@ -350,4 +350,14 @@ function designCheck(measuredRows: number): string {
   return listed === measuredRows
     ? ` Together ${listed} rows, as measured (rows written and setAlarm).`
     : ` **The list adds up to ${listed} rows but a pairing was measured writing ${measuredRows}: bench/cost.ts DESIGN_ROWS is out of date.**`;
+}
+
+/** The counted relay stream, when the run has it (older results do not). */
+function relayedFrameLine(frame: any): string {
+  if (!frame) return "";
+  const c = frame.counts;
+  return (
+    ` A relayed 1 KiB frame, paced at ${c.ratePerSecond}/s and acknowledged as RelayChannel does: ${c.rowsWrittenPerFrame} rows written and ${c.commitsPerFrame} commits per frame ` +
+    `(frames acknowledged before the relay's write are never written), ${usd(frame.usd)} per million frames.`
+  );
 }

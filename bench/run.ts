@@ -11,8 +11,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { MAX_LINKED_DEVICES } from "../src/shared/protocol";
 import { linkPair, registeredPhones } from "./clients";
-import { abandonedCodes, countedPairings, decomposePairing, idleLinks } from "./counted";
-import { costPerLinkedDeviceDay, costPerMillionPairings, PRICES } from "./cost";
+import { abandonedCodes, countedPairings, countedRelay, decomposePairing, idleLinks } from "./counted";
+import { costPerLinkedDeviceDay, costPerMillionFrames, costPerMillionPairings, PRICES } from "./cost";
 import { historyAtScale } from "./history";
 import { clientCrypto, DISK_ROOT, fsyncCost } from "./micro";
 import { photoTransfer } from "./media";
@@ -43,7 +43,7 @@ const PLANS = {
     relay: { frames: 300, size: 1024, reps: 3, pacedRate: 1_000 },
     aggregate: { sessions: 20, frames: 25 },
     pairing: { rate: 100, seconds: 1, disk: false },
-    counted: { pairings: 4, decomposition: 4, probeN: 100 },
+    counted: { pairings: 4, decomposition: 4, probeN: 100, relayFrames: 200, relayRate: 500 },
     pending: { levels: [100, 250], rampMs: 2_000, observeMs: 3_000, scale: 20, latenessLimitMs: 1_000 },
     idle: { links: 2, minMs: 6_000, scale: 10 },
     abandoned: { sessions: 8, scale: 20 },
@@ -57,7 +57,7 @@ const PLANS = {
     relay: { frames: 2_000, size: 1024, reps: 5, pacedRate: 500 },
     aggregate: { sessions: 100, frames: 100 },
     pairing: { rate: 100, seconds: 5, disk: true },
-    counted: { pairings: 20, decomposition: 20, probeN: 300 },
+    counted: { pairings: 20, decomposition: 20, probeN: 300, relayFrames: 1_000, relayRate: 500 },
     pending: { levels: [1_000, 5_000, 10_000], rampMs: 60_000, observeMs: 20_000, scale: 1, latenessLimitMs: 1_000 },
     idle: { links: 4, minMs: 120_000, scale: 1 },
     abandoned: { sessions: 20, scale: 1 },
@@ -362,6 +362,8 @@ async function main(): Promise<void> {
     const pairingDisk = PLAN.pairing.disk ? await pairingAtRate(appDisk, PLAN.pairing.rate, PLAN.pairing.seconds) : null;
     if (pairingDisk) log(`pairing at ${pairingDisk.rate}/s, databases on disk: p50 ${pairingDisk.p50Ms} ms p99 ${pairingDisk.p99Ms} ms`);
     const pairingCounts = await countedPairings(counted, PLAN.counted.pairings);
+    const relayCounts = await countedRelay(counted, { frames: PLAN.counted.relayFrames, ratePerSecond: PLAN.counted.relayRate });
+    log(`relayed frames, counted: ${relayCounts.rowsWrittenPerFrame} rows written and ${relayCounts.commitsPerFrame} commits per frame`);
     const decomposition = await decomposePairing(counted, { pairings: PLAN.counted.decomposition, probeN: PLAN.counted.probeN });
     const decompositionDisk = await decomposePairing(countedDisk, { pairings: PLAN.counted.decomposition, probeN: PLAN.counted.probeN });
     log(`confirm -> linked, one at a time: ${decomposition.confirmToLinkedP50Ms} ms on tmpfs, ${decompositionDisk.confirmToLinkedP50Ms} ms on disk`);
@@ -383,6 +385,7 @@ async function main(): Promise<void> {
 
     const perMillionPairings = costPerMillionPairings(pairingCounts);
     const perLinkedDeviceDay = costPerLinkedDeviceDay(idle);
+    const perMillionFrames = costPerMillionFrames(relayCounts);
     const perMillionAbandonedCodes = costPerMillionPairings({ workerRequests: 1, doRequests: abandoned.requests, wsMessagesIn: 0, alarms: abandoned.alarms, setAlarm: abandoned.setAlarm, rowsWritten: abandoned.rowsWritten, rowsRead: abandoned.rowsRead, workerdCpuMs: 0 });
     const loadAfter = loadavg().map((value) => round(value, 2));
 
@@ -445,9 +448,11 @@ async function main(): Promise<void> {
         perMillionPairings: perMillionPairings.usd,
         perLinkedDeviceDay: perLinkedDeviceDay.usd,
         perMillionAbandonedCodes: perMillionAbandonedCodes.usd,
+        perMillionFrames: perMillionFrames.usd,
         pairing: { ...perMillionPairings, countedPerPairing: pairingCounts },
         linkedDeviceDay: perLinkedDeviceDay,
         abandonedCode: perMillionAbandonedCodes,
+        relayedFrame: perMillionFrames,
         prices: PRICES,
       },
       durationS: round((performance.now() - began) / 1000, 0),
