@@ -11,7 +11,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             // The tests' site (helpers.ts ORIGIN), and one partner origin, so the allow-list is tested.
             // A code try waits 2 s (not 10) for a browser that does not answer, so that case is tested in real time.
-            miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example", CODE_VERDICT_TIMEOUT_MS: "2000" } },
+            // The relay waits 1 s (not 0.1) for an ack before writing forwarded frames, so a loaded machine still acks in time where a test counts on it.
+            miniflare: { bindings: { SITE_ORIGIN: "https://qr.example", ALLOWED_ORIGINS: "https://partner.example", CODE_VERDICT_TIMEOUT_MS: "2000", RELAY_ACK_WAIT_MS: "1000" } },
           }),
         ],
         // 20 s before a test counts as hung: a loaded 2-core CI machine runs the floods of frames slowly; a pass takes well under that.

@@ -26,6 +26,7 @@ declare namespace Cloudflare {
 		TOKEN_GRACE_MS: string;
 		CONFIRM_TIMEOUT_MS: string;
 		PHONE_OFFLINE_MS: string;
+		RELAY_ACK_WAIT_MS: string;
 		DEVICE_IDLE_MS: string;
 		PHONE_ABSENT_MS: string;
 		SIGNED_REQUEST_WINDOW_MS: string;
@@ -53,7 +54,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "MEDIA_PHOTO_MAX_BYTES" | "MEDIA_FILE_MAX_BYTES" | "MEDIA_TTL_MS" | "MEDIA_ACCOUNT_MAX_BLOBS" | "MEDIA_ACCOUNT_MAX_BYTES" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "TOKEN_FIRST_TTL_MS" | "TOKEN_TTL_MS" | "TOKEN_COUNT" | "TOKEN_GRACE_MS" | "CONFIRM_TIMEOUT_MS" | "PHONE_OFFLINE_MS" | "RELAY_ACK_WAIT_MS" | "DEVICE_IDLE_MS" | "PHONE_ABSENT_MS" | "SIGNED_REQUEST_WINDOW_MS" | "SOCKET_MESSAGES_PER_SECOND" | "SOCKET_IDLE_MS" | "CHALLENGE_TIMEOUT_MS" | "CODE_TTL_MS" | "CODE_TRIES" | "CODE_VERDICT_TIMEOUT_MS" | "MEDIA_PHOTO_MAX_BYTES" | "MEDIA_FILE_MAX_BYTES" | "MEDIA_TTL_MS" | "MEDIA_ACCOUNT_MAX_BLOBS" | "MEDIA_ACCOUNT_MAX_BYTES" | "SITE_ORIGIN" | "ALLOWED_ORIGINS">> {}
 }
 
 // Begin runtime types

@@ -22,6 +22,8 @@ export interface SessionConfig {
   codeTtlMs: number;
   /** Wrong codes a code session allows before it ends as too_many_attempts. */
   codeTries: number;
+  /** How long the relay's write waits for a receiver to acknowledge frames forwarded to it (those acknowledged first are never written). */
+  relayAckWaitMs: number;
   /** How long a phone's try waits for the browser to check its confirmation. */
   codeVerdictTimeoutMs: number;
 }
@@ -55,6 +57,7 @@ export function sessionConfig(env: Env): SessionConfig {
     codeTtlMs: positiveInteger(env.CODE_TTL_MS, 180_000),
     codeTries: positiveInteger(env.CODE_TRIES, 3),
     codeVerdictTimeoutMs: positiveInteger(env.CODE_VERDICT_TIMEOUT_MS, 10_000),
+    relayAckWaitMs: positiveInteger(env.RELAY_ACK_WAIT_MS, 100),
   };
 }
 

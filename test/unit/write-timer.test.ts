@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { WRITE_DELAY_MS, WriteTimer } from "../../src/worker/pairing-session/write-timer";
+import { writeDelays, WriteTimer } from "../../src/worker/pairing-session/write-timer";
+
+const WRITE_DELAY_MS = writeDelays(100);
 
 describe("the relay's write timer", () => {
   beforeEach(() => vi.useFakeTimers());
@@ -7,7 +9,7 @@ describe("the relay's write timer", () => {
 
   const counted = () => {
     const writes: number[] = [];
-    return { writes, timer: new WriteTimer(() => writes.push(Date.now())) };
+    return { writes, timer: new WriteTimer(() => writes.push(Date.now()), () => Date.now()) };
   };
 
   it("waits for the receiver's ack after a forward, and writes soon after the ack", () => {
@@ -45,7 +47,7 @@ describe("the relay's write timer", () => {
 
   it("runs at once when asked, whatever waits", () => {
     const { writes, timer } = counted();
-    timer.within(WRITE_DELAY_MS.now);
+    timer.within(WRITE_DELAY_MS.unforwarded);
     timer.within(WRITE_DELAY_MS.forwarded);
     timer.within(WRITE_DELAY_MS.acked);
     vi.advanceTimersByTime(0);
@@ -71,7 +73,7 @@ describe("the relay's write timer", () => {
 
   it("schedules again after each write", () => {
     const { writes, timer } = counted();
-    timer.within(WRITE_DELAY_MS.now);
+    timer.within(WRITE_DELAY_MS.unforwarded);
     vi.advanceTimersByTime(0);
     timer.within(WRITE_DELAY_MS.forwarded);
     vi.advanceTimersByTime(WRITE_DELAY_MS.forwarded);

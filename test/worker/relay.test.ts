@@ -269,6 +269,29 @@ describe("the relay", () => {
     expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 20, delivered: 20 });
   });
 
+  it("tells a sender that reconnects while a write waits where the relay stands, written first", async () => {
+    const pair = await linkedPair();
+    for (let seq = 1; seq <= 3; seq++) pair.phoneSocket.send({ type: "frame", seq, data: `AAAA${seq}` });
+    await pair.browser.until(() => pair.browser.all("frame").length === 3, "3 frames at the browser");
+    // Not acknowledged: the write waits for the browser's ack. The phone's socket drops and it comes back at once.
+    pair.phoneSocket.socket.close(1000, "network change");
+    const phoneAgain = await openPhoneSocket(pair.phone, pair.browser);
+    expect(await phoneAgain.waitFor("ready")).toMatchObject({ received: 3, delivered: 0 });
+    expect(await runInDurableObject(pair.browser.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM relay_frame WHERE id > 0").one().n)).toBe(3);
+  });
+
+  it("writes nothing and tells nobody when the link ends while a write waits", async () => {
+    const pair = await linkedPair();
+    for (let seq = 1; seq <= 3; seq++) pair.phoneSocket.send({ type: "frame", seq, data: `AAAA${seq}` });
+    await pair.browser.until(() => pair.browser.all("frame").length === 3, "3 frames at the browser");
+    await pair.browser.stub.endLink("revoked");
+    expect(await pair.phoneSocket.waitForClose()).toMatchObject({ code: CLOSE_CODES.revoked });
+    // The waiting write runs now, as its timer would: the storage stays gone, and the phone was never told its frames were stored.
+    await runInDurableObject(pair.browser.stub, (instance) => (instance as unknown as { handlers: { relay: { writeBurst(): void } } }).handlers.relay.writeBurst());
+    expect(await storedTables(pair.browser.stub)).toBe(0);
+    expect(pair.phoneSocket.all("stored")).toEqual([]);
+  });
+
   it("sends every relay socket back to `ready` when a write fails, so a frame forwarded but never written is sent again", async () => {
     const pair = await linkedPair();
     pair.phoneSocket.send({ type: "frame", seq: 1, data: "AAAA" });

@@ -2,11 +2,11 @@
 // relay stands and sent what it has not acknowledged; frames are forwarded in
 // order, and acknowledged to their sender once stored; acks free them.
 //
-// A burst is written once: frames taken and acks received one message after
-// another wait in memory (frame-store.ts) until the burst's write
-// (write-timer.ts says when: soon after the receiver's ack, which frees
-// frames never written), then go in one transaction, and each sender is told
-// `stored` and `delivered` after it.
+// Writes are batched: frames taken and acks received wait in memory
+// (frame-store.ts) for up to RELAY_ACK_WAIT_MS (write-timer.ts says when:
+// soon after the receiver's ack, which frees frames never written), then go
+// in one transaction, and each sender is told `stored` and `delivered` after
+// it. "A burst" below is what one such write holds.
 // Durable Objects hold every message sent after a storage write until the
 // write is durable (the output gate:
 // https://developers.cloudflare.com/durable-objects/glossary/ "output gate",
@@ -22,7 +22,7 @@ import type { SessionParts } from "./parts";
 import { acknowledge, receive, unacknowledged, type Frame } from "./relay-buffer";
 import { closeOnError, send, sendFrame, type Role } from "./sockets";
 import type { LinkedSession } from "./session";
-import { WRITE_DELAY_MS, WriteTimer } from "./write-timer";
+import { writeDelays, WriteTimer, type WriteDelays } from "./write-timer";
 
 /** Which way a frame from this role travels, and which way the frames it receives travel. */
 export const OUTBOUND: Record<Role, Direction> = { browser: "to_phone", phone: "to_browser" };
@@ -38,8 +38,11 @@ export class Relay {
   /** Directions whose receiver acknowledged frames since the last write: their senders are owed a `delivered`. */
   private readonly owedDelivered = new Set<Direction>();
   private readonly writeTimer = new WriteTimer(() => this.writeBurst());
+  private readonly delays: WriteDelays;
 
-  constructor(private readonly parts: SessionParts) {}
+  constructor(private readonly parts: SessionParts) {
+    this.delays = writeDelays(parts.config.relayAckWaitMs);
+  }
 
   presence() {
     return this.parts.sockets.of("phone").length > 0 ? ("online" as const) : ("offline" as const);
@@ -47,7 +50,8 @@ export class Relay {
 
   /** Tells the socket where the relay stands, then sends it every frame it has not acknowledged, in order. */
   start(ws: WebSocket, session: LinkedSession, role: Role): void {
-    this.parts.frames.flush();
+    // What waits is written now, and the senders it is owed to told, rather than when the timer comes.
+    this.writeBurst();
     const outbound = this.parts.frames.cursor(OUTBOUND[role]);
     send(ws, {
       type: "ready",
@@ -72,8 +76,7 @@ export class Relay {
         this.parts.frames.flush();
         return send(ws, { type: "stored", seq: receipt.stored });
       case "held":
-        // Nobody is told of a held frame until the gap before it is filled, and then it is forwarded: no hurry.
-        return this.writeTimer.within(WRITE_DELAY_MS.forwarded);
+        return this.writeTimer.within(this.delays.held);
       case "refused":
         return send(
           ws,
@@ -87,7 +90,7 @@ export class Relay {
           for (const forwarded of receipt.forward) sendFrame(receiver, forwarded, forwarded === frame ? text : undefined);
         }
         this.owedStored.set(ws, direction);
-        this.writeTimer.within(receivers.length > 0 ? WRITE_DELAY_MS.forwarded : WRITE_DELAY_MS.now);
+        this.writeTimer.within(receivers.length > 0 ? this.delays.forwarded : this.delays.unforwarded);
       }
     }
   }
@@ -119,7 +122,7 @@ export class Relay {
     const direction = INBOUND[role];
     if (!acknowledge(this.parts.frames, direction, seq)) return;
     this.owedDelivered.add(direction);
-    this.writeTimer.within(WRITE_DELAY_MS.acked);
+    this.writeTimer.within(this.delays.acked);
   }
 
   /** Sockets the relay may send frames to: the phone, or a verified browser that has registered its device key. */
